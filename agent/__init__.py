@@ -1,0 +1,1 @@
+"""The planner: propose candidate actions, imagine them, score them, act on the best."""

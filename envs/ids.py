@@ -1,0 +1,42 @@
+"""Element ids: how an id the agent reads maps back to an element on the page.
+
+The observation script writes `data-ft-id="<id>"` onto every interactive element, keeping an id once
+given so ids stay stable across steps. Elements of the main frame get ids `e<N>`; elements inside an
+iframe get the frame's prefix, `f<K>e<N>` (the prefix is stored on the frame's window).
+"""
+from __future__ import annotations
+
+import re
+
+from playwright.async_api import Frame, Locator, Page
+
+ID_ATTRIBUTE = "data-ft-id"
+ID_PATTERN = re.compile(r"^(?:f\d+)?e\d+$")
+
+
+def selector_for(element_id: str) -> str:
+    return f'[{ID_ATTRIBUTE}="{element_id}"]'
+
+
+def frame_prefix(element_id: str) -> str:
+    """'f2e7' -> 'f2e', 'e7' -> 'e'."""
+    return element_id[: element_id.index("e") + 1]
+
+
+async def locate(page: Page, element_id: str) -> Locator:
+    """The locator of an element id, searching the frame that owns its prefix."""
+    prefix = frame_prefix(element_id)
+    if prefix == "e":
+        return page.locator(selector_for(element_id))
+    for frame in page.frames[1:]:
+        if await _prefix_of(frame) == prefix:
+            return frame.locator(selector_for(element_id))
+    # Frame gone: a locator that matches nothing yields Playwright's own "not found" error on use.
+    return page.locator(selector_for(element_id))
+
+
+async def _prefix_of(frame: Frame) -> str | None:
+    try:
+        return await frame.evaluate("() => window.__ftPrefix || null")
+    except Exception:  # detached or cross-process frame that is going away
+        return None

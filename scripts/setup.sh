@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs everything Forethought needs on a fresh Debian machine: Chromium and the Python package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${FORETHOUGHT_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+    echo "forethought setup: installing Debian's chromium (about 40 s)..." >&2
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+if ! python3 -c "import agent, envs, pytest_asyncio" >/dev/null 2>&1 || [ "${FORETHOUGHT_REINSTALL:-0}" = 1 ]; then
+    echo "forethought setup: installing the Python package and test tools..." >&2
+    python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+fi

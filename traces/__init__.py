@@ -1,0 +1,1 @@
+"""The memory of runs: trace schema, recorder, replayer and report."""

@@ -1,0 +1,1 @@
+"""Predicting what an action does to a page, and measuring how right the predictions were."""
