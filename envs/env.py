@@ -32,7 +32,9 @@ class BrowserEnv:
             await self.task.teardown()
         self.task, self.answer = task, None
         context = await self.session.new_context()
-        self.goal = await task.setup(context, self.session.page)
+        first_tab = self.session.page
+        self.goal = await task.setup(context, first_tab)
+        self.session.page = first_tab  # tabs opened during setup must not steal the focus
         obs = await self.observe()
         return obs, {"goal": self.goal, "task_id": task.id}
 

@@ -1,0 +1,703 @@
+"""The action grammar: parsing action strings, their one canonical text form, and running them.
+
+The canonical form is BrowserGym's Python-call syntax (`click('e12')`, `fill('e12', 'text')`, …);
+WebArena's bracket form (`click [12]`, `type [12] [text] [1]`, `stop [answer]`) parses too. Parsing
+uses `ast` (literals only), never `eval`.
+
+WebArena names map to canonical ones: `type` -> fill, `press [keys]` -> keyboard_press (the focused
+element), `close_tab` -> tab_close, `stop [answer]` -> send_msg_to_user. Two forms BrowserGym lacks,
+needed to express WebArena's actions exactly:
+- `fill('e12', 'text', press_enter=True)` is WebArena's `type [12] [text] [1]` (fill, then Enter);
+- `scroll('down')` / `scroll('up')` is WebArena's `scroll [down]`: one viewport height.
+"""
+from __future__ import annotations
+
+import ast
+import asyncio
+import difflib
+import io
+import math
+import re
+import time
+import tokenize
+import weakref
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Locator, Page
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+from envs.browser import BrowserSession
+from envs.ids import ID_PATTERN, locate
+from envs.types import Observation
+
+ANSWER_ACTIONS = frozenset({"send_msg_to_user", "report_infeasible"})
+INFEASIBLE_ANSWER = "N/A"  # WebArena's reference answer for tasks that cannot be done
+SCROLL_DIRECTIONS = ("up", "down", "left", "right")
+# How long to wait for a page a click/press/goto led to; a page that never finishes loading must not
+# hang the step (the next observation shows whatever is there).
+SETTLE_TIMEOUT_MS = 3000
+
+
+class ActionError(ValueError):
+    """Anything wrong with an action string before it reaches the page."""
+
+
+class ActionParseError(ActionError):
+    """The string is not one well-formed action; the message says what was expected."""
+
+
+class UnknownElementError(ActionError):
+    """The action names an element id the current observation does not have."""
+
+
+class ElementGoneError(LookupError):
+    """The element was on the page when observed but is no longer there."""
+
+
+class ActionTimeoutError(PlaywrightTimeoutError):
+    """The element never became ready for the action; the message says why (hidden, disabled, …)."""
+
+
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class _Param:
+    name: str
+    kind: str  # id | text | int | number | bool | button | strings | strings_or_one | scroll_x
+    default: Any = _REQUIRED
+    keyword: bool = False  # written as name=value in the canonical form
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+    def describe(self) -> str:
+        if self.required:
+            return self.name
+        default = list(self.default) if isinstance(self.default, tuple) else self.default
+        return f"{self.name}={default!r}"
+
+
+_ID = _Param("id", "id", aliases=("bid",))
+_CLICK = (
+    _ID,
+    _Param("button", "button", "left", keyword=True),
+    _Param("modifiers", "strings", (), keyword=True),
+)
+SIGNATURES: dict[str, tuple[_Param, ...]] = {
+    "click": _CLICK,
+    "dblclick": _CLICK,
+    "fill": (_ID, _Param("value", "text", aliases=("text",)), _Param("press_enter", "bool", False, keyword=True)),
+    "select_option": (_ID, _Param("options", "strings_or_one", aliases=("option",))),
+    "hover": (_ID,),
+    "press": (_ID, _Param("key_comb", "text", aliases=("key",))),
+    "focus": (_ID,),
+    "clear": (_ID,),
+    "scroll": (_Param("delta_x", "scroll_x"), _Param("delta_y", "number", 0)),
+    "goto": (_Param("url", "text"),),
+    "go_back": (),
+    "go_forward": (),
+    "new_tab": (),
+    "tab_focus": (_Param("index", "int"),),
+    "tab_close": (),
+    "send_msg_to_user": (_Param("text", "text"),),
+    "report_infeasible": (_Param("reason", "text"),),
+    "noop": (_Param("wait_ms", "number", 1000),),
+    "drag_and_drop": (_Param("from_id", "id", aliases=("from_bid",)), _Param("to_id", "id", aliases=("to_bid",))),
+    "upload_file": (_ID, _Param("file", "strings_or_one", aliases=("files",))),
+    "keyboard_press": (_Param("key", "text"),),
+}
+# WebArena's bracket names that differ from the canonical ones.
+_BRACKET_NAMES = {"type": "fill", "press": "keyboard_press", "close_tab": "tab_close", "stop": "send_msg_to_user"}
+_ALL_NAMES = frozenset(SIGNATURES) | frozenset(_BRACKET_NAMES)
+
+
+def signature(name: str) -> str:
+    """`fill(id, value, press_enter=False)`: how an action is called, for messages and prompts."""
+    return f"{name}({', '.join(p.describe() for p in SIGNATURES[name])})"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One browser action. `args` are canonical: ids as 'e12', lists as tuples, trailing defaults
+    dropped, so equal actions compare (and hash) equal however they were written."""
+
+    name: str
+    args: tuple = ()
+
+    def __post_init__(self) -> None:
+        if self.name not in SIGNATURES:
+            raise ActionParseError(_unknown_name_message(self.name))
+        object.__setattr__(self, "args", _canonical_args(self.name, tuple(self.args)))
+
+    @property
+    def answer(self) -> str | None:
+        if self.name == "send_msg_to_user":
+            return self.args[0]
+        if self.name == "report_infeasible":
+            return INFEASIBLE_ANSWER
+        return None
+
+    def element_ids(self) -> list[str]:
+        params = SIGNATURES[self.name]
+        return [value for param, value in zip(params, self.args) if param.kind == "id"]
+
+    def check_ids(self, obs: Observation) -> None:
+        known = obs.ids()
+        for element_id in self.element_ids():
+            if element_id not in known:
+                raise UnknownElementError(_unknown_id_message(element_id, known))
+
+    def __str__(self) -> str:
+        return format_action(self)
+
+
+# ---------------------------------------------------------------------------------------- parsing
+
+
+def parse_action(text: str) -> Action:
+    """One action from a model's output, in BrowserGym call form or WebArena bracket form."""
+    if not isinstance(text, str):
+        raise ActionParseError(f"an action must be a string, got {type(text).__name__}")
+    source = _unwrap(text)
+    if not source:
+        raise ActionParseError("empty action: write one action, e.g. click('e12') or send_msg_to_user('answer')")
+    match = re.match(r"([A-Za-z_]\w*)\s*", source)
+    if match is None:
+        raise ActionParseError(f"an action starts with its name, e.g. click('e12'); got {source!r}")
+    rest = source[match.end():]
+    if rest.startswith("("):
+        return _parse_call(source)
+    return _parse_bracket(match.group(1), rest, source)
+
+
+def _unwrap(text: str) -> str:
+    """Strip whitespace, one wrapping code fence or pair of backticks, and a trailing semicolon."""
+    text = text.strip()
+    fence = re.fullmatch(r"```[\w+-]*[ \t]*\n?(.*?)\n?[ \t]*```", text, re.DOTALL)
+    if fence:
+        text = fence.group(1).strip()
+    elif len(text) > 1 and text[0] == text[-1] == "`" and "`" not in text[1:-1]:
+        text = text[1:-1].strip()
+    if text.endswith(";"):
+        text = text[:-1].rstrip()
+    return text
+
+
+def _parse_call(source: str) -> Action:
+    calls = _top_level_action_calls(source)
+    if len(calls) > 1:
+        raise ActionParseError(_two_actions_message(calls, source))
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        raise ActionParseError(f"could not parse {source!r}: {_syntax_hint(exc)}") from None
+    call = tree.body
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+        raise ActionParseError(f"expected one call like click('e12'), got {source!r}")
+    name = call.func.id
+    if name not in SIGNATURES:
+        raise ActionParseError(_unknown_name_message(name))
+    positional = [_literal(node, name, source) for node in call.args]
+    keywords = {}
+    for keyword in call.keywords:
+        if keyword.arg is None:
+            raise ActionParseError(f"{name}: '**' arguments are not allowed: {source!r}")
+        keywords[keyword.arg] = _literal(keyword.value, name, source)
+    return _build(name, _bind(name, positional, keywords, source), source)
+
+
+def _top_level_action_calls(source: str) -> list[str]:
+    """Names of known actions called at bracket depth 0 — more than one means several actions."""
+    names: list[str] = []
+    depth = 0
+    previous: tokenize.TokenInfo | None = None
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.OP and token.string in "([{":
+                if token.string == "(" and depth == 0 and previous is not None and previous.type == tokenize.NAME:
+                    if previous.string in _ALL_NAMES:
+                        names.append(previous.string)
+                depth += 1
+            elif token.type == tokenize.OP and token.string in ")]}":
+                depth = max(0, depth - 1)
+            if token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT):
+                previous = token
+    except (tokenize.TokenError, SyntaxError):
+        pass  # unbalanced quotes or brackets: ast.parse reports them with a better message
+    return names
+
+
+def _syntax_hint(exc: SyntaxError) -> str:
+    message = exc.msg or "invalid syntax"
+    if "unterminated" in message:
+        return f"{message} (a quote is not closed)"
+    if "was never closed" in message or "EOF" in message:
+        return f"{message} (a bracket is not closed)"
+    if "does not match" in message or "unmatched" in message:
+        return f"{message} (brackets are unbalanced)"
+    return message
+
+
+def _literal(node: ast.AST, name: str, source: str) -> Any:
+    if isinstance(node, ast.Name) and ID_PATTERN.match(node.id):
+        return node.id  # click(e12): an unquoted id is still unambiguous
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        snippet = ast.get_source_segment(source, node) or ast.dump(node)
+        raise ActionParseError(
+            f"{name}: arguments must be literal values (quoted text, numbers, lists), got {snippet} in {source!r}"
+        ) from None
+
+
+def _bind(name: str, positional: list[Any], keywords: dict[str, Any], source: str) -> tuple:
+    """Positional + keyword arguments -> positional arguments, defaults filled in."""
+    params = SIGNATURES[name]
+    required = sum(1 for p in params if p.required)
+    if len(positional) > len(params) or len(positional) + len(keywords) < required:
+        raise ActionParseError(f"{signature(name)} expects {_count(required, len(params))}, "
+                               f"got {len(positional) + len(keywords)}: {source}")
+    values: list[Any] = list(positional) + [_REQUIRED] * (len(params) - len(positional))
+    for key, value in keywords.items():
+        index = next((i for i, p in enumerate(params) if key == p.name or key in p.aliases), None)
+        if index is None:
+            raise ActionParseError(f"{signature(name)} has no argument {key!r}: {source}")
+        if values[index] is not _REQUIRED:
+            raise ActionParseError(f"{signature(name)}: {params[index].name} given twice: {source}")
+        values[index] = value
+    missing = [p.name for p, v in zip(params, values) if v is _REQUIRED and p.required]
+    if missing:
+        raise ActionParseError(f"{signature(name)} is missing {', '.join(missing)}: {source}")
+    return tuple(p.default if v is _REQUIRED else v for p, v in zip(params, values))
+
+
+def _count(low: int, high: int) -> str:
+    if low == high:
+        return f"{low} argument{'s' if low != 1 else ''}"
+    return f"{low} to {high} arguments"
+
+
+def _build(name: str, args: tuple, source: str) -> Action:
+    try:
+        return Action(name, args)
+    except ActionParseError as exc:
+        raise ActionParseError(f"{exc}: {source}") from None
+
+
+_SIMPLE_GROUP = re.compile(r"\[\s*([^\[\]]*?)\s*\]")
+
+
+def _parse_bracket(word: str, rest: str, source: str) -> Action:
+    """WebArena's `name [arg] [arg]` form (and a bare name for actions without arguments)."""
+    starts = _bracket_action_starts(source)
+    if len(starts) > 1:
+        raise ActionParseError(_two_actions_message(starts, source))
+    if word not in _ALL_NAMES:
+        raise ActionParseError(_unknown_name_message(word))
+    name = _BRACKET_NAMES.get(word, word)
+    if word == "press" and not rest:
+        raise ActionParseError(f"press expects a key combination: press [Control+a] or press('e12', 'Enter'): {source}")
+    if rest and not rest.startswith("["):
+        raise ActionParseError(
+            f"expected {word}(...) or {word} [...], got {source!r}; write e.g. click('e12') or click [12]"
+        )
+    if word == "type":
+        return _build(name, _parse_type(rest, source), source)
+    element_press = re.fullmatch(r"\[\s*((?:f\d+)?e?\d+)\s*\]\s*\[(.+)\]", rest, re.DOTALL)
+    if word == "press" and element_press:  # press [12] [Enter]: keys on an element
+        return _build("press", (_bracket_id(element_press.group(1)), element_press.group(2)), source)
+    if word == "stop":  # WebArena: stop [answer]; no brackets (or `stop []`) is an empty answer
+        return Action(name, (_free_text(rest, word, source) if rest else "",))
+    if word in ("goto", "press", "send_msg_to_user", "report_infeasible", "keyboard_press", "fill"):
+        # Free text (a URL, keys, an answer) may itself hold brackets: take first '[' to last ']'.
+        groups = _free_groups(rest, word, source)
+    else:
+        groups = _SIMPLE_GROUP.findall(rest)
+        if _SIMPLE_GROUP.sub("", rest).strip():
+            raise ActionParseError(
+                f"{word} [...] takes {_count(0, len(SIGNATURES[name]))} in brackets, like "
+                f"{_bracket_example(word)}; got {source!r}"
+            )
+    params = SIGNATURES[name]
+    values = [_from_bracket(p, g) for p, g in zip(params, groups)] + groups[len(params):]
+    return _build(name, _bind(name, values, {}, source), source)
+
+
+def _free_groups(rest: str, word: str, source: str) -> list[str]:
+    """[id] [free text] or [free text]: the id group is simple, the text runs to the last ']'."""
+    groups: list[str] = []
+    if SIGNATURES[_BRACKET_NAMES.get(word, word)][0].kind == "id":
+        first = _SIMPLE_GROUP.match(rest)
+        if first is None:
+            raise ActionParseError(f"{word} expects an element id in brackets first, like {word} [12] [...]: {source}")
+        groups.append(first.group(1))
+        rest = rest[first.end():].lstrip()
+    if rest:
+        groups.append(_free_text(rest, word, source))
+    return groups
+
+
+def _free_text(rest: str, word: str, source: str) -> str:
+    if not (rest.startswith("[") and rest.endswith("]")):
+        raise ActionParseError(f"{word} [...]: the text must be inside one pair of brackets: {source}")
+    return rest[1:-1]
+
+
+def _parse_type(rest: str, source: str) -> tuple:
+    """type [id] [text] [press_enter_after]: the text may hold brackets; the flag defaults to 1."""
+    first = _SIMPLE_GROUP.match(rest)
+    if first is None:
+        raise ActionParseError(f"type expects type [id] [text] [0|1], like type [12] [hello] [1]: {source}")
+    rest = rest[first.end():].strip()
+    press_enter = True
+    flag = re.search(r"\[\s*([01])\s*\]$", rest)
+    if flag and rest[: flag.start()].rstrip().endswith("]"):
+        press_enter = flag.group(1) == "1"
+        rest = rest[: flag.start()].rstrip()
+    if not rest:
+        raise ActionParseError(f"type expects type [id] [text] [0|1], like type [12] [hello] [1]: {source}")
+    return (_bracket_id(first.group(1)), _free_text(rest, "type", source), press_enter)
+
+
+def _from_bracket(param: _Param, text: str) -> Any:
+    """Bracket arguments are text; turn the ones that are numbers into numbers."""
+    if param.kind in ("int", "number", "scroll_x", "id") and re.fullmatch(r"-?\d+", text.strip()):
+        return int(text)
+    if param.kind in ("number", "scroll_x") and re.fullmatch(r"-?\d+\.\d*", text.strip()):
+        return float(text)
+    if param.kind == "scroll_x":
+        return text.strip().lower()
+    return text
+
+
+def _bracket_id(text: str) -> str | int:
+    return int(text) if text.strip().isdigit() else text
+
+
+def _bracket_example(word: str) -> str:
+    return {"scroll": "scroll [down]", "tab_focus": "tab_focus [1]"}.get(
+        word, f"{word} [12]" if SIGNATURES[_BRACKET_NAMES.get(word, word)] else word
+    )
+
+
+_NAME_ALTERNATIVES = "|".join(sorted(_ALL_NAMES, key=len, reverse=True))
+# An action name where a new action could start (string start, a new line, after `;`, `]` or `)`),
+# followed by its arguments or nothing.
+_STATEMENT_START = re.compile(r"(?:^|[\n;\])])[ \t]*(" + _NAME_ALTERNATIVES + r")\b(?=[ \t]*(?:\[|\(|$|\n))")
+
+
+def _bracket_action_starts(source: str) -> list[str]:
+    return [m.group(1) for m in _STATEMENT_START.finditer(source)]
+
+
+def _two_actions_message(names: list[str], source: str) -> str:
+    return (f"found {len(names)} actions ({', '.join(names)}) in one string; give exactly one action per "
+            f"step: {source!r}")
+
+
+def _unknown_name_message(name: str) -> str:
+    close = difflib.get_close_matches(name, sorted(_ALL_NAMES), n=1)
+    hint = f"; did you mean {close[0]}?" if close else "."
+    return f"unknown action {name!r}{hint} Known actions: {', '.join(SIGNATURES)}"
+
+
+# ------------------------------------------------------------------------------- canonical values
+
+
+def _canonical_args(name: str, args: tuple) -> tuple:
+    params = SIGNATURES[name]
+    required = sum(1 for p in params if p.required)
+    if not required <= len(args) <= len(params):
+        raise ActionParseError(f"{signature(name)} expects {_count(required, len(params))}, got {len(args)}")
+    values = [_canonical_value(name, p, v) for p, v in zip(params, args)]
+    if name == "scroll" and isinstance(values[0], str) and len(values) > 1 and values[1] != 0:
+        raise ActionParseError(f"scroll('{values[0]}') takes no second argument; use scroll(delta_x, delta_y)")
+    while values and len(values) > required and values[-1] == params[len(values) - 1].default:
+        values.pop()  # trailing defaults: click('e1', button='left') is click('e1')
+    return tuple(values)
+
+
+def _canonical_value(name: str, param: _Param, value: Any) -> Any:
+    where = f"{name}: {param.name}"
+    kind = param.kind
+    if kind == "id":
+        return _canonical_id(value, where)
+    if kind == "text":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # fill('e3', 42) means the text "42"
+        if not isinstance(value, str):
+            raise ActionParseError(f"{where} must be text in quotes, got {value!r}")
+        return value
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if value in (0, 1) or value in ("0", "1"):
+            return bool(int(value))
+        raise ActionParseError(f"{where} must be True or False, got {value!r}")
+    if kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ActionParseError(f"{where} must be a whole number, got {value!r}")
+    if kind in ("number", "scroll_x"):
+        if kind == "scroll_x" and isinstance(value, str):
+            direction = value.strip().lower()
+            if direction not in SCROLL_DIRECTIONS:
+                raise ActionParseError(
+                    f"scroll takes (delta_x, delta_y) in pixels or one of {', '.join(SCROLL_DIRECTIONS)}, got {value!r}"
+                )
+            return direction
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return value
+        raise ActionParseError(f"{where} must be a number, got {value!r}")
+    if kind == "button":
+        if value not in ("left", "middle", "right"):
+            raise ActionParseError(f"{where} must be 'left', 'middle' or 'right', got {value!r}")
+        return value
+    if kind in ("strings", "strings_or_one"):
+        if kind == "strings_or_one" and isinstance(value, str):
+            return value
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        expected = "text or a list of texts" if kind == "strings_or_one" else "a list of texts"
+        raise ActionParseError(f"{where} must be {expected}, got {value!r}")
+    raise AssertionError(f"unhandled parameter kind {kind}")
+
+
+def _canonical_id(value: Any, where: str) -> str:
+    """'e12' stays; 12 and '12' become 'e12'; frame ids like 'f1e3' stay."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return f"e{value}"
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return f"e{int(text)}"
+        if ID_PATTERN.match(text):
+            return text
+    raise ActionParseError(f"{where} must be an element id like 'e12' (or 'f1e3' inside a frame), got {value!r}")
+
+
+def _unknown_id_message(element_id: str, known: set[str]) -> str:
+    if not known:
+        return f"no element {element_id!r} on this page; the page has no interactive elements"
+    closest = sorted(known, key=lambda k: _id_distance(element_id, k))[:3]
+    return f"no element {element_id!r} on this page; closest ids: {', '.join(closest)}"
+
+
+def _id_distance(wanted: str, candidate: str) -> tuple:
+    """Typo distance first, then how far apart the numbers are, then the id itself (stable order)."""
+    wanted_prefix, wanted_number = _split_id(wanted)
+    prefix, number = _split_id(candidate)
+    return (_edit_distance(wanted, candidate), prefix != wanted_prefix, abs(number - wanted_number), candidate)
+
+
+def _split_id(element_id: str) -> tuple[str, int]:
+    prefix, _, number = element_id.rpartition("e")
+    return prefix, int(number) if number.isdigit() else 0
+
+
+def _edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
+# ------------------------------------------------------------------------------------ formatting
+
+
+def format_action(action: Action) -> str:
+    """The canonical BrowserGym text of an action, e.g. fill('e12', 'hello'); parses back to it."""
+    params = SIGNATURES[action.name]
+    parts = []
+    for param, value in zip(params, action.args):
+        text = _format_value(value)
+        parts.append(f"{param.name}={text}" if param.keyword else text)
+    return f"{action.name}({', '.join(parts)})"
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_format_value(v) for v in value) + "]"
+    return repr(value)
+
+
+# ------------------------------------------------------------------------------------- executing
+
+# Actions after which the page may be a new document, or a new tab may have opened.
+_MAY_OPEN_TAB = frozenset({"click", "dblclick", "press", "keyboard_press", "fill", "select_option"})
+_NAVIGATIONS = frozenset({"goto", "go_back", "go_forward"})
+_MAY_NAVIGATE = _MAY_OPEN_TAB | _NAVIGATIONS
+
+
+async def execute_action(session: BrowserSession, action: Action) -> None:
+    """Run one action in the session's active tab. Page failures raise: ElementGoneError, an
+    ActionTimeoutError saying why the element never became ready (hidden, disabled, covered), or
+    Playwright's own errors. BrowserEnv turns them into `last_action_error`."""
+    page = session.page
+    if page is None:
+        raise RuntimeError("no open tab: call BrowserSession.new_context() first")
+    timeout = session.config.action_timeout_ms
+    window_opens = await _window_opens(session, page) if action.name in _MAY_OPEN_TAB else []
+    try:
+        await _perform(session, page, action, timeout)
+    except PlaywrightTimeoutError as exc:
+        reason = await _timeout_reason(page, action, str(exc))
+        limit = session.config.navigation_timeout_ms if action.name in _NAVIGATIONS else timeout
+        raise ActionTimeoutError(f"{format_action(action)} failed after {limit} ms: {reason}") from exc
+    if window_opens:
+        await _wait_for_new_tab(session, page)
+    if action.name in _MAY_NAVIGATE and session.page is not None:
+        await _settle(session.page, "domcontentloaded")
+
+
+async def _perform(session: BrowserSession, page: Page, action: Action, timeout: int) -> None:
+    name, args = action.name, action.args
+    if name in ("click", "dblclick"):
+        button = args[1] if len(args) > 1 else "left"
+        modifiers = list(args[2]) if len(args) > 2 else []
+        element = await _element(page, args[0])
+        method = element.click if name == "click" else element.dblclick
+        await method(button=button, modifiers=modifiers, timeout=timeout)
+    elif name == "fill":
+        element = await _element(page, args[0])
+        await element.fill(args[1], timeout=timeout)
+        if len(args) > 2 and args[2]:
+            await element.press("Enter", timeout=timeout)
+    elif name == "select_option":
+        options = args[1] if isinstance(args[1], str) else list(args[1])
+        # Playwright matches each string against option values and labels.
+        await (await _element(page, args[0])).select_option(options, timeout=timeout)
+    elif name == "hover":
+        await (await _element(page, args[0])).hover(timeout=timeout)
+    elif name == "press":
+        await (await _element(page, args[0])).press(args[1], timeout=timeout)
+    elif name == "focus":
+        await (await _element(page, args[0])).focus(timeout=timeout)
+    elif name == "clear":
+        await (await _element(page, args[0])).clear(timeout=timeout)
+    elif name == "drag_and_drop":
+        source = await _element(page, args[0])
+        await source.drag_to(await _element(page, args[1]), timeout=timeout)
+    elif name == "upload_file":
+        files = args[1] if isinstance(args[1], str) else list(args[1])
+        await (await _element(page, args[0])).set_input_files(files, timeout=timeout)
+    elif name == "keyboard_press":
+        await page.keyboard.press(args[0])
+    elif name == "scroll":
+        await _scroll(session, page, args)
+    elif name == "goto":
+        await page.goto(_absolute_url(page, args[0]), wait_until="domcontentloaded")
+        await _settle(page, "load")
+    elif name in ("go_back", "go_forward"):
+        go = page.go_back if name == "go_back" else page.go_forward
+        await go(wait_until="domcontentloaded")
+        await _settle(page, "load")
+    elif name == "new_tab":
+        await session.new_tab()
+    elif name == "tab_focus":
+        await session.focus_tab(args[0])
+    elif name == "tab_close":
+        await session.close_tab()
+    elif name == "noop":
+        await asyncio.sleep((args[0] if args else 1000) / 1000)
+    elif name in ANSWER_ACTIONS:
+        return  # the answer is read from the action by the caller; the page is untouched
+    else:
+        raise AssertionError(f"execute_action does not handle {name}")
+
+
+# Playwright's call log lines that narrate its retries rather than say what is wrong.
+_CALL_LOG_NOISE = ("retrying", "waiting", "attempting", "scrolling", "done scrolling", "locator resolved",
+                   "element is visible, enabled", "navigated to", "call log")
+
+
+async def _timeout_reason(page: Page, action: Action, message: str) -> str:
+    """The last thing Playwright's call log says was wrong, e.g. 'element is not enabled'."""
+    for line in reversed(message.splitlines()[1:]):
+        text = re.sub(r"^\s*-\s*(\d+ × )?", "", line).strip()
+        echoes_the_call = re.match(r"[a-z_]+\(", text)  # e.g. fill("x")
+        if text and not echoes_the_call and not text.lower().startswith(_CALL_LOG_NOISE):
+            reason = text
+            break
+    else:
+        return "the element did not become ready"
+    if action.name == "select_option" and "did not find some options" in reason:
+        try:
+            labels = await (await locate(page, action.args[0])).evaluate(
+                "s => [...(s.options || [])].map(o => o.label || o.value)", timeout=1000)
+        except PlaywrightError:  # the page moved on; the reason without the option list still holds
+            return f"no option matches {_format_value(action.args[1])}"
+        return f"no option matches {_format_value(action.args[1])}; the options are: {', '.join(labels)}"
+    return reason
+
+
+# Per page: the URLs it asked to open in a new window (target=_blank, window.open) during the action.
+_window_open_log: "weakref.WeakKeyDictionary[Page, tuple[Any, list[str]]]" = weakref.WeakKeyDictionary()
+
+
+async def _window_opens(session: BrowserSession, page: Page) -> list[str]:
+    """A list that fills as `page` opens windows. Chromium reports the opening (Page.windowOpen)
+    before the click returns, while Playwright's new-page event comes tens of ms after it: this lets
+    the action wait for the new tab exactly when one is coming, and never otherwise."""
+    if page not in _window_open_log:
+        assert session.context is not None
+        cdp = await session.context.new_cdp_session(page)
+        opened: list[str] = []
+        cdp.on("Page.windowOpen", lambda event: opened.append(event.get("url", "")))
+        await cdp.send("Page.enable")
+        _window_open_log[page] = (cdp, opened)
+    opened = _window_open_log[page][1]
+    opened.clear()
+    return opened
+
+
+async def _wait_for_new_tab(session: BrowserSession, opener: Page) -> None:
+    # BrowserSession makes a newly opened tab the active one as soon as Playwright reports it.
+    deadline = time.perf_counter() + SETTLE_TIMEOUT_MS / 1000
+    while session.page is opener and time.perf_counter() < deadline:
+        await asyncio.sleep(0.005)
+
+
+async def _element(page: Page, element_id: str) -> Locator:
+    element = await locate(page, element_id)
+    # Fail at once (not after the timeout) when the element is gone: waiting will not bring it back.
+    if await element.count() == 0:
+        raise ElementGoneError(
+            f"element {element_id!r} is no longer on the page (removed, or the page changed); "
+            "use an id from the current observation"
+        )
+    return element
+
+
+async def _scroll(session: BrowserSession, page: Page, args: tuple) -> None:
+    if isinstance(args[0], str):  # WebArena's scroll [down]: one viewport
+        viewport = page.viewport_size or {"width": session.config.viewport_width,
+                                          "height": session.config.viewport_height}
+        dx, dy = {"down": (0, viewport["height"]), "up": (0, -viewport["height"]),
+                  "right": (viewport["width"], 0), "left": (-viewport["width"], 0)}[args[0]]
+    else:
+        dx, dy = args[0], args[1] if len(args) > 1 else 0
+    await page.mouse.wheel(dx, dy)
+    # The wheel scroll lands on a later frame; wait two frames so the next observation sees it.
+    await page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def _absolute_url(page: Page, url: str) -> str:
+    if url.startswith(("/", "./", "../", "?", "#")):
+        return urljoin(page.url, url)
+    return url
+
+
+async def _settle(page: Page, state: str) -> None:
+    try:
+        await page.wait_for_load_state(state, timeout=SETTLE_TIMEOUT_MS)
+    except PlaywrightTimeoutError:
+        pass  # still loading (e.g. a request that never ends): act on what has loaded so far
