@@ -1,0 +1,20 @@
+"""WebArena tasks: configs (original and WebArena-Verified formats), evaluators, the Task class."""
+from envs.webarena.config import (
+    EvalConfig,
+    ProgramHtmlTarget,
+    TaskConfig,
+    TaskConfigError,
+    UnresolvedPlaceholderError,
+    load_tasks,
+    load_webarena_official,
+    parse_task,
+)
+from envs.webarena.evaluators import Evaluation, Judge, evaluate
+from envs.webarena.task import WebArenaTask
+from envs.webarena.verified import agent_response, infer_task_type, write_agent_response
+
+__all__ = [
+    "EvalConfig", "Evaluation", "Judge", "ProgramHtmlTarget", "TaskConfig", "TaskConfigError",
+    "UnresolvedPlaceholderError", "WebArenaTask", "agent_response", "evaluate", "infer_task_type",
+    "load_tasks", "load_webarena_official", "parse_task", "write_agent_response",
+]
