@@ -1,0 +1,123 @@
+"""How fast and how small our observation is, against Playwright's plain `page.aria_snapshot()`.
+
+    python bench/observation.py [--reps 15]
+
+Pages: the 2,000-element shop back office (tests/pages/big_page.py) and five MiniWoB++ tasks.
+Bars (issue #2): observe() time / aria_snapshot() time <= 1.5 on every page (medians of interleaved
+repetitions), and render_text(obs) tokens / raw HTML tokens <= 0.15 on the 2,000-element page.
+Also times render_text on a 20,000-element page.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import miniwob  # noqa: E402
+
+from envs.browser import BrowserSession  # noqa: E402
+from envs.observation import ObservationOptions, observe, render_text  # noqa: E402
+from envs.tokens import count_tokens  # noqa: E402
+from tests.pages.big_page import make_big_page  # noqa: E402
+
+MINIWOB_HTML = Path(miniwob.__file__).parent / "html" / "miniwob"
+MINIWOB_TASKS = ["click-button", "click-checkboxes", "choose-list", "login-user", "social-media"]
+TIME_BAR = 1.5
+TOKEN_BAR = 0.15
+
+
+async def start_miniwob_episode(page, task: str, seed: int = 1) -> str:
+    await page.goto((MINIWOB_HTML / f"{task}.html").as_uri())
+    await page.wait_for_selector("#sync-task-cover")
+    await page.evaluate("() => core.endEpisode(0)")
+    await page.evaluate(f"() => Math.seedrandom({seed})")
+    await page.evaluate('() => core.setDataMode("train")')
+    await page.evaluate("() => { core.EPISODE_MAX_TIME = 3600000; core.startEpisodeReal(); }")
+    await page.wait_for_function("() => WOB_TASK_READY")
+    return str(await page.evaluate("() => core.getUtterance()"))
+
+
+async def measure(session: BrowserSession, reps: int) -> dict[str, float]:
+    page = session.page
+    options = ObservationOptions()
+    obs = await observe(session, options)  # warm up: the first run also writes the ids
+    await page.aria_snapshot()
+    ours, theirs = [], []
+    for _ in range(reps):  # interleaved, so machine load hits both alike
+        started = time.perf_counter()
+        obs = await observe(session, options)
+        ours.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        await page.aria_snapshot()
+        theirs.append(time.perf_counter() - started)
+    text = render_text(obs)
+    html_tokens = count_tokens(await page.content())
+    return {
+        "elements": len(obs.elements),
+        "ids": len(obs.ids()),
+        "ours_ms": statistics.median(ours) * 1000,
+        "aria_ms": statistics.median(theirs) * 1000,
+        "text_tokens": count_tokens(text),
+        "full_tokens": count_tokens(render_text(obs, 10**9)),
+        "html_tokens": html_tokens,
+    }
+
+
+async def main(reps: int) -> int:
+    results: dict[str, dict[str, float]] = {}
+    async with BrowserSession() as session:
+        await session.new_context()
+        with tempfile.TemporaryDirectory() as tmp:
+            big = Path(tmp) / "big_page.html"
+            big.write_text(make_big_page(2000), encoding="utf-8")
+            await session.page.goto(big.as_uri())
+            results["big page (2,000)"] = await measure(session, reps)
+            for task in MINIWOB_TASKS:
+                await start_miniwob_episode(session.page, task)
+                results[f"miniwob {task}"] = await measure(session, reps)
+
+            huge = Path(tmp) / "huge_page.html"
+            huge.write_text(make_big_page(20_000), encoding="utf-8")
+            await session.page.goto(huge.as_uri())
+            started = time.perf_counter()
+            huge_obs = await observe(session, ObservationOptions())
+            huge_observe_s = time.perf_counter() - started
+            started = time.perf_counter()
+            huge_text = render_text(huge_obs)
+            huge_render_s = time.perf_counter() - started
+
+    print(f"{'page':<26}{'elements':>9}{'ids':>7}{'observe ms':>12}{'aria ms':>9}{'time x':>8}"
+          f"{'text tok':>10}{'html tok':>10}{'text/html':>10}{'(untrimmed)':>12}")
+    ratios = []
+    for name, r in results.items():
+        ratio = r["ours_ms"] / r["aria_ms"]
+        ratios.append(ratio)
+        print(f"{name:<26}{r['elements']:>9}{r['ids']:>7}{r['ours_ms']:>12.1f}{r['aria_ms']:>9.1f}{ratio:>8.2f}"
+              f"{r['text_tokens']:>10}{r['html_tokens']:>10}{r['text_tokens'] / r['html_tokens']:>10.3f}"
+              f"{r['full_tokens'] / r['html_tokens']:>12.3f}")
+    geomean = math.exp(sum(map(math.log, ratios)) / len(ratios))
+    big = results["big page (2,000)"]
+    token_ratio = big["text_tokens"] / big["html_tokens"]
+    time_ok = all(r <= TIME_BAR for r in ratios)
+    print(f"\nreps={reps}; geometric mean of time ratios: {geomean:.2f}")
+    print(f"bar time  (observe / aria_snapshot <= {TIME_BAR} on every page): {'MET' if time_ok else 'MISSED'}"
+          f" (worst {max(ratios):.2f})")
+    print(f"bar size  (render_text / raw HTML tokens <= {TOKEN_BAR} on the 2,000-element page): "
+          f"{'MET' if token_ratio <= TOKEN_BAR else 'MISSED'} ({token_ratio:.3f})")
+    print(f"20,000-element page: {len(huge_obs.elements)} elements, {len(huge_obs.ids())} ids; observe "
+          f"{huge_observe_s * 1000:.0f} ms, render_text {huge_render_s * 1000:.0f} ms, "
+          f"{count_tokens(huge_text)} tokens")
+    return 0 if time_ok and token_ratio <= TOKEN_BAR else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=15, help="repetitions per page (interleaved)")
+    sys.exit(asyncio.run(main(parser.parse_args().reps)))
