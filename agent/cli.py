@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,127 @@ async def observe_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------ run
+
+TASK_FIELDS = ("task_id", "intent", "start_url")
+# The roles each strategy calls, so a model is required only for those.
+ROLES_USED = {"reactive": ("policy",), "rerank": ("policy", "verifier"), "dreamer": ("policy", "world_model", "verifier")}
+
+
+def load_task_file(path: str) -> Task:
+    """A WebArena-style task config (task_id, intent, start_url) as a task; one-line errors name the bad field.
+    (Full WebArena loading — site placeholders, evaluators — belongs to the evaluation suite.)"""
+    from envs.tasks import UrlTask
+
+    try:
+        config = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"task file not found: {path}") from None
+    except ValueError as exc:
+        raise UserError(f"task file {path} is not valid JSON: {exc}") from None
+    if isinstance(config, list):
+        raise UserError(f"task file {path} holds a list of {len(config)} tasks; pass one task config (one JSON object)")
+    if not isinstance(config, dict):
+        raise UserError(f"task file {path} must hold one JSON object with {', '.join(TASK_FIELDS)}")
+    for name in TASK_FIELDS:
+        value = config.get(name)
+        if value is None:
+            raise UserError(f"task file {path}: missing field {name!r} (a task config needs {', '.join(TASK_FIELDS)})")
+        if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip():
+            raise UserError(f"task file {path}: field {name!r} must be a non-empty string, got {value!r}")
+    start_url = str(config["start_url"])
+    if re.search(r"__[A-Z_]+__", start_url):
+        raise UserError(f"task file {path}: field 'start_url' holds a WebArena site placeholder ({start_url}); "
+                        "replace it with the site's URL")
+    return UrlTask(id=str(config["task_id"]), start_url=start_url, goal=str(config["intent"]))
+
+
+def task_for_run(args: argparse.Namespace) -> Task:
+    if args.task and args.url:
+        raise UserError("pass either --task FILE or --url URL --goal TEXT, not both")
+    if args.task:
+        return load_task_file(args.task)
+    if not args.url:
+        raise UserError("nothing to do: pass --url URL --goal TEXT, or --task FILE")
+    if args.url.startswith("miniwob:"):
+        return task_for_url(args.url)  # MiniWoB++ tasks bring their own goal
+    if not args.goal:
+        raise UserError("--goal TEXT is required with --url (what should the agent do there?)")
+    task = task_for_url(args.url, goal=args.goal)
+    task.id = "task"
+    return task
+
+
+async def run_command(args: argparse.Namespace) -> int:
+    from agent.config import ConfigError, build_llm, load_settings
+    from agent.loop import run_task
+    from agent.openai_client import EndpointUnreachable
+    from agent.strategies import PlannerConfig
+    from playwright.async_api import Error as PlaywrightError
+
+    task = task_for_run(args)
+    try:
+        settings = load_settings(
+            model=args.model, policy_model=args.policy_model, world_model_model=args.world_model,
+            verifier_model=args.verifier_model, base_url=args.base_url, budget_tokens=args.budget_tokens,
+            budget_usd=args.budget_usd, budget_calls=args.budget_calls,
+        )
+        llm = build_llm(settings, ROLES_USED[args.strategy])
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        config = PlannerConfig(
+            strategy=args.strategy, k=args.candidates, horizon=args.horizon, max_steps=args.max_steps,
+            samples=args.samples or settings.verifier_samples or PlannerConfig.samples,
+            self_refine=args.self_refine, budget=settings.budget(),
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    out = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+    try:
+        async with BrowserEnv(browser_config(args)) as env:
+            result = await run_task(task, llm, env, config, out)
+    except (EndpointUnreachable, ConfigError) as exc:  # result.json is written by then
+        raise UserError(str(exc)) from None
+    except PlaywrightError as exc:  # only opening the start page can raise; failed actions become observations
+        raise UserError(f"could not open the start page of task {task.id}: {str(exc).strip().splitlines()[0]}") from None
+    outcome = f"answer {result.answer!r}" if result.answer is not None else "no answer"
+    total = result.usage["total"]
+    print(f"finished: {outcome}; stop reason {result.stop_reason}"
+          + (f" ({result.stop_detail or result.error})" if result.stop_detail or result.error else "")
+          + f"; reward {result.reward:g}; {result.steps} steps, {total['total_tokens']} tokens, ${total['cost_usd']:.4f}, {result.seconds:.1f} s")
+    print(f"result: {out / task.id / 'result.json'}")
+    return 0
+
+
+def add_run_parser(commands: Any) -> None:
+    from agent.strategies import STRATEGIES, PlannerConfig
+
+    defaults = PlannerConfig()
+    run = commands.add_parser("run", help="run the agent on a task",
+                              description="Run the agent on a page (--url, --goal) or a WebArena-style task file.")
+    run.add_argument("--url", help="URL, file path, bundled:NAME or miniwob:TASK to start from")
+    run.add_argument("--goal", help="what the agent should do (with --url)")
+    run.add_argument("--task", metavar="FILE", help="a WebArena-style task config (task_id, intent, start_url)")
+    run.add_argument("--strategy", choices=STRATEGIES, default=defaults.strategy, help="default: %(default)s")
+    run.add_argument("--model", metavar="SPEC", help="model for every role: openai:MODEL or scripted:FILE")
+    run.add_argument("--policy-model", metavar="SPEC", help="model proposing actions")
+    run.add_argument("--world-model", metavar="SPEC", help="model imagining outcomes")
+    run.add_argument("--verifier-model", metavar="SPEC", help="model scoring outcomes")
+    run.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)")
+    run.add_argument("-k", "--candidates", type=int, default=defaults.k, help="candidates per step (default: %(default)s)")
+    run.add_argument("--horizon", type=int, default=defaults.horizon, help="imagined steps (default: %(default)s)")
+    run.add_argument("--samples", type=int, help=f"verifier samples per candidate (default: {defaults.samples})")
+    run.add_argument("--self-refine", action="store_true", help="let the policy drop irrelevant candidates")
+    run.add_argument("--max-steps", type=int, default=defaults.max_steps, help="default: %(default)s")
+    run.add_argument("--budget-tokens", type=int, help="stop the task after this many tokens")
+    run.add_argument("--budget-usd", type=float, help="stop the task after this many dollars")
+    run.add_argument("--budget-calls", type=int, help="stop the task after this many LLM calls")
+    run.add_argument("--out", metavar="DIR", help="run directory (default: runs/<timestamp>)")
+    add_browser_options(run)
+    run.set_defaults(handler=run_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="forethought", description="A web agent that thinks before it clicks.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -79,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     observe.add_argument("--seed", type=int, help="seed for miniwob: tasks (default 0)")
     add_browser_options(observe)
     observe.set_defaults(handler=observe_command)
+
+    add_run_parser(commands)
     return parser
 
 

@@ -10,7 +10,7 @@ if [ -z "${FORETHOUGHT_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; 
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
-if ! python3 -c "import agent, envs, pytest_asyncio" >/dev/null 2>&1 || [ "${FORETHOUGHT_REINSTALL:-0}" = 1 ]; then
+if ! command -v forethought >/dev/null 2>&1 || [ "${FORETHOUGHT_REINSTALL:-0}" = 1 ]; then
     echo "forethought setup: installing the Python package and test tools..." >&2
     python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 fi

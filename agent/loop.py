@@ -1,0 +1,129 @@
+"""Running one task: reset the browser, run the planner graph to a stop, write what happened.
+
+out_dir/<task-id>/result.json   answer, stop reason, steps, tokens and cost per role, seconds, error
+out_dir/<task-id>/steps.jsonl   one JSON line per step (written as each step finishes)
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from agent.budget import BudgetExceeded, MeteredLLM, UsageMeter
+from agent.graph import Parts, build_graph, step_record
+from agent.llm import LLM
+from agent.openai_client import EndpointUnreachable, LLMError
+from agent.scripted import ScriptExhausted
+from agent.state import STOP_BUDGET, STOP_ERROR, STOP_LLM_ERROR, PlannerState, StepRecord
+from agent.strategies import PlannerConfig
+from agent.verifier import LLMVerifier
+from envs.env import BrowserEnv
+from envs.types import Task
+from world_model.world_model import LLMWorldModel, describe
+
+
+@dataclass
+class RunResult:
+    task_id: str
+    goal: str
+    answer: str | None
+    stop_reason: str
+    steps: int  # real actions executed
+    reward: float
+    seconds: float
+    usage: dict[str, Any]  # UsageMeter.summary(): calls, total, by_role
+    stop_detail: str | None = None  # e.g. which budget limit was hit
+    error: str | None = None
+    strategy: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["tokens"] = {"total": self.usage["total"]["total_tokens"],
+                          **{role: u["total_tokens"] for role, u in self.usage["by_role"].items()}}
+        data["cost_usd"] = {"total": self.usage["total"]["cost_usd"],
+                            **{role: u["cost_usd"] for role, u in self.usage["by_role"].items()}}
+        return data
+
+
+async def run_task(
+    task: Task, llm: LLM, env: BrowserEnv, config: PlannerConfig, out_dir: str | Path,
+    on_step: Callable[[str], Any] = print,
+) -> RunResult:
+    """Run the planner on `task` until it stops; `on_step` gets a short text of each step."""
+    started = time.perf_counter()
+    task_dir = Path(out_dir) / task.id
+    task_dir.mkdir(parents=True, exist_ok=True)
+    meter = UsageMeter()
+    metered = MeteredLLM(llm, meter, config.budget)
+    graph = build_graph(Parts(env, metered, LLMWorldModel(metered, config.observation_tokens),
+                              LLMVerifier(metered, config.samples), config))
+    state: PlannerState = {}
+    stop_reason, detail, error, failure = STOP_ERROR, None, None, None
+    with open(task_dir / "steps.jsonl", "w", encoding="utf-8") as steps_log:
+        def write(record: StepRecord) -> None:
+            steps_log.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+            steps_log.flush()  # a run cut short keeps every finished step
+            on_step(format_step(record))
+
+        try:
+            obs, info = await env.reset(task)
+            state = {"goal": info["goal"], "observation": obs, "history": [], "parse_failures": 0, "reward": 0.0}
+            written = None
+            async for state in graph.astream(state, {"recursion_limit": _graph_steps(config)}, stream_mode="values"):
+                if state.get("record") is not None and state["record"] is not written:
+                    written = state["record"]
+                    write(written)
+            stop_reason = state["stop_reason"]
+        except BudgetExceeded as exc:
+            stop_reason, detail = STOP_BUDGET, exc.reason
+        except (LLMError, ScriptExhausted) as exc:
+            stop_reason, error = STOP_LLM_ERROR, str(exc)
+            failure = exc if isinstance(exc, EndpointUnreachable) else None  # a misconfiguration: re-raised
+        except Exception as exc:
+            error, failure = f"{type(exc).__name__}: {exc}", exc
+        if stop_reason in (STOP_BUDGET, STOP_LLM_ERROR, STOP_ERROR) and "observation" in state:
+            write(step_record(state, state.get("proposal"), stop_reason=stop_reason))  # the step it stopped in
+    result = RunResult(
+        task_id=task.id, goal=state.get("goal", ""), answer=state.get("answer"), stop_reason=stop_reason,
+        steps=len(state.get("history", [])), reward=state.get("reward", 0.0),
+        seconds=round(time.perf_counter() - started, 3), usage=meter.summary(), stop_detail=detail,
+        error=error, strategy=config.strategy,
+    )
+    (task_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    if failure is not None:
+        raise failure
+    return result
+
+
+def _graph_steps(config: PlannerConfig) -> int:
+    # LangGraph counts node runs: six per real step, plus retried proposals.
+    return config.max_steps * (6 + config.parse_failure_limit) + 10
+
+
+def format_step(record: StepRecord) -> str:
+    """A few lines for people: each candidate with its imagined outcome and score, then the choice."""
+    lines = [f"step {record.step}  {record.observation['url']}"]
+    for action in record.candidates:
+        score = record.scores.get(action)
+        imagined = record.imagined.get(action)
+        outcome = f"  -> {_clip(describe(imagined[0].prediction), 80)}" if imagined else ""
+        lines.append(f"  {score.value:4.2f}  {action}{outcome}" if score else f"     -  {action}{outcome}")
+    for rejected in record.rejected[:3]:
+        lines.append(f"  unusable: {_clip(rejected['answer'], 50)} ({_clip(rejected['error'], 70)})")
+    if record.choice:
+        line = f"  chose {record.choice}"
+        if record.execution_error:
+            line += f"  (failed: {_clip(record.execution_error, 80)})"
+        if record.surprise is not None:
+            line += f"  surprise {record.surprise.score:.2f}"
+        lines.append(line)
+    if record.stop_reason:
+        lines.append(f"  stopped: {record.stop_reason}")
+    return "\n".join(lines)
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,125 @@
+"""Candidate actions from the policy: parsed, validated against the page's ids, de-duplicated, and
+optionally filtered by a self-refinement call that drops irrelevant ones."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from agent.llm import LLM
+from envs.actions import ActionError, format_action, parse_action
+from envs.types import Observation
+from world_model.templates import load_template
+from world_model.world_model import format_history
+
+PROMPTS = Path(__file__).parent / "prompts"
+
+CANDIDATES_SCHEMA: dict[str, Any] = {
+    "title": "candidates",
+    "type": "object",
+    "properties": {
+        "candidates": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"action": {"type": "string"}, "reason": {"type": "string"}},
+                "required": ["action", "reason"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["candidates"],
+    "additionalProperties": False,
+}
+KEEP_SCHEMA: dict[str, Any] = {
+    "title": "keep",
+    "type": "object",
+    "properties": {"keep": {"type": "array", "items": {"type": "integer"}}},
+    "required": ["keep"],
+    "additionalProperties": False,
+}
+_LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_ACTION_LABEL = re.compile(r"^\s*(?:next\s+)?action\s*:\s*", re.IGNORECASE)
+
+
+@dataclass
+class Proposal:
+    candidates: list[str]  # canonical action texts, best first, unique, at most k
+    reasons: dict[str, str] = field(default_factory=dict)  # candidate -> the policy's reason
+    rejected: list[dict[str, str]] = field(default_factory=list)  # {"answer": ..., "error": ...}
+    refined_out: list[str] = field(default_factory=list)  # dropped by self-refinement
+    answer: str = ""  # the policy's raw answer
+
+    @property
+    def unparseable(self) -> bool:
+        return not self.candidates
+
+
+async def propose_candidates(
+    llm: LLM,
+    goal: str,
+    obs: Observation,
+    page_text: str,
+    history: Sequence[str],
+    k: int,
+    self_refine: bool = False,
+) -> Proposal:
+    """Up to `k` valid, distinct candidate actions for `obs` from the `policy` role."""
+    messages = load_template(PROMPTS / "propose.txt").render(
+        goal=goal, history=format_history(history), observation=page_text, k=k
+    )
+    [answer] = await llm.complete("policy", messages, json_schema=CANDIDATES_SCHEMA)
+    proposal = Proposal(candidates=[], answer=answer.text)
+    for raw, reason in _proposed_actions(answer.text, answer.data):
+        try:
+            action = parse_action(raw)
+            action.check_ids(obs)
+        except ActionError as exc:
+            proposal.rejected.append({"answer": raw, "error": str(exc)})
+            continue
+        text = format_action(action)
+        if text not in proposal.candidates and len(proposal.candidates) < k:
+            proposal.candidates.append(text)
+            proposal.reasons[text] = reason
+    if self_refine and len(proposal.candidates) > 1:
+        keep = await _refine(llm, goal, page_text, history, proposal.candidates)
+        proposal.refined_out = [c for c in proposal.candidates if c not in keep]
+        proposal.candidates = [c for c in proposal.candidates if c in keep]
+    return proposal
+
+
+def _proposed_actions(text: str, data: Any) -> list[tuple[str, str]]:
+    """(action text, reason) pairs from the JSON answer, or from the lines of a plain-text one."""
+    if isinstance(data, dict):
+        items = data.get("candidates", data.get("actions"))
+        if items is None and "action" in data:
+            items = [data]
+        if isinstance(items, list):
+            pairs = []
+            for item in items:
+                if isinstance(item, dict):
+                    pairs.append((str(item.get("action", "")), str(item.get("reason", ""))))
+                else:
+                    pairs.append((str(item), ""))
+            return pairs
+    lines = [line for line in text.splitlines() if line.strip() and not line.strip().startswith("```")]
+    return [(_ACTION_LABEL.sub("", _LIST_MARKER.sub("", line)).strip(), "") for line in lines]
+
+
+async def _refine(llm: LLM, goal: str, page_text: str, history: Sequence[str], candidates: list[str]) -> set[str]:
+    """The candidates self-refinement keeps; all of them when it keeps none (it must not stall the run)."""
+    listing = "\n".join(f"{i}. {c}" for i, c in enumerate(candidates, 1))
+    messages = load_template(PROMPTS / "refine.txt").render(
+        goal=goal, history=format_history(history), observation=page_text, candidates=listing
+    )
+    [answer] = await llm.complete("policy", messages, json_schema=KEEP_SCHEMA)
+    data = answer.data if isinstance(answer.data, dict) else {}
+    picks = data.get("keep") if isinstance(data.get("keep"), list) else re.findall(r"\d+", answer.text)
+    keep: set[str] = set()
+    for pick in picks:
+        if isinstance(pick, str) and pick in candidates:
+            keep.add(pick)
+        elif str(pick).strip().isdigit() and 1 <= int(str(pick).strip()) <= len(candidates):
+            keep.add(candidates[int(str(pick).strip()) - 1])
+    return keep or set(candidates)

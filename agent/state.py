@@ -1,0 +1,89 @@
+"""What flows through the planner graph, and the record kept of each step."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+from agent.proposer import Proposal
+from agent.verifier import Score
+from envs.types import Observation
+from world_model.surprise import Surprise
+from world_model.world_model import ImaginedStep
+
+# Why a run ended (RunResult.stop_reason).
+STOP_ANSWER = "answer"  # send_msg_to_user / stop [..] / report_infeasible ("N/A")
+STOP_TASK_DONE = "task_done"  # the task itself said it is over (e.g. a MiniWoB++ episode ended)
+STOP_MAX_STEPS = "max_steps"
+STOP_REPEATED = "repeated_action"
+STOP_UNPARSEABLE = "unparseable_proposals"
+STOP_BUDGET = "budget_exceeded"
+STOP_LLM_ERROR = "llm_error"  # the model failed for good (after retries)
+STOP_ERROR = "error"  # anything else; the run re-raises it after writing result.json
+
+
+@dataclass
+class StepRecord:
+    """One real step (or one failed proposal): one line of steps.jsonl."""
+
+    step: int  # 1-based index of the real action this step chose
+    observation: dict[str, Any]  # summary of the page the step started from
+    candidates: list[str] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)
+    rejected: list[dict[str, str]] = field(default_factory=list)  # policy answers that were not valid actions
+    refined_out: list[str] = field(default_factory=list)
+    imagined: dict[str, list[ImaginedStep]] = field(default_factory=dict)
+    scores: dict[str, Score] = field(default_factory=dict)
+    choice: str | None = None
+    execution_error: str | None = None
+    surprise: Surprise | None = None
+    reward: float = 0.0
+    seconds: float = 0.0
+    stop_reason: str | None = None  # set on the step that ended the run
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "observation": self.observation,
+            "candidates": self.candidates,
+            "reasons": self.reasons,
+            "rejected": self.rejected,
+            "refined_out": self.refined_out,
+            "imagined": {a: [s.to_dict() for s in steps] for a, steps in self.imagined.items()},
+            "scores": {a: s.to_dict() for a, s in self.scores.items()},
+            "choice": self.choice,
+            "execution_error": self.execution_error,
+            "surprise": self.surprise.to_dict() if self.surprise else None,
+            "reward": self.reward,
+            "seconds": round(self.seconds, 4),
+            "stop_reason": self.stop_reason,
+        }
+
+
+class PlannerState(TypedDict, total=False):
+    goal: str
+    observation: Observation  # the real page now
+    page_text: str  # the observation as the models read it
+    history: list[str]  # real actions executed so far
+    step_started: float  # perf_counter() when the current step began
+    parse_failures: int  # proposals in a row without a usable action
+    proposal: Proposal | None
+    imagined: dict[str, list[ImaginedStep]]  # candidate -> imagined trajectory (dreamer)
+    scores: dict[str, Score]  # candidate -> verifier score (rerank, dreamer)
+    choice: str | None
+    record: StepRecord | None  # the latest finished step (the loop writes each one out)
+    reward: float
+    answer: str | None
+    stop_reason: str | None
+
+
+def summarize(obs: Observation) -> dict[str, Any]:
+    """The observation, briefly, for step logs (the traces issue stores full observations)."""
+    return {
+        "url": obs.url,
+        "title": obs.title,
+        "tabs": len(obs.tabs),
+        "elements": len(obs.elements),
+        "interactive": sum(1 for e in obs.elements if e.id is not None),
+        "focused_id": obs.focused_id,
+        "last_action_error": obs.last_action_error,
+    }

@@ -1,0 +1,109 @@
+"""Scoring an imagined trajectory against the task, WebDreamer's way: complete 1.0 / on track 0.5 /
+wrong 0, averaged over m samples. Structured output where the endpoint supports it; otherwise the
+verdict is read from plain text."""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+from agent.llm import LLM
+from world_model.templates import load_template
+from world_model.world_model import ImaginedStep, describe, format_history
+
+PROMPTS = Path(__file__).parent / "prompts"
+VERDICT_VALUES = {"complete": 1.0, "on track": 0.5, "wrong": 0.0}
+_VERDICT_ALIASES = {"completed": "complete", "on-track": "on track", "ontrack": "on track",
+                    "incorrect": "wrong", "off track": "wrong"}
+_VERDICT_IN_TEXT = re.compile(r"\b(complete|completed|on[ -]?track|incorrect|wrong|off track)\b", re.IGNORECASE)
+
+VERDICT_SCHEMA: dict[str, Any] = {
+    "title": "verdict",
+    "type": "object",
+    "properties": {"reason": {"type": "string"}, "verdict": {"type": "string", "enum": list(VERDICT_VALUES)}},
+    "required": ["reason", "verdict"],
+    "additionalProperties": False,
+}
+
+
+@dataclass
+class Score:
+    value: float  # mean over the samples the verifier answered readably (0 when none did)
+    samples: list[float] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    unreadable: int = 0  # samples with no verdict in them
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Verifier(Protocol):
+    async def score(
+        self, goal: str, page_text: str, history: Sequence[str], action: str,
+        imagined: Sequence[ImaginedStep] | None,
+    ) -> Score: ...
+
+
+class LLMVerifier:
+    """Asks the `verifier` role for `samples` verdicts in one call (n = samples)."""
+
+    def __init__(self, llm: LLM, samples: int = 3) -> None:
+        self.llm = llm
+        self.samples = samples
+        self.prompt = load_template(PROMPTS / "verify.txt")
+
+    async def score(
+        self,
+        goal: str,
+        page_text: str,
+        history: Sequence[str],
+        action: str,
+        imagined: Sequence[ImaginedStep] | None = None,
+    ) -> Score:
+        """Score `action`: with its imagined trajectory (dreamer), or on the action alone (rerank)."""
+        messages = self.prompt.render(
+            goal=goal, history=format_history(history), observation=page_text,
+            trajectory=_trajectory_text(action, imagined),
+        )
+        answers = await self.llm.complete("verifier", messages, n=self.samples, json_schema=VERDICT_SCHEMA)
+        score = Score(value=0.0)
+        for answer in answers:
+            value, reason = read_verdict(answer.text, answer.data)
+            if value is None:
+                score.unreadable += 1
+                continue
+            score.samples.append(value)
+            score.reasons.append(reason)
+        if score.samples:
+            score.value = round(sum(score.samples) / len(score.samples), 4)
+        return score
+
+
+def read_verdict(text: str, data: Any = None) -> tuple[float | None, str]:
+    """(value, reason) from a JSON verdict, a numeric score, or the last verdict word in plain text."""
+    if isinstance(data, dict):
+        reason = str(data.get("reason", ""))
+        verdict = str(data.get("verdict", data.get("status", ""))).strip().lower()
+        verdict = _VERDICT_ALIASES.get(verdict, verdict)
+        if verdict in VERDICT_VALUES:
+            return VERDICT_VALUES[verdict], reason
+        number = data.get("score")
+        if isinstance(number, (int, float)) and not isinstance(number, bool):
+            return min(1.0, max(0.0, float(number))), reason
+    words = _VERDICT_IN_TEXT.findall(text)
+    if not words:
+        return None, text.strip()
+    verdict = words[-1].lower()  # models reason first and conclude last
+    verdict = _VERDICT_ALIASES.get(verdict, verdict)
+    return VERDICT_VALUES[verdict], text.strip()
+
+
+def _trajectory_text(action: str, imagined: Sequence[ImaginedStep] | None) -> str:
+    if imagined is None:
+        return f"Action: {action}\n(No prediction: judge the action itself.)"
+    lines = []
+    for i, step in enumerate(imagined, 1):
+        label = "Action" if i == 1 else f"Then (imagined step {i})"
+        lines.append(f"{label}: {step.action}\nPredicted outcome: {describe(step.prediction)}")
+    return "\n".join(lines)

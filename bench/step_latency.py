@@ -1,0 +1,135 @@
+"""How close a dreamer step gets to its critical path of LLM latency.
+
+Starts a local OpenAI-compatible endpoint that answers every call after a fixed delay D, then runs
+dreamer steps (K=5 candidates, horizon 1, m=3 verifier samples) on a local page through the real
+openai client. A step's critical path is one proposal + one round of simulations + one round of
+scores = 3·D, plus the browser's own time for the action and the next observation (measured in the
+same run). Simulations and scores run concurrently, so the measured step should be close to it.
+
+    python bench/step_latency.py [--delay-ms 200] [--steps 10]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agent.config import Settings, build_llm  # noqa: E402
+from agent.fake_openai import FakeOpenAIServer  # noqa: E402
+from agent.loop import run_task  # noqa: E402
+from agent.strategies import PlannerConfig  # noqa: E402
+from envs.env import BrowserEnv  # noqa: E402
+from envs.tasks import UrlTask  # noqa: E402
+
+BAR = 1.2
+K, HORIZON, SAMPLES = 5, 1, 3
+PAGE = "<!doctype html><title>Bench</title><h1>Counters</h1><p id=s>none</p>" + "".join(
+    f"<button onclick=\"document.getElementById('s').textContent='{i} clicked'\">Button {i}</button>"
+    for i in range(1, 9)
+)
+
+
+def answer(body: dict[str, Any]) -> str:
+    """What a model would answer to each of the planner's prompts (the endpoint sees only messages)."""
+    system, user = body["messages"][0]["content"], body["messages"][-1]["content"]
+    if "world model" in system:
+        return json.dumps({"changes": "The status line names the clicked button.", "url": "",
+                           "appear": ["clicked"], "disappear": ["none"]})
+    if "judge" in system:
+        return json.dumps({"reason": "progress", "verdict": "on track"})
+    ids = re.findall(r"\[(e\d+)\] button", user)
+    done = len(re.findall(r"^\d+\. ", user.split("<page>")[0], re.MULTILINE))
+    ids = ids[done % len(ids):] + ids[: done % len(ids)]  # rotate, so no action repeats three times
+    return json.dumps({"candidates": [{"action": f"click('{i}')", "reason": "try it"} for i in ids[:K]]})
+
+
+def serve(delay_s: float, conn: Any) -> None:
+    """The endpoint, in its own process: like a real server, it does not share the agent's GIL."""
+    with FakeOpenAIServer(answers=answer, delay_s=delay_s) as server:
+        conn.send(server.base_url)
+        conn.recv()  # until the bench is done
+        conn.send((len(server.chat_requests), server.max_in_flight))
+
+
+class TimedEnv(BrowserEnv):
+    """BrowserEnv that remembers how long each real step (action + next observation) took."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.step_seconds: list[float] = []
+
+    async def step(self, action: Any) -> Any:
+        started = time.perf_counter()
+        result = await super().step(action)
+        self.step_seconds.append(time.perf_counter() - started)
+        return result
+
+
+async def bench(delay_s: float, steps: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        page = Path(tmp) / "bench.html"
+        page.write_text(PAGE, encoding="utf-8")
+        conn, server_end = multiprocessing.Pipe()
+        server = multiprocessing.Process(target=serve, args=(delay_s, server_end), daemon=True)
+        server.start()
+        try:
+            llm = build_llm(Settings(model="openai:bench-model", base_url=conn.recv(), api_key="bench"))
+            config = PlannerConfig(strategy="dreamer", k=K, horizon=HORIZON, samples=SAMPLES, max_steps=steps)
+            env = TimedEnv()
+            cpu_marks = [time.process_time()]  # this process's CPU time at the end of each step
+            try:
+                await run_task(UrlTask("bench", str(page), "Click every button once."), llm, env, config,
+                               Path(tmp) / "runs", on_step=lambda _: cpu_marks.append(time.process_time()))
+            finally:
+                await env.close()
+            conn.send("done")
+            calls, most_in_flight = conn.recv()
+        finally:
+            server.join(timeout=5)
+        records = [json.loads(line) for line in (Path(tmp) / "runs" / "bench" / "steps.jsonl").open()]
+
+    walls = [r["seconds"] for r in records if r["choice"]]
+    print(f"D = {delay_s * 1000:.0f} ms; K={K}, H={HORIZON}, m={SAMPLES}; {len(walls)} steps, {calls} calls, "
+          f"at most {most_in_flight} in flight")
+    # CPU time of this process per step (planner, openai client, LangGraph, Playwright's Python side):
+    # on an idle machine the step can exceed its critical path by at most about this much.
+    cpus = [b - a for a, b in zip(cpu_marks, cpu_marks[1:])]
+    print(f"{'step':>4} {'wall s':>8} {'browser s':>10} {'critical s':>11} {'ratio':>6} {'agent cpu s':>12}")
+    ratios, measured = [], []
+    for i, (wall, browser, cpu) in enumerate(zip(walls, env.step_seconds, cpus), 1):
+        critical = 3 * delay_s + browser
+        note = "  (warm-up: first connections; excluded)" if i == 1 else ""
+        if i > 1:
+            ratios.append(wall / critical)
+            measured.append((wall, critical))
+        print(f"{i:>4} {wall:8.3f} {browser:10.3f} {critical:11.3f} {wall / critical:6.3f} {cpu:12.3f}{note}")
+    median = statistics.median(ratios)
+    overall = sum(w for w, _ in measured) / sum(c for _, c in measured)
+    print(f"step wall time / critical path: median {median:.3f}, all steps together {overall:.3f}, "
+          f"worst {max(ratios):.3f} (bar <= {BAR}, on the median)")
+    return median
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--delay-ms", type=float, default=200.0, help="the endpoint's delay per call (default 200)")
+    parser.add_argument("--steps", type=int, default=10, help="real steps to run (default 10; the first is warm-up)")
+    args = parser.parse_args()
+    if args.steps < 2:
+        parser.error("--steps must be at least 2 (the first step is warm-up)")
+    median = asyncio.run(bench(args.delay_ms / 1000, args.steps))
+    return 0 if median <= BAR else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Prompt templates rendered strictly: a placeholder without a value, or a value without a
+placeholder, is an error — a prompt never silently loses the task or the page.
+
+A template file holds chat messages. A line `[system]` or `[user]` starts a message; `{{name}}` is a
+placeholder. Values are inserted as-is (never re-scanned), so page text cannot inject placeholders.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+ROLE_LINE = re.compile(r"^\[(system|user|assistant)\]\s*$", re.MULTILINE)
+
+
+class TemplateError(ValueError):
+    pass
+
+
+class PromptTemplate:
+    def __init__(self, text: str, name: str = "<template>") -> None:
+        self.name = name
+        self.messages = _split_messages(text, name)
+        self.variables = {m for _, body in self.messages for m in PLACEHOLDER.findall(body)}
+
+    def render(self, **values: object) -> list[dict[str, str]]:
+        """Chat messages with every placeholder filled; raises TemplateError on a missing or unused value."""
+        missing = sorted(self.variables - values.keys())
+        unused = sorted(values.keys() - self.variables)
+        if missing:
+            raise TemplateError(f"prompt {self.name}: no value for {', '.join(missing)}")
+        if unused:
+            raise TemplateError(f"prompt {self.name}: no placeholder for {', '.join(unused)}")
+        return [
+            {"role": role, "content": PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), body)}
+            for role, body in self.messages
+        ]
+
+
+@lru_cache(maxsize=None)
+def load_template(path: str | Path) -> PromptTemplate:
+    path = Path(path)
+    return PromptTemplate(path.read_text(encoding="utf-8"), name=path.name)
+
+
+def _split_messages(text: str, name: str) -> list[tuple[str, str]]:
+    markers = list(ROLE_LINE.finditer(text))
+    if not markers or text[: markers[0].start()].strip():
+        raise TemplateError(f"prompt {name}: must start with a [system] or [user] line")
+    messages = []
+    for marker, following in zip(markers, markers[1:] + [None]):
+        end = following.start() if following else len(text)
+        messages.append((marker.group(1), text[marker.end() : end].strip("\n")))
+    return messages

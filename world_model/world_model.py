@@ -1,0 +1,167 @@
+"""The LLM world model: predict what an action does to a page, and imagine several steps ahead.
+
+Imagining never touches the browser: it reads an Observation and asks models. Prompts put the task
+and the page first and the action last, so all candidates of one step share a long prompt prefix
+(endpoints with prefix caching serve that part once).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
+
+from envs.actions import ANSWER_ACTIONS, ActionError, format_action, parse_action
+from envs.observation import render_text
+from envs.types import Observation
+from world_model.templates import load_template
+
+if TYPE_CHECKING:  # imports point agent -> world_model, so the LLM protocol is only a type here
+    from agent.llm import LLM
+
+PROMPTS = Path(__file__).parent / "prompts"
+
+# JSON Schemas for structured outputs; `title` names the schema in the request.
+PREDICTION_SCHEMA: dict[str, Any] = {
+    "title": "prediction",
+    "type": "object",
+    "properties": {
+        "changes": {"type": "string"},
+        "url": {"type": "string"},
+        "appear": {"type": "array", "items": {"type": "string"}},
+        "disappear": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["changes", "url", "appear", "disappear"],
+    "additionalProperties": False,
+}
+NEXT_ACTION_SCHEMA: dict[str, Any] = {
+    "title": "next_action",
+    "type": "object",
+    "properties": {"action": {"type": "string"}, "reason": {"type": "string"}},
+    "required": ["action", "reason"],
+    "additionalProperties": False,
+}
+
+
+@dataclass
+class Prediction:
+    """What the world model expects right after an action."""
+
+    description: str  # what changes, in words
+    url: str | None = None  # the URL it expects (None: not said)
+    appear: list[str] = field(default_factory=list)  # elements/text expected to appear
+    disappear: list[str] = field(default_factory=list)  # elements/text expected to disappear
+    structured: bool = True  # False when the answer was plain text and only `description` is known
+
+
+@dataclass
+class ImaginedStep:
+    action: str  # canonical action text
+    prediction: Prediction
+    note: str | None = None  # why imagination stopped after this step, when it did early
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class WorldModel(Protocol):
+    async def imagine(
+        self, goal: str, obs: Observation, action: str, horizon: int, *,
+        history: Sequence[str] = (), page_text: str | None = None,
+    ) -> list[ImaginedStep]: ...
+
+
+class LLMWorldModel:
+    """Predictions from the `world_model` role; the next imagined actions (horizon > 1) from `policy`."""
+
+    def __init__(self, llm: "LLM", observation_tokens: int | None = None) -> None:
+        self.llm = llm
+        self.observation_tokens = observation_tokens
+        self.predict_prompt = load_template(PROMPTS / "predict.txt")
+        self.policy_prompt = load_template(PROMPTS / "imagined_policy.txt")
+
+    async def imagine(
+        self,
+        goal: str,
+        obs: Observation,
+        action: str,
+        horizon: int = 1,
+        *,
+        history: Sequence[str] = (),
+        page_text: str | None = None,
+    ) -> list[ImaginedStep]:
+        """Predict `action` on `obs`, then let an imagined policy continue on the imagined page,
+        up to `horizon` steps. Stops early when the imagined policy answers (ends the task) or
+        proposes something that is not an action."""
+        if horizon < 1:
+            raise ValueError(f"horizon must be at least 1, got {horizon}")
+        page = page_text if page_text is not None else render_text(obs, self.observation_tokens)
+        shared = {"goal": goal, "history": format_history(history), "observation": page}
+        steps: list[ImaginedStep] = []
+        while True:
+            messages = self.predict_prompt.render(**shared, imagined_so_far=_imagined_text(steps), action=action)
+            [answer] = await self.llm.complete("world_model", messages, json_schema=PREDICTION_SCHEMA)
+            steps.append(ImaginedStep(action, parse_prediction(answer.text, answer.data)))
+            if len(steps) >= horizon:
+                return steps
+            if parse_action(action).name in ANSWER_ACTIONS:
+                steps[-1].note = "the imagined policy finished the task"
+                return steps
+            messages = self.policy_prompt.render(**shared, imagined_so_far=_imagined_text(steps))
+            [answer] = await self.llm.complete("policy", messages, json_schema=NEXT_ACTION_SCHEMA)
+            # The LLM layer puts the parsed JSON into `data` when it finds any; else the text is the action.
+            data = answer.data if isinstance(answer.data, dict) else None
+            proposed = str(data.get("action", "")) if data else answer.text
+            try:
+                action = format_action(parse_action(proposed))
+            except ActionError as exc:
+                steps[-1].note = f"the imagined policy proposed no valid action ({exc})"
+                return steps
+
+
+def parse_prediction(text: str, data: Any = None) -> Prediction:
+    """A Prediction from the model's JSON (`data`, parsed by the LLM layer), or from plain text
+    (then only the description is known)."""
+    if isinstance(data, dict) and any(key in data for key in ("changes", "description", "url")):
+        changes = data.get("changes", data.get("description", ""))
+        url = data.get("url")
+        return Prediction(
+            description=str(changes or "").strip(),
+            url=str(url).strip() if url else None,
+            appear=_strings(data.get("appear")),
+            disappear=_strings(data.get("disappear")),
+        )
+    description = text.strip()
+    for prefix in ("State changes:", "State change:", "Changes:"):  # WebDreamer's plain-text form
+        if description.lower().startswith(prefix.lower()):
+            description = description[len(prefix):].strip()
+    return Prediction(description=description, structured=False)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, list):
+        return [str(item).strip() for item in value if str(item).strip()]
+    return []
+
+
+def format_history(history: Sequence[str]) -> str:
+    return "\n".join(f"{i}. {a}" for i, a in enumerate(history, 1)) if history else "(none: this is the first step)"
+
+
+def _imagined_text(steps: list[ImaginedStep]) -> str:
+    """The imagined actions so far, after the real page (empty at the first imagined step)."""
+    if not steps:
+        return ""
+    lines = ["", "Imagined since this page (not real yet):"]
+    for i, step in enumerate(steps, 1):
+        lines.append(f"{i}. {step.action} -> {describe(step.prediction)}")
+    return "\n".join(lines) + "\n"
+
+
+def describe(prediction: Prediction) -> str:
+    """One line: what changes, and where the page ends up."""
+    text = prediction.description or "(no description)"
+    if prediction.url:
+        text += f" [url: {prediction.url}]"
+    return text
