@@ -185,6 +185,8 @@
       const type = el.type;
       if (type === 'checkbox' || type === 'radio' || INPUT_ROLES[type] === 'button' && type !== 'file') return null;
       if (type === 'file') return Array.from(el.files || [], (f) => f.name).join(', ');
+      // A password never leaves the page: the agent only learns whether the field is filled.
+      if (type === 'password') return el.value ? '********' : '';
       return el.value;
     }
     if (tag === 'TEXTAREA') return el.value;

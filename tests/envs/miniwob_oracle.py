@@ -45,7 +45,8 @@ def _submit(obs: Observation, label: str = "Submit") -> str | None:
 
 def _fill_then_submit(obs: Observation, wanted: list[tuple[Element, str]], submit: str) -> str | None:
     for box, text in wanted:
-        if (box.value or "") != text:
+        masked = "type=password" in box.states and bool(box.value)  # observations hide passwords
+        if (box.value or "") != text and not masked:
             return _fill(box, text)
     return _submit(obs, submit)
 

@@ -452,3 +452,13 @@ def test_prune_html_keeps_what_matters():
                  "<title>Logo</title>", "<p>Some spaced text</p>", "<title>T</title>"]:
         assert kept in pruned, kept
     assert "<div><div>" not in pruned  # the empty div is gone
+
+
+async def test_password_values_never_leave_the_page(session):
+    await session.page.set_content('<input type="password" aria-label="Password"><input aria-label="User">')
+    await session.page.fill('input[type=password]', 'hunter2-secret')
+    await session.page.fill('input[aria-label=User]', 'emma')
+    obs = await observe(session, ObservationOptions())
+    password = next(e for e in obs.elements if e.name == "Password")
+    assert password.value == "********"
+    assert "hunter2" not in render_text(obs) and "emma" in render_text(obs)
