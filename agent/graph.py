@@ -1,37 +1,51 @@
-"""The planner as a LangGraph StateGraph: observe → propose → simulate → score → select → act → loop.
+"""The planner as a LangGraph StateGraph. One graph; each strategy (agent/strategies.py) is a choice
+of the planning nodes a step runs between `propose` and `select`:
 
-Strategies are settings of this one graph (agent/strategies.py): `reactive` goes propose → select,
-`rerank` skips simulate, `dreamer` runs everything. Nodes are plain async functions over the parts
-given to `build_graph`; only `act` touches the browser, and only with the chosen action.
+  observe → propose ─┬───────────────────────────→ select → act → observe …   reactive
+                     ├→ score ───────────────────↗                           rerank
+                     ├→ simulate → score ────────↗                           dreamer
+                     ├→ simulate → score → revise ↗                          revise (R rounds inside)
+                     └→ search ──────────────────↗                           beam (in imagination)
+  adaptive: propose → assess → one of the rows above, picked per step from cheap difficulty signals;
+            after rerank's scores it assesses once more and may escalate to simulate → score.
+
+`select` applies the risk gate (agent/risk.py) for every strategy and may end the run instead of
+acting. Nodes are plain async functions over the parts given to `build_graph`; only `act` touches
+the browser, and only with the chosen action.
 """
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Iterable, TypeVar
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from agent.adaptive import after_rerank, first_decision, propose_by_vote, step_signals
+from agent.beam import Imagination, beam_search
 from agent.llm import LLM
 from agent.proposer import Proposal, propose_candidates
-from agent.state import (STOP_ANSWER, STOP_MAX_STEPS, STOP_REPEATED, STOP_TASK_DONE, STOP_UNPARSEABLE,
+from agent.revise import Versions, revise_versions
+from agent.risk import gate, irreversible_reason
+from agent.state import (STOP_ANSWER, STOP_MAX_STEPS, STOP_REFUSED, STOP_REPEATED, STOP_TASK_DONE, STOP_UNPARSEABLE,
                          PlannerState, StepRecord, summarize)
 from agent.strategies import PlannerConfig
-from agent.verifier import Verifier
+from agent.verifier import Score, Verifier
 from envs.env import BrowserEnv
 from envs.observation import render_text
 from world_model.surprise import measure_surprise
-from world_model.world_model import WorldModel
+from world_model.world_model import ImaginedStep, WorldModel
 
 T = TypeVar("T")
+PLANNING = ["simulate", "score", "search", "select"]  # where a step's planning starts, by its mode
 
 
 @dataclass
 class Parts:
     env: BrowserEnv
-    llm: LLM  # the policy's proposals; the world model and verifier hold their own
+    llm: LLM  # the policy's proposals (and beam's imagined steps); the world model and verifier hold their own
     world_model: WorldModel
     verifier: Verifier
     config: PlannerConfig
@@ -40,19 +54,18 @@ class Parts:
 def build_graph(parts: Parts) -> CompiledStateGraph:
     nodes = Nodes(parts)
     graph = StateGraph(PlannerState)
-    graph.add_node("observe", nodes.observe)
-    graph.add_node("propose", nodes.propose)
-    graph.add_node("simulate", nodes.simulate)
-    graph.add_node("score", nodes.score)
-    graph.add_node("select", nodes.select)
-    graph.add_node("act", nodes.act)
+    for name in ("observe", "propose", "assess", "simulate", "score", "revise", "search", "select", "act"):
+        graph.add_node(name, getattr(nodes, name))
 
     graph.add_edge(START, "observe")
     graph.add_edge("observe", "propose")
-    graph.add_conditional_edges("propose", nodes.after_propose, ["propose", "simulate", "score", "select", END])
+    graph.add_conditional_edges("propose", nodes.after_propose, ["propose", "assess", *PLANNING, END])
+    graph.add_conditional_edges("assess", nodes.planning, PLANNING)
     graph.add_edge("simulate", "score")
-    graph.add_edge("score", "select")
-    graph.add_edge("select", "act")
+    graph.add_conditional_edges("score", nodes.after_score, ["assess", "revise", "select"])
+    graph.add_edge("revise", "select")
+    graph.add_edge("search", "select")
+    graph.add_conditional_edges("select", nodes.after_select, ["act", END])
     graph.add_conditional_edges("act", nodes.after_act, ["observe", END])
     return graph.compile()
 
@@ -66,15 +79,21 @@ class Nodes:
         # The env already observed the page (reset/step); render it once for every prompt of the step.
         obs = state["observation"]
         return {"page_text": render_text(obs, self.config.observation_tokens), "step_started": time.perf_counter(),
-                "proposal": None, "imagined": {}, "scores": {}, "choice": None}
+                "proposal": None, "imagined": {}, "scores": {}, "choice": None, "plan": self.config.step_plan(),
+                "decisions": [], "agreement": None, "search": [], "revision_note": None, "risky": {}, "gate": None}
 
     async def propose(self, state: PlannerState) -> dict[str, Any]:
-        proposal = await propose_candidates(
-            self.parts.llm, state["goal"], state["observation"], state["page_text"], state["history"],
-            self.config.candidates, self.config.self_refine,
-        )
+        goal, obs, page_text, history = state["goal"], state["observation"], state["page_text"], state["history"]
+        agreement = None
+        if self.config.strategy == "adaptive":  # several answers in one call: their agreement is a signal
+            settings = self.config.adaptive
+            proposal, agreement = await propose_by_vote(
+                self.parts.llm, goal, obs, page_text, history, settings.k, settings.proposal_samples)
+        else:
+            proposal = await propose_candidates(
+                self.parts.llm, goal, obs, page_text, history, state["plan"].k, self.config.self_refine)
         if not proposal.unparseable:
-            return {"proposal": proposal, "parse_failures": 0}
+            return {"proposal": proposal, "parse_failures": 0, "agreement": agreement}
         failures = state.get("parse_failures", 0) + 1
         stop = STOP_UNPARSEABLE if failures >= self.config.parse_failure_limit else None
         record = step_record(state, proposal, stop_reason=stop)
@@ -85,37 +104,93 @@ class Nodes:
             return END
         if state["proposal"].unparseable:
             return "propose"
-        if self.config.imagines:
-            return "simulate"
-        return "score" if self.config.scores else "select"
+        return "assess" if self.config.strategy == "adaptive" else self.planning(state)
+
+    def planning(self, state: PlannerState) -> str:
+        """The next planning node for the step's mode (select once its scores are in)."""
+        mode = state["plan"].mode
+        if mode == "reactive" or state.get("scores"):
+            return "select"
+        return {"rerank": "score", "beam": "search"}.get(mode, "simulate")
+
+    async def assess(self, state: PlannerState) -> dict[str, Any]:
+        """adaptive: choose the step's mode from its signals; after rerank, keep it or escalate."""
+        settings, decisions, proposal = self.config.adaptive, state["decisions"], state["proposal"]
+        if not decisions:
+            obs, top = state["observation"], proposal.candidates[0]
+            signals = step_signals(obs, state.get("visited", []), state.get("last_surprise"), state["agreement"],
+                                   irreversible_reason(top, obs))
+            decision = first_decision(signals, settings)
+        else:
+            decision = after_rerank(decisions[-1].signals, state["scores"], settings)
+        update = {"plan": decision.plan, "decisions": [*decisions, decision],
+                  "proposal": replace(proposal, candidates=proposal.candidates[:decision.plan.k])}
+        if decisions and decision.plan.mode != "rerank":
+            update["scores"] = {}  # imagined outcomes are scored afresh; rerank's scores stay in the decision
+        return update
 
     async def simulate(self, state: PlannerState) -> dict[str, Any]:
-        candidates = state["proposal"].candidates
-        trajectories = await gather_all(
-            self.parts.world_model.imagine(
-                state["goal"], state["observation"], action, self.config.horizon,
-                history=state["history"], page_text=state["page_text"],
-            )
-            for action in candidates
-        )
-        return {"imagined": dict(zip(candidates, trajectories))}
+        imagined = dict(state.get("imagined") or {})
+        todo = [a for a in state["proposal"].candidates if a not in imagined]
+        imagined.update(zip(todo, await gather_all(self.imagine(state, a) for a in todo)))
+        return {"imagined": imagined}
 
     async def score(self, state: PlannerState) -> dict[str, Any]:
-        candidates, imagined = state["proposal"].candidates, state.get("imagined") or {}
-        scores = await gather_all(
-            self.parts.verifier.score(
-                state["goal"], state["page_text"], state["history"], action,
-                imagined.get(action) if self.config.imagines else None,
-            )
-            for action in candidates
-        )
-        return {"scores": dict(zip(candidates, scores))}
+        scores, imagined = dict(state.get("scores") or {}), state.get("imagined") or {}
+        todo = [a for a in state["proposal"].candidates if a not in scores]
+        trajectories = [imagined.get(a) if state["plan"].imagines else None for a in todo]
+        scores.update(zip(todo, await gather_all(self.judge(state, a, t) for a, t in zip(todo, trajectories))))
+        return {"scores": scores}
+
+    def after_score(self, state: PlannerState) -> str:
+        mode = state["plan"].mode
+        if self.config.strategy == "adaptive" and mode == "rerank":
+            return "assess"
+        return "revise" if mode == "revise" else "select"
+
+    async def revise(self, state: PlannerState) -> dict[str, Any]:
+        proposal = state["proposal"]
+        versions = Versions(list(proposal.candidates), dict(proposal.reasons), dict(state["imagined"]),
+                            dict(state["scores"]))
+        versions = await revise_versions(
+            self.parts.llm, state["goal"], state["observation"], state["page_text"], state["history"], versions,
+            self.config.revisions, imagine=lambda a: self.imagine(state, a), score=lambda a, t: self.judge(state, a, t))
+        return {"proposal": replace(proposal, candidates=versions.actions, reasons=versions.reasons),
+                "imagined": versions.imagined, "scores": versions.scores, "revision_note": versions.note}
+
+    async def search(self, state: PlannerState) -> dict[str, Any]:
+        plan, aggregate = state["plan"], self.config.beam_aggregate
+        imagination = Imagination(self.parts.llm, state["goal"], state["page_text"], state["history"],
+                                  score=lambda a, steps: self.judge(state, a, steps))
+        beam, scored = await beam_search(imagination, state["proposal"].candidates, horizon=plan.horizon,
+                                         width=plan.width, aggregate=aggregate, gather=gather_all)
+        best = {}
+        for path in beam:  # best first: each first action keeps its best path in the final beam
+            best.setdefault(path.actions[0], path)
+        return {"imagined": {a: p.steps for a, p in best.items()},
+                "scores": {a: p.score(aggregate) for a, p in best.items()},
+                "search": [p.to_dict(aggregate, kept=any(p is b for b in beam)) for p in scored]}
 
     async def select(self, state: PlannerState) -> dict[str, Any]:
-        candidates, scores = state["proposal"].candidates, state.get("scores") or {}
-        # max() keeps the first of equal scores: ties go to the policy's own ranking.
-        choice = max(candidates, key=lambda a: scores[a].value) if scores else candidates[0]
-        return {"choice": choice}
+        obs, imagined, scores = state["observation"], state.get("imagined") or {}, state.get("scores") or {}
+        candidates = state["proposal"].candidates
+        # Scored candidates by score, then unscored ones (pruned by beam); sorted() keeps the policy's
+        # order among equals, so ties go to the policy's own ranking.
+        ranked = sorted(candidates, key=lambda a: (a not in scores, -scores[a].value if a in scores else 0.0))
+        risky = {}
+        for action in candidates:
+            why = irreversible_reason(action, obs, imagined[action][0].prediction if imagined.get(action) else None)
+            if why:
+                risky[action] = why
+        decision = gate(ranked, scores, risky, safe=self.config.safe, margin=self.config.risk_margin)
+        update = {"choice": decision.choice, "risky": risky, "gate": decision.note}
+        if decision.choice is None:  # nothing may run: the step ends the run, with the gate's reason
+            update |= {"stop_reason": STOP_REFUSED,
+                       "record": step_record({**state, **update}, state["proposal"], stop_reason=STOP_REFUSED)}
+        return update
+
+    def after_select(self, state: PlannerState) -> str:
+        return END if state.get("stop_reason") else "act"
 
     async def act(self, state: PlannerState) -> dict[str, Any]:
         before, choice = state["observation"], state["choice"]
@@ -135,10 +210,20 @@ class Nodes:
         record = step_record(state, state["proposal"], choice=choice, execution_error=after.last_action_error,
                              surprise=surprise, reward=reward, stop_reason=stop)
         return {"observation": after, "history": history, "reward": reward, "answer": info.get("answer"),
-                "record": record, "stop_reason": stop}
+                "record": record, "stop_reason": stop, "visited": [*state.get("visited", []), before.url],
+                "last_surprise": surprise.score if surprise else None}
 
     def after_act(self, state: PlannerState) -> str:
         return END if state.get("stop_reason") else "observe"
+
+    async def imagine(self, state: PlannerState, action: str) -> list[ImaginedStep]:
+        return await self.parts.world_model.imagine(
+            state["goal"], state["observation"], action, state["plan"].horizon,
+            history=state["history"], page_text=state["page_text"])
+
+    async def judge(self, state: PlannerState, action: str, imagined: list[ImaginedStep] | None) -> Score:
+        return await self.parts.verifier.score(state["goal"], state["page_text"], state["history"], action, imagined,
+                                               samples=state["plan"].samples)
 
 
 def step_record(state: PlannerState, proposal: Proposal | None, **fields: Any) -> StepRecord:
@@ -153,6 +238,12 @@ def step_record(state: PlannerState, proposal: Proposal | None, **fields: Any) -
         imagined=dict(state.get("imagined") or {}),
         scores=dict(state.get("scores") or {}),
         seconds=time.perf_counter() - state.get("step_started", time.perf_counter()),
+        mode=state["plan"].mode if state.get("plan") else None,
+        adaptive=[d.to_dict() for d in state.get("decisions") or []],
+        search=list(state.get("search") or []),
+        revision_note=state.get("revision_note"),
+        risky=dict(state.get("risky") or {}),
+        gate=state.get("gate"),
         **fields,
     )
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from agent.adaptive import Decision
 from agent.proposer import Proposal
+from agent.strategies import StepPlan
 from agent.verifier import Score
 from envs.types import Observation
 from world_model.surprise import Surprise
@@ -16,6 +18,7 @@ STOP_TASK_DONE = "task_done"  # the task itself said it is over (e.g. a MiniWoB+
 STOP_MAX_STEPS = "max_steps"
 STOP_REPEATED = "repeated_action"
 STOP_UNPARSEABLE = "unparseable_proposals"
+STOP_REFUSED = "refused_irreversible"  # the risk gate let no candidate run (safe mode, or no margin)
 STOP_BUDGET = "budget_exceeded"
 STOP_LLM_ERROR = "llm_error"  # the model failed for good (after retries)
 STOP_ERROR = "error"  # anything else; the run re-raises it after writing result.json
@@ -39,6 +42,12 @@ class StepRecord:
     reward: float = 0.0
     seconds: float = 0.0
     stop_reason: str | None = None  # set on the step that ended the run
+    mode: str | None = None  # what the step ran: reactive, rerank, dreamer, revise or beam
+    adaptive: list[dict[str, Any]] = field(default_factory=list)  # adaptive's decisions: mode, K/H/m, why, signals
+    search: list[dict[str, Any]] = field(default_factory=list)  # beam: every path scored, with its step values
+    revision_note: str | None = None  # revise: why revising stopped
+    risky: dict[str, str] = field(default_factory=dict)  # candidate -> why it is predicted irreversible
+    gate: str | None = None  # what the risk gate did, when it did anything
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +65,12 @@ class StepRecord:
             "reward": self.reward,
             "seconds": round(self.seconds, 4),
             "stop_reason": self.stop_reason,
+            "mode": self.mode,
+            "adaptive": self.adaptive,
+            "search": self.search,
+            "revision_note": self.revision_note,
+            "risky": self.risky,
+            "gate": self.gate,
         }
 
 
@@ -67,6 +82,15 @@ class PlannerState(TypedDict, total=False):
     step_started: float  # perf_counter() when the current step began
     parse_failures: int  # proposals in a row without a usable action
     proposal: Proposal | None
+    plan: StepPlan | None  # the step's mode and K/H/m (adaptive sets it per step)
+    decisions: list[Decision]  # adaptive's decisions this step
+    agreement: float | None  # adaptive: share of sampled proposals agreeing on the top action
+    visited: list[str]  # URLs the agent has acted on (adaptive: is this page new?)
+    last_surprise: float | None  # the last real step's surprise (None when it imagined nothing)
+    search: list[dict[str, Any]]  # beam: the scored paths
+    revision_note: str | None
+    risky: dict[str, str]
+    gate: str | None
     imagined: dict[str, list[ImaginedStep]]  # candidate -> imagined trajectory (dreamer)
     scores: dict[str, Score]  # candidate -> verifier score (rerank, dreamer)
     choice: str | None

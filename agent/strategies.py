@@ -3,23 +3,127 @@
 - `reactive`: one proposal from the policy, acted on directly (K is 1; nothing imagined or scored);
 - `rerank`:   K proposals scored by the verifier on the action alone, best one acted on;
 - `dreamer`:  K proposals, each imagined H steps ahead by the world model, the imagined
-              trajectories scored by the verifier (m samples), best one acted on (WebDreamer).
+              trajectories scored by the verifier (m samples), best one acted on (WebDreamer);
+- `revise`:   one proposal, imagined and critiqued by the verifier; the policy revises it after seeing
+              the outcome and the critique, up to R rounds; the verifier's best version is acted on
+              (an earlier version wins when the revisions score worse — agent/revise.py);
+- `beam`:     search in imagination: the K proposals start paths that the imagined policy extends,
+              B kept per depth, every imagined step scored; the first action of the best path runs
+              (agent/beam.py);
+- `adaptive`: per step, cheap difficulty signals choose one of reactive, rerank, dreamer and beam and
+              its K/H/m (agent/adaptive.py; thresholds in `AdaptiveSettings`, fitted by
+              `forethought calibrate`).
+
+Every strategy passes the risk gate (agent/risk.py): an action predicted to be irreversible needs a
+higher verifier margin, and `safe` refuses it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
 
 from agent.budget import Budget
 
-STRATEGIES = ("reactive", "rerank", "dreamer")
+STRATEGIES = ("reactive", "rerank", "dreamer", "revise", "beam", "adaptive")
+MODES = ("reactive", "rerank", "dreamer", "revise", "beam")  # what one step can run (adaptive picks one)
+AGGREGATES = ("last", "min", "mean")
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """What one step spends: the mode it runs and its knobs."""
+
+    mode: str  # one of MODES
+    k: int  # candidates considered
+    horizon: int = 1  # imagined steps (dreamer: per candidate; beam: search depth)
+    samples: int = 1  # verifier samples per scoring (m)
+    width: int = 1  # beam width (B)
+
+    @property
+    def imagines(self) -> bool:
+        """Whether candidates are imagined before scoring (beam imagines in its own search)."""
+        return self.mode in ("dreamer", "revise")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"mode": self.mode, "k": self.k, "horizon": self.horizon, "samples": self.samples, "width": self.width}
+
+
+class ModeSettings(BaseModel):
+    """The K/H/m (and beam width) adaptive gives a mode when it picks it."""
+
+    model_config = {"extra": "forbid"}
+    k: int = Field(default=3, ge=1)
+    horizon: int = Field(default=1, ge=1)
+    samples: int = Field(default=1, ge=1)
+    width: int = Field(default=1, ge=1)
+
+
+class AdaptiveSettings(BaseModel):
+    """Difficulty signals' thresholds for `adaptive` (see agent/adaptive.py for how they are used).
+    Load with `AdaptiveSettings.load(FILE)` (JSON or TOML); `forethought calibrate` writes them."""
+
+    model_config = {"extra": "forbid"}
+    proposal_samples: int = Field(default=3, ge=1)  # policy answers in the step's one proposal call
+    k: int = Field(default=3, ge=1)  # candidates kept from their votes
+    # Easy (act on the voted top action, no more calls): at least this share of the sampled answers
+    # agree on the top action, the page is not new, and the last step did not surprise.
+    agreement_easy: float = Field(default=0.67, ge=0, le=1)
+    # Hard (search in imagination): the last real step's surprise (1.0 when it failed) at or above this.
+    surprise_hard: float = Field(default=0.5, ge=0, le=1)
+    # After rerank: the verifier's best minus its runner-up at or above this settles the step;
+    # below it, the candidates are imagined (dreamer).
+    spread_clear: float = Field(default=0.5, ge=0, le=1)
+    rerank: ModeSettings = ModeSettings(k=3, samples=1)
+    dreamer: ModeSettings = ModeSettings(k=3, horizon=1, samples=1)
+    beam: ModeSettings = ModeSettings(k=3, horizon=2, samples=1, width=2)
+    fitted_from: str | None = None  # what `forethought calibrate` fitted these from, when it did
+
+    @classmethod
+    def load(cls, path: str | Path) -> AdaptiveSettings:
+        """Settings from a JSON or TOML file; ValueError with one line naming the problem."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ValueError(f"adaptive settings file not found: {path}") from None
+        try:
+            data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except ValueError as exc:
+            kind = "TOML" if path.suffix == ".toml" else "JSON (name it .toml for TOML)"
+            raise ValueError(f"adaptive settings file {path} is not valid {kind}: {exc}") from None
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '?'}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"adaptive settings file {path}: {problems}") from None
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+    def plan(self, mode: str) -> StepPlan:
+        if mode == "reactive":
+            return StepPlan("reactive", k=1)
+        mode_settings: ModeSettings = getattr(self, mode)
+        return StepPlan(mode, **mode_settings.model_dump())
 
 
 @dataclass
 class PlannerConfig:
     strategy: str = "dreamer"
     k: int = 5  # candidate actions proposed per step
-    horizon: int = 1  # imagined steps per candidate (dreamer)
+    horizon: int | None = None  # imagined steps per candidate (dreamer), search depth (beam); None: 1, beam 2
     samples: int = 3  # verifier samples averaged per candidate (m)
+    revisions: int = 2  # revise: rounds of revision after the first version (R)
+    beam_width: int = 2  # beam: paths kept per depth (B)
+    beam_aggregate: Literal["last", "min", "mean"] = "last"  # beam: a path's value from its step scores
+    safe: bool = False  # refuse actions predicted to be irreversible (the agent picks another or stops)
+    risk_margin: float = 0.25  # how far an irreversible action must out-score the best reversible one
+    adaptive: AdaptiveSettings = field(default_factory=AdaptiveSettings)
     self_refine: bool = False  # one extra policy call that drops irrelevant candidates
     max_steps: int = 20  # real actions per task
     repeat_limit: int = 3  # stop when the same action ran this many times in a row
@@ -30,18 +134,27 @@ class PlannerConfig:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        for name in ("k", "horizon", "samples", "max_steps", "repeat_limit", "parse_failure_limit"):
-            if getattr(self, name) < 1:
+        for name in ("k", "horizon", "samples", "beam_width", "max_steps", "repeat_limit", "parse_failure_limit"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.revisions < 0:
+            raise ValueError(f"revisions must be at least 0, got {self.revisions}")
+        if self.beam_aggregate not in AGGREGATES:
+            raise ValueError(f"beam_aggregate must be one of {', '.join(AGGREGATES)}, got {self.beam_aggregate!r}")
+        if not 0 <= self.risk_margin <= 1:
+            raise ValueError(f"risk_margin must be between 0 and 1, got {self.risk_margin}")
+
+    def step_plan(self) -> StepPlan | None:
+        """The plan of every step of a fixed strategy; None for adaptive (it plans each step)."""
+        if self.strategy == "adaptive":
+            return None
+        k = 1 if self.strategy in ("reactive", "revise") else self.k
+        beam = self.strategy == "beam"
+        horizon = self.horizon or (2 if beam else 1)  # a beam one step deep would be dreamer
+        return StepPlan(self.strategy, k=k, horizon=horizon, samples=self.samples, width=self.beam_width if beam else 1)
 
     @property
     def candidates(self) -> int:
-        return 1 if self.strategy == "reactive" else self.k
+        plan = self.step_plan()
+        return plan.k if plan else self.adaptive.k
 
-    @property
-    def imagines(self) -> bool:
-        return self.strategy == "dreamer"
-
-    @property
-    def scores(self) -> bool:
-        return self.strategy != "reactive"

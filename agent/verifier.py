@@ -41,7 +41,7 @@ class Score:
 class Verifier(Protocol):
     async def score(
         self, goal: str, page_text: str, history: Sequence[str], action: str,
-        imagined: Sequence[ImaginedStep] | None,
+        imagined: Sequence[ImaginedStep] | None, *, samples: int | None = None,
     ) -> Score: ...
 
 
@@ -60,13 +60,17 @@ class LLMVerifier:
         history: Sequence[str],
         action: str,
         imagined: Sequence[ImaginedStep] | None = None,
+        *,
+        samples: int | None = None,
     ) -> Score:
-        """Score `action`: with its imagined trajectory (dreamer), or on the action alone (rerank)."""
+        """Score `action`: with its imagined trajectory (dreamer), or on the action alone (rerank).
+        `samples` overrides the verifier's m for this call (adaptive sets it per step). The score's
+        `reasons` are the verifier's critiques (revise shows them to the policy)."""
         messages = self.prompt.render(
             goal=goal, history=format_history(history), observation=page_text,
             trajectory=_trajectory_text(action, imagined),
         )
-        answers = await self.llm.complete("verifier", messages, n=self.samples, json_schema=VERDICT_SCHEMA)
+        answers = await self.llm.complete("verifier", messages, n=samples or self.samples, json_schema=VERDICT_SCHEMA)
         score = Score(value=0.0)
         for answer in answers:
             value, reason = read_verdict(answer.text, answer.data)

@@ -1,0 +1,151 @@
+"""`forethought calibrate`: thresholds fitted from recorded steps change what adaptive does on a real page."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.calibrate import add_calibrate_command, calibrate, fit_threshold
+from agent.cli import UserError
+from agent.loop import run_task
+from agent.scripted import ScriptedLLM
+from agent.state import StepRecord
+from agent.strategies import AdaptiveSettings, PlannerConfig
+from agent.verifier import Score
+from envs.browser import BrowserSession
+from envs.env import BrowserEnv
+from envs.tasks import UrlTask
+from world_model.surprise import Surprise
+
+COUNTER_PAGE = """<!doctype html>
+<html><head><title>Counter</title></head><body>
+<p id="status">Nothing clicked yet.</p>
+<button onclick="count('Alpha')">Alpha</button>
+<button onclick="count('Gamma')">Gamma</button>
+<script>
+  window.clicks = {Alpha: 0, Gamma: 0};
+  function count(name) {
+    window.clicks[name] += 1;
+    document.getElementById('status').textContent = name + ' clicked ' + window.clicks[name] + ' times';
+  }
+</script>
+</body></html>
+"""
+
+
+def record(step: int, choice: str, surprise: float | None, failed_before: bool = False) -> dict[str, Any]:
+    """A recorded step where the verifier chose between the policy's first candidate 'a' and 'b'."""
+    return StepRecord(
+        step=step, observation={"url": "http://127.0.0.1/", "last_action_error": "timeout" if failed_before else None},
+        candidates=["a", "b"], scores={"a": Score(0.5), "b": Score(0.5 if choice == "a" else 1.0)}, choice=choice,
+        surprise=Surprise(choice, surprise) if surprise is not None else None,
+    ).to_dict()
+
+
+def write_runs(root: Path) -> Path:
+    """Two recorded tasks: after a surprise of 1/3 the verifier overrode the policy; after none it did not."""
+    third = 0.3333
+    steps = [record(1, "a", 0.0), record(2, "a", third), record(3, "b", 0.0), record(4, "a", third),
+             record(5, "b", None)]
+    task_a = root / "run1" / "task-a"
+    task_a.mkdir(parents=True)
+    (task_a / "steps.jsonl").write_text("".join(json.dumps(s) + "\n" for s in steps))
+    # The second task as a trace (steps.jsonl beside it must not be counted twice).
+    task_b = root / "run1" / "task-b"
+    task_b.mkdir()
+    trace_steps = [record(1, "a", third), record(2, "b", None), record(3, "b", 0.0, failed_before=True)]
+    events = [{"type": "task"}, *({"type": "step", **s, "before": 0, "after": 1} for s in trace_steps), {"type": "end"}]
+    (task_b / "trace.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (task_b / "steps.jsonl").write_text("".join(json.dumps(s) + "\n" for s in trace_steps))
+    return root / "run1"
+
+
+def calibrate_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="forethought")
+    add_calibrate_command(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return asyncio.run(args.handler(args))
+
+
+def test_calibrate_fits_the_surprise_threshold_from_steps_and_traces(tmp_path: Path) -> None:
+    settings, lines = calibrate([write_runs(tmp_path)])
+
+    # Examples (previous surprise, verifier overrode the policy): task a (0,F) (1/3,T) (0,F) (1/3,T);
+    # task b (1/3,T) and a failed action (1.0,T). The cut that separates them is 1/3.
+    assert settings.surprise_hard == 0.3333
+    assert lines[0] == "surprise_hard: fitted 0.3333 from 6 steps (balanced accuracy +1.00)"
+    assert settings.agreement_easy == AdaptiveSettings().agreement_easy  # no adaptive runs recorded
+    assert lines[1].startswith("agreement_easy: kept 0.67 (0 steps")
+    assert "8 steps of 2 tasks" in settings.fitted_from
+
+
+@pytest.mark.parametrize("examples, current, above, expected", [
+    ([(0.2, False), (0.3, False), (0.6, True), (0.9, True)], 0.5, True, 0.6),
+    ([(1.0, False), (1.0, False), (0.33, True), (0.67, True)], 0.5, False, 1.0),  # easy at or above the cut
+    ([(0.2, False), (0.6, True)], 0.5, True, 0.5),  # too few examples: kept
+])
+def test_fit_threshold(examples: list, current: float, above: bool, expected: float) -> None:
+    assert fit_threshold(examples, current, paid_off_above=above)[0] == expected
+
+
+def test_calibrate_without_recorded_steps_names_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no recorded steps"):
+        calibrate_cli(["calibrate", str(tmp_path), "--out", str(tmp_path / "a.json")])
+
+
+@pytest.fixture(scope="module")
+async def env() -> Any:
+    browser_env = BrowserEnv(await BrowserSession().start())
+    yield browser_env
+    await browser_env.close()
+
+
+def two_step_script(alpha: str, gamma: str) -> dict[str, Any]:
+    """Step 1 is hard and its outcome a little surprising (1/3: the URL and the status text come true,
+    button Alpha does not disappear); on step 2 every sampled answer agrees on finishing."""
+    done = "send_msg_to_user('done')"
+    return {
+        "policy": [json.dumps({"candidates": [{"action": a, "reason": ""}]}) for a in (alpha, gamma, gamma, done, done, done)],
+        "world_model": [
+            {"when": f"Action: {alpha}", "answer": json.dumps({"changes": "Alpha shows 1", "url": "", "appear": [],
+                                                               "disappear": []})},
+            {"when": f"Action: {gamma}", "answer": json.dumps({"changes": "Gamma shows 1", "url": "",
+                                                               "appear": ["Gamma clicked 1 times"],
+                                                               "disappear": ["button 'Alpha'"]})},
+            {"when": f"Action: {done}", "answer": json.dumps({"changes": "answered", "url": "", "appear": [],
+                                                              "disappear": []})},
+        ],
+        "verifier": [
+            {"when": "(No prediction", "answer": json.dumps({"reason": "?", "verdict": "on track"}), "repeat": True},
+            {"when": "Predicted outcome: Alpha", "answer": json.dumps({"reason": "no", "verdict": "wrong"})},
+            {"when": "Predicted outcome: Gamma", "answer": json.dumps({"reason": "yes", "verdict": "on track"})},
+            {"when": "Predicted outcome: answered", "answer": json.dumps({"reason": "done", "verdict": "complete"})},
+        ],
+    }
+
+
+async def test_calibrated_thresholds_change_adaptives_choice(env: BrowserEnv, tmp_path: Path) -> None:
+    page_path = tmp_path / "counter.html"
+    page_path.write_text(COUNTER_PAGE, encoding="utf-8")
+    obs, _ = await env.reset(UrlTask("ids", str(page_path), ""))
+    alpha, gamma = (f"click('{e.id}')" for e in obs.elements if e.role == "button")
+    settings_file = tmp_path / "adaptive.json"
+    assert await asyncio.to_thread(calibrate_cli, ["calibrate", str(write_runs(tmp_path / "runs")),
+                                                   "--out", str(settings_file)]) == 0
+
+    modes = {}
+    for name, settings in (("default", AdaptiveSettings()), ("calibrated", AdaptiveSettings.load(settings_file))):
+        task = UrlTask(name, str(page_path), "Click Gamma, then say done.")
+        result = await run_task(task, ScriptedLLM(two_step_script(alpha, gamma)), env,
+                                PlannerConfig(strategy="adaptive", adaptive=settings), tmp_path / "out",
+                                on_step=lambda _: None)
+        first, second = (json.loads(line) for line in (tmp_path / "out" / name / "steps.jsonl").read_text().splitlines())
+        assert first["choice"] == gamma and first["surprise"]["score"] == 0.3333 and result.answer == "done"
+        modes[name] = second["adaptive"][0]["mode"]
+
+    # By default a surprise of 1/3 is below 0.5, so the agreed step is easy; the runs taught otherwise.
+    assert modes == {"default": "reactive", "calibrated": "beam"}

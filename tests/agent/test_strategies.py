@@ -1,0 +1,304 @@
+"""revise, beam and adaptive on a real page whose buttons count their clicks (which actions reached the
+browser), with scripted models keyed on what each prompt contains."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.adaptive import Signals, first_decision, propose_by_vote
+from agent.loop import RunResult, run_task
+from agent.scripted import ScriptedLLM
+from agent.strategies import AdaptiveSettings, PlannerConfig
+from envs.browser import BrowserSession
+from envs.env import BrowserEnv
+from envs.observation import render_text
+from envs.tasks import UrlTask
+
+COUNTER_PAGE = """<!doctype html>
+<html><head><title>Click counter</title></head><body>
+<p id="status">Nothing clicked yet.</p>
+<button onclick="count('Alpha')">Alpha</button>
+<button onclick="count('Beta')">Beta</button>
+<button onclick="count('Gamma')">Gamma</button>
+<script>
+  window.clicks = {Alpha: 0, Beta: 0, Gamma: 0};
+  function count(name) {
+    window.clicks[name] += 1;
+    document.getElementById('status').textContent = name + ' clicked ' + window.clicks[name] + ' times';
+  }
+</script>
+</body></html>
+"""
+GOAL = "Click Beta, then Gamma."
+
+
+@pytest.fixture(scope="module")
+def page_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("pages") / "counter.html"
+    path.write_text(COUNTER_PAGE, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+async def env() -> Any:
+    browser_env = BrowserEnv(await BrowserSession().start())
+    yield browser_env
+    await browser_env.close()
+
+
+@pytest.fixture(scope="module")
+async def buttons(env: BrowserEnv, page_path: Path) -> dict[str, str]:
+    """Button name -> its click action, as the observation assigns ids."""
+    obs, _ = await env.reset(UrlTask("ids", str(page_path), ""))
+    return {e.name: f"click('{e.id}')" for e in obs.elements if e.role == "button"}
+
+
+async def clicks(env: BrowserEnv) -> dict[str, int]:
+    return await env.session.page.evaluate("window.clicks")
+
+
+def candidates(*actions: str) -> str:
+    return json.dumps({"candidates": [{"action": a, "reason": "it might help"} for a in actions]})
+
+
+def prediction(changes: str, url: str = "", appear: list[str] = ()) -> str:
+    return json.dumps({"changes": changes, "url": url, "appear": list(appear), "disappear": []})
+
+
+def verdict(word: str, reason: str = "") -> str:
+    return json.dumps({"reason": reason or f"looks {word}", "verdict": word})
+
+
+async def run(env: BrowserEnv, page_path: Path, llm: ScriptedLLM, out: Path, **config: Any) -> tuple[RunResult, list[dict]]:
+    result = await run_task(UrlTask("counter", str(page_path), GOAL), llm, env, PlannerConfig(**config), out,
+                            on_step=lambda _: None)
+    lines = (out / "counter" / "steps.jsonl").read_text(encoding="utf-8").splitlines()
+    return result, [json.loads(line) for line in lines]
+
+
+# ------------------------------------------------------------------------------------------ beam
+
+
+async def test_beam_runs_the_first_step_of_the_best_path_even_when_that_step_scores_worse_alone(
+    env: BrowserEnv, page_path: Path, buttons: dict[str, str], tmp_path: Path
+) -> None:
+    alpha, beta, gamma = buttons["Alpha"], buttons["Beta"], buttons["Gamma"]
+    llm = ScriptedLLM({
+        "policy": [
+            candidates(alpha, beta),  # the real proposal: the policy ranks Alpha first
+            {"when": f"1. {alpha} ->", "answer": candidates(alpha)},  # next actions on Alpha's imagined page
+            {"when": f"1. {beta} ->", "answer": candidates(gamma)},
+        ],
+        "world_model": [
+            {"when": f"Action: {alpha}", "answer": prediction("Alpha shows 1"), "repeat": True},
+            {"when": f"Action: {beta}", "answer": prediction("Beta shows 1")},
+            {"when": f"Action: {gamma}", "answer": prediction("Gamma shows 1")},
+        ],
+        "verifier": [  # two-step trajectories first: they contain their first step's text too
+            {"when": "Predicted outcome: Gamma shows 1", "answer": verdict("complete")},
+            {"when": "Then (imagined step 2)", "answer": verdict("wrong")},  # Alpha twice
+            {"when": "Predicted outcome: Alpha shows 1", "answer": verdict("on track")},
+            {"when": "Predicted outcome: Beta shows 1", "answer": verdict("wrong", "Beta alone is not the goal")},
+        ],
+    })
+    result, [step] = await run(env, page_path, llm, tmp_path, strategy="beam", k=2, beam_width=2, horizon=2,
+                               samples=1, max_steps=1)
+
+    assert await clicks(env) == {"Alpha": 0, "Beta": 1, "Gamma": 0}
+    assert step["mode"] == "beam" and step["choice"] == beta
+    paths = {tuple(p["actions"]): p for p in step["search"]}
+    assert paths[(alpha,)]["value"] == 0.5 and paths[(beta,)]["value"] == 0.0  # alone, Beta is worse
+    assert paths[(beta, gamma)]["step_values"] == [0.0, 1.0] and paths[(beta, gamma)]["in_final_beam"]
+    assert paths[(alpha, alpha)]["value"] == 0.0
+    assert {a: s["value"] for a, s in step["scores"].items()} == {beta: 1.0, alpha: 0.0}
+    assert [s["action"] for s in step["imagined"][beta]] == [beta, gamma]
+    assert result.usage["calls"] == 3 + 4 + 4  # policy 1 + 2 expansions, 4 predictions, 4 scorings
+
+
+@pytest.mark.parametrize("aggregate, winner", [("last", "Beta"), ("min", "Gamma")])
+async def test_beam_keeps_the_width_best_paths_and_values_them_by_the_chosen_aggregate(
+    aggregate: str, winner: str, env: BrowserEnv, page_path: Path, buttons: dict[str, str], tmp_path: Path
+) -> None:
+    alpha, beta, gamma = buttons["Alpha"], buttons["Beta"], buttons["Gamma"]
+    done = "send_msg_to_user('done')"
+    llm = ScriptedLLM({
+        "policy": [candidates(gamma, beta, alpha),
+                   {"when": f"1. {beta} ->", "answer": candidates(done)},
+                   {"when": f"1. {gamma} ->", "answer": candidates(alpha)}],
+        "world_model": [
+            {"when": f"Action: {alpha}", "answer": prediction("Alpha shows 1"), "repeat": True},
+            {"when": f"Action: {beta}", "answer": prediction("Beta shows 1")},
+            {"when": f"Action: {gamma}", "answer": prediction("Gamma shows 1")},
+            {"when": f"Action: {done}", "answer": prediction("The agent answers")},
+        ],
+        "verifier": [
+            {"when": f"Then (imagined step 2): {done}", "answer": verdict("complete")},
+            {"when": f"Then (imagined step 2): {alpha}", "answer": verdict("on track")},
+            {"when": "Predicted outcome: Alpha shows 1", "answer": verdict("wrong")},
+            {"when": "Predicted outcome: Beta shows 1", "answer": verdict("wrong")},
+            {"when": "Predicted outcome: Gamma shows 1", "answer": verdict("on track")},
+        ],
+    })
+    # Depth 1: Gamma 0.5, Beta 0, Alpha 0; width 2 keeps Gamma and Beta (ties keep the policy's order).
+    # Depth 2: Beta -> done scores [0, 1], Gamma -> Alpha [0.5, 0.5]: "last" prefers Beta, "min" Gamma.
+    result, [step] = await run(env, page_path, llm, tmp_path, strategy="beam", k=3, beam_width=2, horizon=2,
+                               samples=1, beam_aggregate=aggregate, max_steps=1)
+
+    paths = {tuple(p["actions"]): p for p in step["search"]}
+    assert set(paths) == {(gamma,), (beta,), (alpha,), (beta, done), (gamma, alpha)}  # Alpha never expanded
+    assert paths[(beta, done)]["step_values"] == [0.0, 1.0] and paths[(beta, done)]["end"] == "answers the user"
+    assert step["choice"] == buttons[winner] and alpha not in step["scores"]
+    assert await clicks(env) == {"Alpha": 0, "Beta": int(winner == "Beta"), "Gamma": int(winner == "Gamma")}
+    assert result.usage["calls"] == 3 + 5 + 5
+
+
+# ---------------------------------------------------------------------------------------- revise
+
+
+async def test_revise_changes_its_action_after_the_verifiers_critique(
+    env: BrowserEnv, page_path: Path, buttons: dict[str, str], tmp_path: Path
+) -> None:
+    alpha, gamma = buttons["Alpha"], buttons["Gamma"]
+    llm = ScriptedLLM({
+        "policy": [
+            candidates(alpha),
+            # The revision is answered only when the prompt shows Alpha's outcome and the critique.
+            {"when": "Critique: Alpha does not help; Gamma is the button to press",
+             "answer": json.dumps({"action": gamma, "reason": "the reviewer says Gamma"})},
+        ],
+        "world_model": [
+            {"when": f"Action: {alpha}", "answer": prediction("Alpha shows 1")},
+            {"when": f"Action: {gamma}", "answer": prediction("Gamma shows 1")},
+        ],
+        "verifier": [
+            {"when": "Predicted outcome: Alpha shows 1",
+             "answer": verdict("wrong", "Alpha does not help; Gamma is the button to press")},
+            {"when": "Predicted outcome: Gamma shows 1", "answer": verdict("complete")},
+        ],
+    })
+    result, [step] = await run(env, page_path, llm, tmp_path, strategy="revise", revisions=3, samples=1, max_steps=1)
+
+    assert await clicks(env) == {"Alpha": 0, "Beta": 0, "Gamma": 1}
+    assert step["candidates"] == [alpha, gamma] and step["choice"] == gamma
+    assert step["reasons"][gamma] == "the reviewer says Gamma"
+    assert step["revision_note"] == "version 2 scores complete: nothing to revise"
+    assert result.usage["calls"] == 2 + 2 + 2  # no third version: the second one is complete
+
+
+async def test_revise_keeps_an_earlier_version_when_the_revisions_score_worse(
+    env: BrowserEnv, page_path: Path, buttons: dict[str, str], tmp_path: Path
+) -> None:
+    alpha, beta, gamma = buttons["Alpha"], buttons["Beta"], buttons["Gamma"]
+    revision = lambda action: json.dumps({"action": action, "reason": "try this"})  # noqa: E731
+    llm = ScriptedLLM({
+        "policy": [candidates(beta), revision(alpha), revision(gamma), revision(beta)],
+        "world_model": [{"when": f"Action: {b}", "answer": prediction(f"{n} shows 1")}
+                        for n, b in (("Alpha", alpha), ("Beta", beta), ("Gamma", gamma))],
+        "verifier": [
+            {"when": "Predicted outcome: Beta shows 1", "answer": verdict("on track")},
+            {"when": "Predicted outcome: Alpha shows 1", "answer": verdict("wrong")},
+            {"when": "Predicted outcome: Gamma shows 1", "answer": verdict("wrong", "Gamma comes after Beta")},
+        ],
+    })
+    _, [step] = await run(env, page_path, llm, tmp_path, strategy="revise", revisions=5, samples=1, max_steps=1)
+
+    assert step["candidates"] == [beta, alpha, gamma]  # the last (worst) version is not the one kept
+    assert {a: s["value"] for a, s in step["scores"].items()} == {beta: 0.5, alpha: 0.0, gamma: 0.0}
+    assert step["choice"] == beta and await clicks(env) == {"Alpha": 0, "Beta": 1, "Gamma": 0}
+    assert step["revision_note"] == f"the policy kept version 1 ({beta})"  # it proposed Beta again
+
+
+# -------------------------------------------------------------------------------------- adaptive
+
+
+def adaptive_script(buttons: dict[str, str], gamma_url: str = "") -> dict[str, Any]:
+    """Step 1 (new page, the sampled proposals disagree) is hard; step 2 (known page, all answers
+    agree on finishing) is easy. `gamma_url` lets Gamma's prediction be wrong about the URL."""
+    alpha, beta, gamma = buttons["Alpha"], buttons["Beta"], buttons["Gamma"]
+    done = "send_msg_to_user('done')"
+    return {
+        "policy": [candidates(alpha, beta), candidates(beta, gamma), candidates(gamma),  # step 1: n=3 answers
+                   candidates(done), candidates(done), candidates(done)],  # step 2
+        "world_model": [
+            {"when": f"Action: {alpha}", "answer": prediction("Alpha shows 1")},
+            {"when": f"Action: {beta}", "answer": prediction("Beta shows 1")},
+            {"when": f"Action: {gamma}", "answer": prediction("Gamma shows 1", url=gamma_url,
+                                                                 appear=["Gamma clicked 1 times"])},
+            {"when": f"Action: {done}", "answer": prediction("The agent answers")},
+        ],
+        "verifier": [
+            # Without imagination every candidate looks equally good: rerank cannot decide.
+            {"when": "(No prediction", "answer": verdict("on track"), "repeat": True},
+            {"when": "Predicted outcome: Alpha shows 1", "answer": verdict("wrong")},
+            {"when": "Predicted outcome: Beta shows 1", "answer": verdict("on track")},
+            {"when": "Predicted outcome: Gamma shows 1", "answer": verdict("complete")},
+            {"when": "Predicted outcome: The agent answers", "answer": verdict("complete")},
+        ],
+    }
+
+
+async def test_adaptive_spends_one_call_on_an_easy_step_and_more_on_a_hard_one(
+    env: BrowserEnv, page_path: Path, buttons: dict[str, str], tmp_path: Path
+) -> None:
+    llm = ScriptedLLM(adaptive_script(buttons))
+    result, (hard, easy) = await run(env, page_path, llm, tmp_path, strategy="adaptive")
+
+    assert await clicks(env) == {"Alpha": 0, "Beta": 0, "Gamma": 1}
+    assert (result.stop_reason, result.answer) == ("answer", "done")
+    assert [d["mode"] for d in hard["adaptive"]] == ["rerank", "dreamer"]
+    assert hard["adaptive"][0]["signals"]["new_page"] and hard["adaptive"][0]["signals"]["agreement"] == 0.3333
+    assert "proposals disagree" in hard["adaptive"][0]["why"] and "the page is new" in hard["adaptive"][0]["why"]
+    assert "the verifier is unsure (spread 0.00 < 0.50)" in hard["adaptive"][1]["why"]
+    assert hard["candidates"][0] == buttons["Beta"]  # two of three answers proposed Beta
+    assert hard["mode"] == "dreamer" and hard["choice"] == buttons["Gamma"]
+
+    assert [d["mode"] for d in easy["adaptive"]] == ["reactive"] and easy["mode"] == "reactive"
+    assert easy["adaptive"][0]["signals"] == {"agreement": 1.0, "new_page": False, "surprise": 0.0,
+                                              "risky": None, "spread": None}
+    assert easy["scores"] == {} and easy["imagined"] == {}
+    # Step 1: one proposal call (3 answers), 3 rerank scorings, 3 imaginings, 3 scorings; step 2: one call.
+    assert result.usage["calls"] == 10 + 1
+    assert llm.used("world_model") == 3 and llm.used("verifier") == 6
+
+
+async def test_a_surprising_outcome_raises_the_next_steps_compute(
+    env: BrowserEnv, page_path: Path, buttons: dict[str, str], tmp_path: Path
+) -> None:
+    # Gamma's prediction expects another URL; the page stays: half the expectations miss.
+    llm = ScriptedLLM(adaptive_script(buttons, gamma_url="http://127.0.0.1:9/checkout"))
+    result, (first, second) = await run(env, page_path, llm, tmp_path, strategy="adaptive")
+
+    assert first["surprise"]["score"] == 0.5
+    [decision] = second["adaptive"]
+    assert decision["mode"] == "beam" and (decision["horizon"], decision["width"]) == (2, 2)
+    assert decision["why"] == "the last step surprised (surprise 0.50 >= 0.50)"
+    assert second["choice"] == "send_msg_to_user('done')" and result.answer == "done"
+    assert result.usage["calls"] == 10 + 3  # the answer is imagined and scored, and its path ends there
+
+
+def test_first_decision_follows_the_thresholds() -> None:
+    settings = AdaptiveSettings(agreement_easy=0.6, surprise_hard=0.4)
+    easy = Signals(agreement=0.67, new_page=False, surprise=0.1)
+    assert first_decision(easy, settings).plan.mode == "reactive"
+    assert first_decision(Signals(agreement=0.67, new_page=True), settings).plan.mode == "rerank"
+    assert first_decision(Signals(agreement=0.5, new_page=False), settings).plan.mode == "rerank"
+    assert first_decision(Signals(agreement=1.0, surprise=0.4), settings).plan.mode == "beam"
+    risky = Signals(agreement=1.0, risky="click on button 'Place order'")
+    assert first_decision(risky, settings).plan.mode == "rerank"  # its margin must be checked
+    assert first_decision(easy, AdaptiveSettings(agreement_easy=0.9)).plan.mode == "rerank"
+
+
+async def test_propose_by_vote_makes_one_call_and_orders_candidates_by_votes(
+    env: BrowserEnv, page_path: Path, buttons: dict[str, str]
+) -> None:
+    obs, _ = await env.reset(UrlTask("counter", str(page_path), GOAL))
+    alpha, beta, gamma = buttons["Alpha"], buttons["Beta"], buttons["Gamma"]
+    llm = ScriptedLLM({"policy": [candidates(alpha, gamma), candidates(gamma, "click('e999')"), "no idea"]})
+    proposal, agreement = await propose_by_vote(llm, GOAL, obs, render_text(obs), [], k=2, samples=3)
+
+    assert proposal.candidates == [gamma, alpha] and agreement == 0.3333  # Gamma: 2 votes, first once
+    assert [r["answer"] for r in proposal.rejected] == ["click('e999')", "no idea"]
+    assert llm.remaining("policy") == 0 and beta not in proposal.candidates
