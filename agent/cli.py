@@ -72,7 +72,9 @@ async def observe_command(args: argparse.Namespace) -> int:
 
 TASK_FIELDS = ("task_id", "intent", "start_url")
 # The roles each strategy calls, so a model is required only for those.
-ROLES_USED = {"reactive": ("policy",), "rerank": ("policy", "verifier"), "dreamer": ("policy", "world_model", "verifier")}
+ALL_ROLES = ("policy", "world_model", "verifier")
+ROLES_USED = {"reactive": ("policy",), "rerank": ("policy", "verifier"), "dreamer": ALL_ROLES, "revise": ALL_ROLES,
+              "beam": ALL_ROLES, "adaptive": ALL_ROLES}
 
 
 def load_task_file(path: str) -> Task:
@@ -140,14 +142,22 @@ async def run_command(args: argparse.Namespace) -> int:
         config = PlannerConfig(
             strategy=args.strategy, k=args.candidates, horizon=args.horizon, max_steps=args.max_steps,
             samples=args.samples or settings.verifier_samples or PlannerConfig.samples,
-            self_refine=args.self_refine, budget=settings.budget(),
+            self_refine=args.self_refine, budget=settings.budget(), revisions=args.revisions,
+            beam_width=args.beam_width, safe=args.safe, **adaptive_settings(args),
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None
     out = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+    browser = browser_config(args)
+    if args.playwright_trace:
+        browser.trace_path = str(out / task.id / "trace.zip")
+    if args.har:
+        browser.har_path = str(out / task.id / "network.har")
+    models = {role: {"model": spec.model, "base_url": _without_credentials(spec.base_url)}
+              for role in ("policy", "world_model", "verifier") if (spec := settings.role(role)).model}
     try:
-        async with BrowserEnv(browser_config(args)) as env:
-            result = await run_task(task, llm, env, config, out)
+        async with BrowserEnv(browser) as env:
+            result = await run_task(task, llm, env, config, out, models=models, screenshots=not args.no_screenshots)
     except (EndpointUnreachable, ConfigError) as exc:  # result.json is written by then
         raise UserError(str(exc)) from None
     except PlaywrightError as exc:  # only opening the start page can raise; failed actions become observations
@@ -161,6 +171,22 @@ async def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _without_credentials(url: str | None) -> str | None:
+    """A base URL fit for a trace: user:password@ removed."""
+    if not url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""))) if parts.username else url
+
+
+def adaptive_settings(args: argparse.Namespace) -> dict[str, Any]:
+    from agent.strategies import AdaptiveSettings
+
+    return {"adaptive": AdaptiveSettings.load(args.adaptive_settings)} if args.adaptive_settings else {}
+
+
 def add_run_parser(commands: Any) -> None:
     from agent.strategies import STRATEGIES, PlannerConfig
 
@@ -171,13 +197,18 @@ def add_run_parser(commands: Any) -> None:
     run.add_argument("--goal", help="what the agent should do (with --url)")
     run.add_argument("--task", metavar="FILE", help="a WebArena-style task config (task_id, intent, start_url)")
     run.add_argument("--strategy", choices=STRATEGIES, default=defaults.strategy, help="default: %(default)s")
-    run.add_argument("--model", metavar="SPEC", help="model for every role: openai:MODEL or scripted:FILE")
+    run.add_argument("--model", metavar="SPEC",
+                     help="model for every role: openai:MODEL, scripted:FILE or replay:TRACE_DIR (answers from a trace)")
     run.add_argument("--policy-model", metavar="SPEC", help="model proposing actions")
     run.add_argument("--world-model", metavar="SPEC", help="model imagining outcomes")
     run.add_argument("--verifier-model", metavar="SPEC", help="model scoring outcomes")
     run.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)")
     run.add_argument("-k", "--candidates", type=int, default=defaults.k, help="candidates per step (default: %(default)s)")
-    run.add_argument("--horizon", type=int, default=defaults.horizon, help="imagined steps (default: %(default)s)")
+    run.add_argument("--horizon", type=int, default=defaults.horizon, help="imagined steps (default: 1; beam: 2)")
+    run.add_argument("--revisions", type=int, default=defaults.revisions, help="revise: rounds (default: %(default)s)")
+    run.add_argument("--beam-width", type=int, default=defaults.beam_width, help="beam: paths kept (default: %(default)s)")
+    run.add_argument("--adaptive-settings", metavar="FILE", help="adaptive: thresholds (JSON/TOML; forethought calibrate)")
+    run.add_argument("--safe", action="store_true", help="refuse actions predicted to be irreversible (orders, deletes, posts)")
     run.add_argument("--samples", type=int, help=f"verifier samples per candidate (default: {defaults.samples})")
     run.add_argument("--self-refine", action="store_true", help="let the policy drop irrelevant candidates")
     run.add_argument("--max-steps", type=int, default=defaults.max_steps, help="default: %(default)s")
@@ -185,6 +216,10 @@ def add_run_parser(commands: Any) -> None:
     run.add_argument("--budget-usd", type=float, help="stop the task after this many dollars")
     run.add_argument("--budget-calls", type=int, help="stop the task after this many LLM calls")
     run.add_argument("--out", metavar="DIR", help="run directory (default: runs/<timestamp>)")
+    run.add_argument("--no-screenshots", action="store_true", help="do not keep steps/NNN.png screenshots")
+    run.add_argument("--playwright-trace", action="store_true",
+                     help="also write a Playwright trace.zip (view with `playwright show-trace`)")
+    run.add_argument("--har", action="store_true", help="also write network.har (all requests and responses)")
     add_browser_options(run)
     run.set_defaults(handler=run_command)
 
@@ -204,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     observe.set_defaults(handler=observe_command)
 
     add_run_parser(commands)
+    from traces.cli import add_trace_commands
+
+    add_trace_commands(commands)
     return parser
 
 

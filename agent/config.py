@@ -17,12 +17,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from agent.budget import Budget
 from agent.llm import LLM, ROLES, Completion, ConfigError, Role, check_role
 from agent.openai_client import DEFAULT_BASE_URL, OpenAIChatLLM, RetryPolicy
-from agent.pricing import PriceTable, default_price_table
+from agent.pricing import Price, PriceTable, default_price_table
 from agent.scripted import ScriptedLLM
 
 __all__ = ["ConfigError", "RoleSettings", "Settings", "load_settings", "RoutedLLM", "build_llm", "client_for_spec", "SCHEMES"]
 
-SCHEMES = ("openai", "scripted")
+SCHEMES = ("openai", "scripted", "replay", "local", "gguf")
+LOCAL_SPEC = "local"  # the default when no model and no endpoint is configured (agent/local_model.py)
 NO_MODEL = (
     "no model configured: pass --model openai:gpt-4o and set OPENAI_API_KEY, "
     "or --model scripted:FILE (a JSON file of answers per role), or set FORETHOUGHT_MODEL"
@@ -184,6 +185,7 @@ class _Clients:
         self.semaphore = asyncio.Semaphore(settings.max_concurrency)
         self.openai_clients: dict[tuple[str, str], openai.AsyncOpenAI] = {}
         self.scripted: dict[Path, ScriptedLLM] = {}
+        self.replayed: dict[Path, LLM] = {}  # one per trace, so every role shares its answers
 
     def openai_client(self, base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
         base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
@@ -205,6 +207,37 @@ class _Clients:
             )
         return self.openai_clients[key]
 
+    def replay_llm(self, path: str) -> LLM:
+        from agent.replay_llm import ReplayLLM  # reads traces; imported only when asked for
+
+        resolved = Path(path).expanduser().resolve()
+        if resolved not in self.replayed:
+            self.replayed[resolved] = ReplayLLM.from_dir(resolved)
+        return self.replayed[resolved]
+
+    def local_llm(self, gguf: Path, model_name: str, role: RoleSettings) -> OpenAIChatLLM:
+        """A client of the llama.cpp server for `gguf`, started on first use and shared by every role."""
+        from agent import local_model  # starts processes; imported only when a local model is asked for
+
+        server = local_model.shared_server(gguf)
+        key = (str(server.base_url), "no-key")
+        if key not in self.openai_clients:
+            # Local prompts can take minutes on a busy CPU; the endpoint is ours, so waiting is safe.
+            timeout = max(self.settings.request_timeout, local_model.REQUEST_TIMEOUT_S)
+            self.openai_clients[key] = openai.AsyncOpenAI(
+                base_url=key[0], api_key=key[1], timeout=timeout, max_retries=0,
+                http_client=openai.DefaultAsyncHttpxClient(timeout=timeout),
+            )
+        return OpenAIChatLLM(
+            model_name,
+            self.openai_clients[key],
+            semaphore=self.semaphore,
+            temperature=role.temperature,
+            max_tokens=role.max_tokens or local_model.MAX_TOKENS,
+            retry=self.settings.retry_policy(),
+            prices=PriceTable({model_name: Price(input=0.0, output=0.0)}),  # computed here: free
+        )
+
     def scripted_llm(self, path: str) -> ScriptedLLM:
         resolved = Path(path).expanduser().resolve()
         if resolved not in self.scripted:
@@ -214,6 +247,11 @@ class _Clients:
 
 def client_for_spec(spec: str, role: RoleSettings, clients: _Clients) -> LLM:
     """The client a model spec names. New schemes (replay:, local:, gguf:) get a branch here."""
+    if spec == LOCAL_SPEC:
+        from agent.local_model import default_model
+
+        model = default_model()
+        return clients.local_llm(model.path, model.name, role)
     scheme, colon, rest = spec.partition(":")
     if not colon or not rest:
         raise ConfigError(
@@ -232,6 +270,18 @@ def client_for_spec(spec: str, role: RoleSettings, clients: _Clients) -> LLM:
         )
     if scheme == "scripted":
         return clients.scripted_llm(rest)
+    if scheme == "replay":  # answers from a recorded trace: replay:runs/<run-id>/<task-id>
+        return clients.replay_llm(rest)
+    if scheme == "local":  # a cached model by name (`forethought models`)
+        from agent.local_model import cached_model
+
+        model = cached_model(rest)
+        return clients.local_llm(model.path, model.name, role)
+    if scheme == "gguf":  # any GGUF file, served by llama.cpp
+        from agent.local_model import gguf_file
+
+        path = gguf_file(rest)
+        return clients.local_llm(path, path.stem, role)
     raise ConfigError(f"unknown model scheme {scheme!r} in {spec!r}; known schemes: {', '.join(SCHEMES)}")
 
 
@@ -241,10 +291,12 @@ def build_llm(settings: Settings, roles: tuple[Role, ...] = ROLES, prices: Price
         prices = default_price_table(settings.prices)
     clients = _Clients(settings, prices)
     routed: dict[Role, LLM] = {}
+    configured = any(settings.role(r).model or settings.role(r).base_url for r in ROLES)
     for role in ROLES:
         role_settings = settings.role(role)
-        if role_settings.model:
-            routed[role] = client_for_spec(role_settings.model, role_settings, clients)
+        spec = role_settings.model or (None if configured else LOCAL_SPEC)
+        if spec:
+            routed[role] = client_for_spec(spec, role_settings, clients)
         elif role in roles:
             if not any(settings.role(r).model for r in ROLES):
                 raise ConfigError(NO_MODEL)

@@ -1,15 +1,16 @@
 """Running one task: reset the browser, run the planner graph to a stop, write what happened.
 
-out_dir/<task-id>/result.json   answer, stop reason, steps, tokens and cost per role, seconds, error
-out_dir/<task-id>/steps.jsonl   one JSON line per step (written as each step finishes)
+out_dir/<task-id>/trace.jsonl    every event of the run (traces/schema.py), flushed as it happens
+out_dir/<task-id>/steps/NNN.png  screenshots, one per observation
+out_dir/<task-id>/result.json    answer, stop reason, steps, tokens and cost per role, seconds, error
+out_dir/<task-id>/steps.jsonl    one JSON line per step (the `step` events of the trace, briefly)
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from agent.budget import BudgetExceeded, MeteredLLM, UsageMeter
 from agent.graph import Parts, build_graph, step_record
@@ -21,7 +22,11 @@ from agent.strategies import PlannerConfig
 from agent.verifier import LLMVerifier
 from envs.env import BrowserEnv
 from envs.types import Task
+from traces.recorder import TraceRecorder, plain_data
+from traces.schema import start_urls, task_spec
 from world_model.world_model import LLMWorldModel, describe
+
+STOP_INTERRUPTED = "interrupted"  # only in a trace's end event: the run was cut short (Ctrl-C, cancelled)
 
 
 @dataclass
@@ -49,32 +54,51 @@ class RunResult:
 
 async def run_task(
     task: Task, llm: LLM, env: BrowserEnv, config: PlannerConfig, out_dir: str | Path,
-    on_step: Callable[[str], Any] = print,
+    on_step: Callable[[str], Any] = print, *, models: dict[str, Any] | None = None,
+    screenshots: bool = True, secrets: Iterable[str] = (),
 ) -> RunResult:
-    """Run the planner on `task` until it stops; `on_step` gets a short text of each step."""
+    """Run the planner on `task` until it stops; `on_step` gets a short text of each step.
+
+    Everything is recorded in out_dir/<task-id>/ (traces/recorder.py): `models` names each role's
+    model spec for the trace (never keys), `screenshots` keeps steps/NNN.png, `secrets` are masked
+    in every file besides the passwords the agent types."""
     started = time.perf_counter()
     task_dir = Path(out_dir) / task.id
-    task_dir.mkdir(parents=True, exist_ok=True)
     meter = UsageMeter()
     metered = MeteredLLM(llm, meter, config.budget)
     graph = build_graph(Parts(env, metered, LLMWorldModel(metered, config.observation_tokens),
                               LLMVerifier(metered, config.samples), config))
     state: PlannerState = {}
     stop_reason, detail, error, failure = STOP_ERROR, None, None, None
-    with open(task_dir / "steps.jsonl", "w", encoding="utf-8") as steps_log:
-        def write(record: StepRecord) -> None:
-            steps_log.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
-            steps_log.flush()  # a run cut short keeps every finished step
-            on_step(format_step(record))
+    recorder = TraceRecorder(task_dir, screenshots=screenshots, secrets=secrets)
+    recorder.task(task, plain_data(config), models or {}, Path(out_dir).name, _start_urls(task))
+    seen: list[Any] = [None, -1]  # the observation last recorded, and its index
 
+    async def record_state() -> int:
+        if state["observation"] is not seen[0]:
+            page = getattr(getattr(env, "session", None), "page", None)  # a stand-in env may have no browser
+            seen[:] = [state["observation"], await recorder.observation(state["observation"], page)]
+        return seen[1]
+
+    async def write(record: StepRecord) -> None:
+        before = seen[1]
+        recorder.note_password_fills([*record.candidates, *(r["answer"] for r in record.rejected)], seen[0])
+        recorder.calls(meter.calls, record.step)
+        after = await record_state() if record.choice else None
+        recorder.step(record.to_dict(), before, after)
+        on_step(recorder.scrub(format_step(record)))
+
+    try:
         try:
             obs, info = await env.reset(task)
             state = {"goal": info["goal"], "observation": obs, "history": [], "parse_failures": 0, "reward": 0.0}
+            recorder.start(info["goal"])
+            await record_state()
             written = None
             async for state in graph.astream(state, {"recursion_limit": _graph_steps(config)}, stream_mode="values"):
                 if state.get("record") is not None and state["record"] is not written:
                     written = state["record"]
-                    write(written)
+                    await write(written)
             stop_reason = state["stop_reason"]
         except BudgetExceeded as exc:
             stop_reason, detail = STOP_BUDGET, exc.reason
@@ -84,17 +108,44 @@ async def run_task(
         except Exception as exc:
             error, failure = f"{type(exc).__name__}: {exc}", exc
         if stop_reason in (STOP_BUDGET, STOP_LLM_ERROR, STOP_ERROR) and "observation" in state:
-            write(step_record(state, state.get("proposal"), stop_reason=stop_reason))  # the step it stopped in
-    result = RunResult(
-        task_id=task.id, goal=state.get("goal", ""), answer=state.get("answer"), stop_reason=stop_reason,
-        steps=len(state.get("history", [])), reward=state.get("reward", 0.0),
-        seconds=round(time.perf_counter() - started, 3), usage=meter.summary(), stop_detail=detail,
-        error=error, strategy=config.strategy,
-    )
-    (task_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
+            await write(step_record(state, state.get("proposal"), stop_reason=stop_reason))  # the step it stopped in
+        result = RunResult(
+            task_id=task.id, goal=state.get("goal", ""), answer=state.get("answer"), stop_reason=stop_reason,
+            steps=len(state.get("history", [])), reward=state.get("reward", 0.0),
+            seconds=round(time.perf_counter() - started, 3), usage=meter.summary(), stop_detail=detail,
+            error=recorder.scrub(error), strategy=config.strategy,
+        )
+        recorder.calls(meter.calls, len(state.get("history", [])) + 1)
+        recorder.end(result.to_dict())
+        recorder.write_result(result.to_dict())
+        await _finish_browser_recordings(env, recorder)
+    except BaseException as exc:  # interrupted (Ctrl-C, cancelled): say so after what is already recorded
+        if not recorder.ended:
+            recorder.calls(meter.calls, len(state.get("history", [])) + 1)
+            recorder.end({"stop_reason": STOP_INTERRUPTED, "error": f"{type(exc).__name__}: {exc}",
+                          "steps": len(state.get("history", [])), "usage": meter.summary(),
+                          "seconds": round(time.perf_counter() - started, 3)})
+        raise
+    finally:
+        recorder.close()
     if failure is not None:
         raise failure
     return result
+
+
+def _start_urls(task: Task) -> list[str]:
+    try:
+        return start_urls(task_spec(task))
+    except Exception as exc:  # a task that cannot be resolved here fails at reset with its own message
+        return [f"(unresolved: {exc})"]
+
+
+async def _finish_browser_recordings(env: BrowserEnv, recorder: TraceRecorder) -> None:
+    """A Playwright trace.zip / network.har is complete only once its context closes; then mask secrets in it."""
+    browser = getattr(getattr(env, "session", None), "config", None)
+    if browser is not None and (browser.trace_path or browser.har_path):
+        await env.session.close_context()
+        recorder.scrub_files(p for p in (browser.trace_path, browser.har_path) if p)
 
 
 def _graph_steps(config: PlannerConfig) -> int:

@@ -1,0 +1,111 @@
+"""Reading traces back (no browser): corrupted and cut-off files are named by line; fingerprints
+ignore clocks but not real changes; secrets are masked in everything the recorder writes."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from agent.budget import CallRecord
+from agent.llm import Usage
+from envs.types import Element, Observation
+from traces.recorder import TraceRecorder
+from traces.schema import PASSWORD_MASK, TRACE_FILE, TraceError, fingerprint, fingerprint_lines, read_trace
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "traces" / "examples"
+DEMO = EXAMPLES / "demo-order"
+
+
+@pytest.fixture
+def demo_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "demo-order"
+    shutil.copytree(DEMO, target)
+    return target
+
+
+def test_example_trace_reads_back_whole() -> None:
+    trace = read_trace(DEMO)
+    assert trace.task["task"] == {"kind": "url", "id": "demo-order", "start_url": "bundled:demo",
+                                  "goal": trace.goal}
+    assert [s["choice"] for s in trace.executed_steps()] == [
+        "fill('e4', '2')", "select_option('e5', 'Sand')", "click('e12')",
+        "send_msg_to_user('Added 2 × Sand notebook to your cart.')"]
+    assert trace.end["stop_reason"] == "answer"
+    # Every call's prompt is stored once, and the last observation (the same page) only by reference.
+    assert all(call["prompt_hash"] in trace.prompts for call in trace.calls)
+    lines = [json.loads(line) for line in (DEMO / TRACE_FILE).read_text().splitlines()]
+    assert len([e for e in lines if e["type"] == "prompt"]) == len(trace.prompts)
+    assert lines_with(lines, "observation")[-1]["elements_from"] == 3
+    assert trace.observation(4).elements == trace.observation(3).elements
+
+
+def lines_with(events: list[dict], kind: str) -> list[dict]:
+    return [e for e in events if e["type"] == kind]
+
+
+def test_a_line_cut_off_mid_write_is_named(demo_copy: Path) -> None:
+    file = demo_copy / TRACE_FILE
+    text = file.read_text()
+    count = len(text.splitlines())
+    file.write_text(text[: len(text) - 40])  # the last event loses its end and its newline
+    with pytest.raises(TraceError, match=rf"line {count}: not a JSON event \(the last line is cut off"):
+        read_trace(demo_copy)
+
+
+def test_a_corrupted_line_is_named(demo_copy: Path) -> None:
+    file = demo_copy / TRACE_FILE
+    lines = file.read_text().splitlines(keepends=True)
+    lines[4] = lines[4][:30] + "#garbage#" + lines[4][30:]
+    file.write_text("".join(lines))
+    with pytest.raises(TraceError, match=r"trace.jsonl, line 5: not a JSON event"):
+        read_trace(demo_copy)
+
+
+def test_an_event_of_unknown_type_or_a_newer_schema_is_refused(demo_copy: Path) -> None:
+    file = demo_copy / TRACE_FILE
+    lines = file.read_text().splitlines(keepends=True)
+    file.write_text("".join(lines[:3] + ['{"type": "nonsense"}\n'] + lines[3:]))
+    with pytest.raises(TraceError, match=r"line 4: not a trace event \(type 'nonsense'"):
+        read_trace(demo_copy)
+    header = json.loads(lines[0]) | {"schema_version": 99}
+    file.write_text(json.dumps(header) + "\n" + "".join(lines[1:]))
+    with pytest.raises(TraceError, match="line 1: trace schema version 99"):
+        read_trace(demo_copy)
+
+
+def page(*texts: str, value: str | None = None) -> Observation:
+    elements = [Element(None, "text", t) for t in texts] + [Element("e1", "textbox", "Name", value=value)]
+    return Observation(url="http://x/", title="T", elements=elements)
+
+
+def test_fingerprint_ignores_clocks_and_counters_but_not_real_changes() -> None:
+    base = page("Updated 10:41:07 · 2024-05-01", "3 s elapsed", "Cart: 1 item")
+    ticking = page("Updated 10:41:09 · 2024-05-02", "5 s elapsed", "Cart: 1 item")
+    assert fingerprint(base) == fingerprint(ticking)
+    assert fingerprint(base) != fingerprint(page("Updated 10:41:07 · 2024-05-01", "3 s elapsed", "Cart: 2 items"))
+    assert fingerprint(base) != fingerprint(page("Updated 10:41:07 · 2024-05-01", "3 s elapsed", "Cart: 1 item",
+                                                 value="Bob"))
+    assert "[e1] textbox 'Name'" in fingerprint_lines(base)
+
+
+def test_recorder_masks_a_password_found_late_in_lines_already_written(tmp_path: Path) -> None:
+    secret = "hunter2-S3cret"
+    obs = Observation(url="http://x/", title="Sign in", elements=[
+        Element("e1", "textbox", "Password", value=PASSWORD_MASK, states=["type=password"])])
+    with TraceRecorder(tmp_path, screenshots=False) as recorder:
+        recorder.start(f"Sign in with the password {secret}")  # the goal names it before anyone types it
+        call = CallRecord(role="policy", model="m", messages=[{"role": "user", "content": f"type {secret}"}],
+                          prompt_hash="unused", answers=[f"fill('e1', '{secret}')"], usage=Usage(), started_at=0.0)
+        recorder.note_password_fills([f"fill('e1', '{secret}')"], obs)
+        recorder.calls([call], 1)
+        recorder.step({"step": 1, "choice": f"fill('e1', '{secret}')"}, 0, None)
+    written = "".join(p.read_text() for p in tmp_path.iterdir())
+    assert secret not in written
+    assert f"fill('e1', '{PASSWORD_MASK}')" in written
+    events = [json.loads(line) for line in (tmp_path / TRACE_FILE).read_text().splitlines()]
+    assert events[0]["goal"] == f"Sign in with the password {PASSWORD_MASK}"
+    # The call still finds its prompt under the hash of the masked text.
+    prompt = next(e for e in events if e["type"] == "prompt")
+    assert next(e for e in events if e["type"] == "llm_call")["prompt_hash"] == prompt["hash"]

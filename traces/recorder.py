@@ -1,0 +1,223 @@
+"""Writing a run's trace as it happens: one flushed JSON line per event, screenshots, result.json.
+
+Secrets: text typed into a password field (a fill on an element whose states hold `type=password`)
+and any secrets the caller names are replaced by PASSWORD_MASK in everything written here. A secret
+found late (the goal mentioned it before the agent typed it) makes the recorder rewrite the lines it
+already wrote, so the run directory never keeps it. API keys are never handed to the recorder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+import zipfile
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import quote, quote_plus
+
+from agent.budget import CallRecord, prompt_hash
+from envs.actions import ActionError, parse_action
+from envs.types import Observation
+from traces.schema import (PASSWORD_MASK, SCHEMA_VERSION, TRACE_FILE, fingerprint, observation_data, task_spec,
+                           tree_hash)
+
+log = logging.getLogger(__name__)
+STEPS_FILE = "steps.jsonl"  # the planner's own per-step log (agent tests read it); same records as `step` events
+RESULT_FILE = "result.json"
+SCREENSHOT_DIR = "steps"
+
+
+def plain_data(value: Any) -> Any:
+    """Settings (dataclasses, pydantic models, paths) as JSON-ready data."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): plain_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_data(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+class TraceRecorder:
+    """Records one task's run into `task_dir`. Call `close()` (or use it as a context manager)."""
+
+    def __init__(self, task_dir: str | Path, *, screenshots: bool = True, secrets: Iterable[str] = ()) -> None:
+        self.dir = Path(task_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.screenshots = screenshots
+        self._secrets: set[str] = set()
+        self._files = {TRACE_FILE: open(self.dir / TRACE_FILE, "w", encoding="utf-8"),
+                       STEPS_FILE: open(self.dir / STEPS_FILE, "w", encoding="utf-8")}
+        self._prompts_written: set[str] = set()
+        self._trees: dict[str, int] = {}  # tree hash -> first observation index holding it
+        self.observations = 0
+        self.calls_written = 0
+        self.ended = False
+        for secret in secrets:
+            self.add_secret(secret)
+
+    # ------------------------------------------------------------------------------ secrets
+
+    def add_secret(self, secret: str) -> None:
+        """Mask `secret` from now on, and in what is already written."""
+        forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], quote(secret), quote_plus(secret)}
+        new = {f for f in forms if f and f != PASSWORD_MASK} - self._secrets
+        if not new:
+            return
+        self._secrets |= new
+        if any(f.tell() for f in self._files.values()):
+            self._rewrite_written()
+
+    def note_password_fills(self, actions: Iterable[str], obs: Observation) -> None:
+        """Every `fill` among `actions` aimed at a password field of `obs` types a secret."""
+        for text in actions:
+            try:
+                action = parse_action(text)
+            except ActionError:
+                continue
+            if action.name != "fill":
+                continue
+            target, value = obs.element(action.args[0]), action.args[1]  # fill(id, value[, press_enter])
+            if target is not None and "type=password" in target.states and isinstance(value, str) and value:
+                self.add_secret(value)
+
+    def scrub(self, data: Any) -> Any:
+        """`data` (strings, lists, dicts) with every secret masked."""
+        if not self._secrets:
+            return data
+        if isinstance(data, str):
+            for secret in sorted(self._secrets, key=len, reverse=True):
+                data = data.replace(secret, PASSWORD_MASK)
+            return data
+        if isinstance(data, dict):
+            return {self.scrub(k): self.scrub(v) for k, v in data.items()}
+        if isinstance(data, (list, tuple)):
+            return [self.scrub(v) for v in data]
+        return data
+
+    def _rewrite_written(self) -> None:
+        # Masking changes prompts, so their hashes change too; calls follow their prompt's new hash.
+        for name, handle in self._files.items():
+            handle.flush()
+            path = self.dir / name
+            new_hashes: dict[str, str] = {}
+            lines = []
+            for line in path.read_text(encoding="utf-8").splitlines():
+                event = self.scrub(json.loads(line))
+                if event.get("type") == "prompt":
+                    new_hashes[event["hash"]] = prompt_hash(event["messages"])
+                    event["hash"] = new_hashes[event["hash"]]
+                elif event.get("type") == "llm_call":
+                    event["prompt_hash"] = new_hashes.get(event["prompt_hash"], event["prompt_hash"])
+                lines.append(json.dumps(event, ensure_ascii=False) + "\n")
+            self._prompts_written = {new_hashes.get(h, h) for h in self._prompts_written} if new_hashes else self._prompts_written
+            handle.close()
+            temporary = path.with_suffix(".rewrite")
+            temporary.write_text("".join(lines), encoding="utf-8")
+            os.replace(temporary, path)
+            self._files[name] = open(path, "a", encoding="utf-8")
+
+    # ------------------------------------------------------------------------------- events
+
+    def _write(self, event: dict[str, Any], file: str = TRACE_FILE) -> None:
+        handle = self._files[file]
+        handle.write(json.dumps(self.scrub(event), ensure_ascii=False) + "\n")
+        handle.flush()  # an interrupted run keeps every finished event
+
+    def task(self, task: Any, config: dict[str, Any], models: dict[str, Any], run_id: str,
+             start_urls: list[str]) -> None:
+        self._write({"type": "task", "schema_version": SCHEMA_VERSION, "run_id": run_id, "task": task_spec(task),
+                     "start_urls": start_urls, "config": config, "models": models, "started_at": time.time()})
+
+    def start(self, goal: str) -> None:
+        self._write({"type": "start", "goal": goal})
+
+    async def observation(self, obs: Observation, page: Any = None) -> int:
+        """Record the state the browser is in now; returns its index."""
+        index = self.observations
+        self.observations += 1
+        data = observation_data(obs)
+        event: dict[str, Any] = {"type": "observation", "index": index, "fingerprint": fingerprint(obs)}
+        key = tree_hash(data["elements"])
+        if key in self._trees:
+            data.pop("elements")
+            event["elements_from"] = self._trees[key]
+        else:
+            self._trees[key] = index
+        event.update(data)
+        if self.screenshots and page is not None:
+            name = f"{SCREENSHOT_DIR}/{index:03d}.png"
+            try:
+                (self.dir / SCREENSHOT_DIR).mkdir(exist_ok=True)
+                await page.screenshot(path=str(self.dir / name), type="png")
+                event["screenshot"] = name
+            except Exception as exc:  # a crashed or closed tab: the trace says why there is no picture
+                event["screenshot_error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                log.warning("no screenshot for observation %d: %s", index, event["screenshot_error"])
+        self._write(event)
+        return index
+
+    def calls(self, calls: list[CallRecord], step: int) -> None:
+        """Write the calls made since the last time (each distinct prompt once, before its first call)."""
+        for call in calls[self.calls_written:]:
+            messages = self.scrub(call.messages)
+            key = prompt_hash(messages)
+            if key not in self._prompts_written:
+                self._write({"type": "prompt", "hash": key, "messages": messages})
+                self._prompts_written.add(key)
+            schema = call.json_schema.get("title") if call.json_schema else None
+            self._write({"type": "llm_call", "step": step, "role": call.role, "model": call.model, "prompt_hash": key,
+                         "answers": call.answers, "n": call.n, "json_schema": schema,
+                         "usage": call.usage.to_dict(), "started_at": call.started_at})
+        self.calls_written = len(calls)
+
+    def step(self, record: dict[str, Any], before: int, after: int | None) -> None:
+        self._write(record, STEPS_FILE)
+        event = {"type": "step", **record, "before": before, "after": after}
+        event.pop("observation", None)  # the summary: the observation events hold the full states
+        self._write(event)
+
+    def end(self, result: dict[str, Any]) -> None:
+        self._write({"type": "end", **result})
+        self.ended = True
+
+    def write_result(self, result: dict[str, Any]) -> None:
+        (self.dir / RESULT_FILE).write_text(json.dumps(self.scrub(result), indent=2, ensure_ascii=False) + "\n",
+                                            encoding="utf-8")
+
+    def scrub_files(self, paths: Iterable[str | Path]) -> None:
+        """Mask secrets in a network.har (JSON) or Playwright trace.zip written next to the trace."""
+        if not self._secrets:
+            return
+        for path in map(Path, paths):
+            if not path.is_file():
+                continue
+            if path.suffix == ".zip":
+                temporary = path.with_suffix(".rewrite")
+                with zipfile.ZipFile(path) as source, zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as target:
+                    for item in source.infolist():
+                        target.writestr(item, self._scrub_bytes(source.read(item)))
+                os.replace(temporary, path)
+            else:
+                path.write_bytes(self._scrub_bytes(path.read_bytes()))
+
+    def _scrub_bytes(self, data: bytes) -> bytes:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            data = data.replace(secret.encode("utf-8"), PASSWORD_MASK.encode("utf-8"))
+        return data
+
+    def close(self) -> None:
+        for handle in self._files.values():
+            handle.close()
+
+    def __enter__(self) -> TraceRecorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
