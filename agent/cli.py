@@ -10,14 +10,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent.llm import ConfigError
 from envs.browser import BrowserConfig, BrowserNotFound
 from envs.env import BrowserEnv
 from envs.observation import ObservationOptions, render_text
 from envs.types import Task
 
 
-class UserError(Exception):
-    """A misconfiguration the user can fix; printed as one line, exit code 2."""
+# A misconfiguration the user can fix: printed as one line, exit code 2. It lives in agent.llm so that
+# `python -m agent.cli` and the installed command catch the same class.
+UserError = ConfigError
 
 
 def task_for_url(url: str, goal: str = "", seed: int | None = None) -> Task:
@@ -239,17 +241,38 @@ def build_parser() -> argparse.ArgumentParser:
     observe.set_defaults(handler=observe_command)
 
     add_run_parser(commands)
+    from agent.calibrate import add_calibrate_command
+    from agent.evaluate import add_eval_command
+    from agent.models_cli import add_models_command
     from traces.cli import add_trace_commands
 
+    add_eval_command(commands)
     add_trace_commands(commands)
+    add_calibrate_command(commands)
+    add_models_command(commands)
+
+    sites = commands.add_parser("sites", help="the local WebArena-style sites")
+    sites_commands = sites.add_subparsers(dest="sites_command", required=True)
+    serve = sites_commands.add_parser("serve", help="serve the local sites to browse them by hand (Ctrl-C stops)")
+    serve.add_argument("--site", choices=["shop", "forum", "gitlab"], help="one site (default: all)")
+    serve.add_argument("--port", type=int, help="first port (default: free ports)")
+    serve.set_defaults(handler=sites_serve_command)
     return parser
+
+
+def sites_serve_command(args: argparse.Namespace) -> int:
+    from envs.sites.server import serve_sites
+
+    serve_sites([args.site] if args.site else None, args.port)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return asyncio.run(args.handler(args))
-    except (UserError, BrowserNotFound) as exc:
+        outcome = args.handler(args)
+        return asyncio.run(outcome) if asyncio.iscoroutine(outcome) else outcome
+    except (ConfigError, BrowserNotFound) as exc:
         print(f"forethought: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -149,13 +149,16 @@ async def _finish_browser_recordings(env: BrowserEnv, recorder: TraceRecorder) -
 
 
 def _graph_steps(config: PlannerConfig) -> int:
-    # LangGraph counts node runs: six per real step, plus retried proposals.
-    return config.max_steps * (6 + config.parse_failure_limit) + 10
+    # LangGraph counts node runs: up to nine per real step (adaptive escalating), plus retried proposals.
+    return config.max_steps * (9 + config.parse_failure_limit) + 10
 
 
 def format_step(record: StepRecord) -> str:
     """A few lines for people: each candidate with its imagined outcome and score, then the choice."""
-    lines = [f"step {record.step}  {record.observation['url']}"]
+    mode = f"  [{record.mode}]" if record.mode else ""
+    lines = [f"step {record.step}{mode}  {record.observation['url']}"]
+    if record.adaptive:
+        lines.append(f"  adaptive: {_clip(str(record.adaptive[-1].get('why', '')), 100)}")
     for action in record.candidates:
         score = record.scores.get(action)
         imagined = record.imagined.get(action)
@@ -170,6 +173,8 @@ def format_step(record: StepRecord) -> str:
         if record.surprise is not None:
             line += f"  surprise {record.surprise.score:.2f}"
         lines.append(line)
+    if record.gate:
+        lines.append(f"  risk gate: {_clip(record.gate, 100)}")
     if record.stop_reason:
         lines.append(f"  stopped: {record.stop_reason}")
     return "\n".join(lines)
