@@ -155,7 +155,7 @@ async def run_command(args: argparse.Namespace) -> int:
         browser.trace_path = str(out / task.id / "trace.zip")
     if args.har:
         browser.har_path = str(out / task.id / "network.har")
-    models = {role: {"model": spec.model, "base_url": _without_credentials(spec.base_url)}
+    models = {role: {"model": spec.model, "base_url": without_credentials(spec.base_url)}
               for role in ("policy", "world_model", "verifier") if (spec := settings.role(role)).model}
     try:
         async with BrowserEnv(browser) as env:
@@ -173,7 +173,7 @@ async def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _without_credentials(url: str | None) -> str | None:
+def without_credentials(url: str | None) -> str | None:
     """A base URL fit for a trace: user:password@ removed."""
     if not url:
         return url

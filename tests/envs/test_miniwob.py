@@ -9,7 +9,7 @@ import pytest
 from envs.env import BrowserEnv
 from envs.miniwob import MINIWOB_TASKS, MiniWoBTask, miniwob_html_dir, task_name
 from envs.types import Observation, Task
-from miniwob_oracle import PLAYERS  # tests/envs is on sys.path (no __init__.py)
+from envs.suites.miniwob_oracle import PLAYERS
 
 ORACLE_SEEDS = range(5)
 ORACLE_MAX_STEPS = 12

@@ -1,5 +1,6 @@
-"""A scripted MiniWoB++ player that sees only what an agent sees: the goal text and the Observation's
-elements (role, name, value, states, id). It answers with action strings of the grammar.
+"""Scripted MiniWoB++ players (the suite's oracle) that see only what an agent sees: the goal text and
+the Observation's elements (role, name, value, states, id). They answer with action strings of the
+grammar, so a win shows the task is solvable through our observations and actions.
 
 Each task's player is stateless: from the current observation it returns the next action, so a step
 that did not take effect is simply tried again. None means it cannot find what it needs.
