@@ -6,6 +6,8 @@ import hashlib
 import math
 import re
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,17 @@ def connect(db_path: Path) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
+
+
+@contextmanager
+def open_db(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """`connect` for one request, committed when the handler finishes without an error."""
+    conn = connect(db_path)
+    try:
+        yield conn
+        conn.commit()
+    finally:
+        conn.close()
 
 
 def session_middleware(site: str) -> Middleware:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -20,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from envs.sites.common import open_db
 from envs.sites.forum.seed import password_hash, slugify
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -36,17 +35,6 @@ POST_COLUMNS = """
 POST_FROM = "FROM posts p JOIN forums f ON f.id = p.forum_id JOIN users u ON u.id = p.user_id"
 
 
-@contextmanager
-def open_db(db_path: Path) -> Iterator[sqlite3.Connection]:
-    # A connection per request: the server may run handlers in threads and a reset may replace the file.
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA foreign_keys = ON")
-    try:
-        yield conn
-        conn.commit()
-    finally:
-        conn.close()
 
 
 def _now() -> str:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -21,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from envs.sites.common import open_db
 from envs.sites.gitlab.seed import ROLE_LEVELS, ROLES, password_hash
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -37,17 +36,6 @@ ISSUE_STATES = ("opened", "closed", "all")
 MR_STATES = ("opened", "merged", "closed", "all")
 
 
-@contextmanager
-def open_db(db_path: Path) -> Iterator[sqlite3.Connection]:
-    # A connection per request: the server may run handlers in threads and a reset may replace the file.
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA foreign_keys = ON")
-    try:
-        yield conn
-        conn.commit()
-    finally:
-        conn.close()
 
 
 def _now() -> str:
