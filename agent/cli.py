@@ -200,7 +200,8 @@ def add_run_parser(commands: Any) -> None:
     run.add_argument("--task", metavar="FILE", help="a WebArena-style task config (task_id, intent, start_url)")
     run.add_argument("--strategy", choices=STRATEGIES, default=defaults.strategy, help="default: %(default)s")
     run.add_argument("--model", metavar="SPEC",
-                     help="model for every role: openai:MODEL, scripted:FILE or replay:TRACE_DIR (answers from a trace)")
+                     help="model for every role: local (the default: SmolLM2 via llama.cpp), local:NAME, gguf:PATH, "
+                          "openai:MODEL, scripted:FILE or replay:TRACE_DIR (answers from a trace)")
     run.add_argument("--policy-model", metavar="SPEC", help="model proposing actions")
     run.add_argument("--world-model", metavar="SPEC", help="model imagining outcomes")
     run.add_argument("--verifier-model", metavar="SPEC", help="model scoring outcomes")

@@ -48,6 +48,7 @@ class FakeOpenAIServer:
         failures: list[Failure] | None = None,
         reject_response_format: bool = False,
         support_n: bool = True,
+        reject_n: bool = False,
         cached_tokens: int = 0,
         model: str = "fake-model",
     ) -> None:
@@ -56,6 +57,7 @@ class FakeOpenAIServer:
         self.failures = list(failures or [])
         self.reject_response_format = reject_response_format
         self.support_n = support_n
+        self.reject_n = reject_n  # answer 400 to n > 1, as llama.cpp's server does
         self.cached_tokens = cached_tokens
         self.model = model
         self.requests: list[RecordedRequest] = []
@@ -174,6 +176,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.reject_response_format and "response_format" in body:
             self._send(400, _error("response_format json_schema is not supported", "invalid_request_error",
                                    param="response_format"))
+            return
+        if fake.reject_n and int(body.get("n") or 1) > 1:
+            self._send(400, _error("Field 'n': Value must be between 1 <= value <= 1", "invalid_request_error",
+                                   param="n"))
             return
         if fake.delay_s:
             time.sleep(fake.delay_s)

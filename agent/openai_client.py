@@ -94,7 +94,15 @@ class OpenAIChatLLM:
             calls = [self._call(messages, 1, json_schema, temperature) for _ in range(n)]
             results = await asyncio.gather(*calls)
         else:
-            first = await self._call(messages, n, json_schema, temperature)
+            try:
+                first = await self._call(messages, n, json_schema, temperature)
+            except (LLMError, openai.BadRequestError) as exc:
+                if n == 1 or not _is_bad_request(exc):
+                    raise
+                # Some servers (llama.cpp) reject n > 1 outright: ask n times instead, from now on.
+                log.info("endpoint %s rejected n=%d (%s); using separate calls", self.base_url, n, _one_line(exc))
+                self.n_supported = False
+                return await self.complete(role, messages, n=n, json_schema=json_schema, temperature=temperature)
             results = [first]
             missing = n - len(first[0])
             if missing > 0:
@@ -249,6 +257,10 @@ def _with_schema_instruction(messages: list[dict[str, str]], json_schema: dict[s
 def _schema_name(json_schema: dict[str, Any]) -> str:
     """The schema's title as the API's json_schema name (letters, digits, _ and - only)."""
     return re.sub(r"[^A-Za-z0-9_-]", "_", str(json_schema.get("title") or "answer"))[:64]
+
+
+def _is_bad_request(exc: BaseException) -> bool:
+    return isinstance(exc, openai.BadRequestError) or isinstance(exc.__cause__, openai.BadRequestError)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -2,6 +2,7 @@
 optionally filtered by a self-refinement call that drops irrelevant ones."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,34 @@ CANDIDATES_SCHEMA: dict[str, Any] = {
     "required": ["candidates"],
     "additionalProperties": False,
 }
+# A quoted text argument ('...' or "...", as the canonical form writes it): no unescaped quote or newline.
+_TEXT_ARG = r"""(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")"""
+_ACTIONS_WITHOUT_IDS = [
+    r"scroll\(-?[0-9]+, -?[0-9]+\)", rf"goto\({_TEXT_ARG}\)", r"(?:go_back|go_forward|new_tab|tab_close)\(\)",
+    r"tab_focus\([0-9]+\)", r"noop\([0-9]*\)", rf"(?:send_msg_to_user|report_infeasible)\({_TEXT_ARG}\)",
+]
+
+
+def candidates_schema(obs: Observation, k: int) -> dict[str, Any]:
+    """CANDIDATES_SCHEMA with each action constrained to the action grammar and the ids on this page, so
+    that endpoints enforcing schemas (llama.cpp's grammars) make even a tiny model name a real element."""
+    ids = sorted(obs.ids(), key=lambda i: (len(i), i))
+    forms = list(_ACTIONS_WITHOUT_IDS)
+    if ids:
+        one_of_ids = "'(?:" + "|".join(re.escape(i) for i in ids) + ")'"
+        forms[:0] = [rf"(?:click|dblclick|hover|focus|clear)\({one_of_ids}\)",
+                     rf"(?:fill|select_option|press)\({one_of_ids}, {_TEXT_ARG}\)"]
+    schema = json.loads(json.dumps(CANDIDATES_SCHEMA))  # a deep copy
+    candidates = schema["properties"]["candidates"]
+    # k items, not "up to k": a tiny model otherwise stops at one; repeats are de-duplicated below.
+    candidates.update(minItems=max(1, k), maxItems=max(1, k))
+    candidates["items"]["properties"] = {
+        "action": {"type": "string", "pattern": "^(?:" + "|".join(forms) + ")$"},
+        "reason": {"type": "string", "maxLength": 200},
+    }
+    return schema
+
+
 KEEP_SCHEMA: dict[str, Any] = {
     "title": "keep",
     "type": "object",
@@ -69,7 +98,7 @@ async def propose_candidates(
     messages = load_template(PROMPTS / "propose.txt").render(
         goal=goal, history=format_history(history), observation=page_text, k=k
     )
-    [answer] = await llm.complete("policy", messages, json_schema=CANDIDATES_SCHEMA)
+    [answer] = await llm.complete("policy", messages, json_schema=candidates_schema(obs, k))
     proposal = Proposal(candidates=[], answer=answer.text)
     for raw, reason in _proposed_actions(answer.text, answer.data):
         try:

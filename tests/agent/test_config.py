@@ -78,9 +78,10 @@ def test_bad_values_and_unknown_flags_are_reported(monkeypatch: pytest.MonkeyPat
         load_settings(polcy_model="openai:x")
 
 
-def test_no_model_configured_says_what_to_do() -> None:
+def test_an_endpoint_without_a_model_says_what_to_do() -> None:
+    # With nothing configured the local model is the default; an endpoint alone needs a model name.
     with pytest.raises(ConfigError) as caught:
-        build_llm(Settings())
+        build_llm(Settings(base_url="http://127.0.0.1:9/v1"))
     message = str(caught.value)
     assert message.startswith("no model configured") and "--model openai:gpt-4o" in message
     assert "OPENAI_API_KEY" in message and "scripted:FILE" in message and "\n" not in message

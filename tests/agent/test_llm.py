@@ -104,6 +104,16 @@ async def test_n_samples_use_the_api_n_and_fall_back_to_separate_calls() -> None
         assert sorted(a.text for a in second) == ["d", "e", "f"]
         assert len(server.chat_requests) == 6 and all("n" not in r for r in server.chat_requests[3:])
 
+    # llama.cpp's server rejects n > 1 with a 400: the samples are then asked for one at a time.
+    with FakeOpenAIServer(answers=list("abcdef"), reject_n=True) as server:
+        llm = openai_llm(server.base_url)
+        first = await llm.complete("verifier", user("score"), n=3, json_schema=SCHEMA)
+        assert sorted(a.text for a in first) == ["a", "b", "c"]
+        second = await llm.complete("verifier", user("score"), n=2)
+        assert sorted(a.text for a in second) == ["d", "e"]
+        # Rejected: n=3 with response_format, then n=3 as plain text; then 3 + 2 single requests.
+        assert [r.get("n") for r in server.chat_requests] == [3, 3] + [None] * 5
+
 
 async def test_json_schema_is_sent_as_response_format() -> None:
     with FakeOpenAIServer(answers=['{"score": 0.5}']) as server:

