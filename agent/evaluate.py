@@ -170,6 +170,7 @@ class EvalOptions:
     browser: BrowserConfig = field(default_factory=BrowserConfig)
     auth_dir: Path | None = None  # where WebArena's relative storage_state files are
     screenshots: bool = True  # the agent loop keeps steps/NNN.png
+    allow_domains: tuple[str, ...] = ()  # reachable besides each task's own origins (envs/guard.py)
     progress: TextIO | None = field(default_factory=lambda: sys.stderr)
 
     def __post_init__(self) -> None:
@@ -228,6 +229,9 @@ class Worker:
         self.browser_config.har_path = str(task_dir / "network.har")
         judge = self._judge()
         attempt = _Attempt()
+        # A local task may move between the local sites; each site's origin is the task's own.
+        site_urls = list(self.sites.site_urls.values()) if self.sites is not None else []
+        self.env.allow_domains = [*self.options.allow_domains, *site_urls]
         started = time.perf_counter()
         try:
             await asyncio.wait_for(self._attempt(strategy, task, task_dir, judge, attempt),
@@ -334,6 +338,7 @@ class Worker:
         attempt.score, attempt.answer, attempt.steps = result.reward, result.answer, result.steps
         attempt.stop_reason = result.stop_reason
         attempt.tokens = result.usage["total"]["total_tokens"]
+        attempt.calls = result.usage["calls"]
         attempt.cost_usd = result.usage["total"]["cost_usd"]
         if result.stop_reason in (STOP_ERROR, STOP_LLM_ERROR):
             attempt.error = result.error or result.stop_reason
@@ -367,6 +372,7 @@ class _Attempt:
     steps: int = 0
     stop_reason: str = ""
     tokens: int = 0
+    calls: int = 0  # LLM calls the agent made (the judge's apart)
     cost_usd: float = 0.0
     error: str | None = None
     env_task: Any = None
@@ -379,7 +385,7 @@ class _Attempt:
             "task_id": task.id, "suite": task.suite, "strategy": strategy, "status": status,
             "success": status == SUCCESS, "score": self.score, "answer": self.answer, "steps": self.steps,
             "stop_reason": self.stop_reason or (ERROR if self.error else ""), "tokens": self.tokens,
-            "cost_usd": round(self.cost_usd, 6), "judge_tokens": judge.usage.total_tokens if judge else 0,
+            "calls": self.calls, "cost_usd": round(self.cost_usd, 6), "judge_tokens": judge.usage.total_tokens if judge else 0,
             "seconds": seconds, "error": self.error, "worker": worker,
         }
 
@@ -434,6 +440,14 @@ async def run_eval(options: EvalOptions, tasks: list[SuiteTask]) -> dict[str, An
             progress.finish()
     summary = summarize(records, plan)
     write_summary(out, summary)
+    if len(options.strategies) > 1:
+        from agent.frontier import write_frontier
+
+        files = await write_frontier(out, summary, options.browser)
+        summary["frontier"] = {"csv": str(files.csv), "svg": str(files.svg),
+                               "png": str(files.png) if files.png else None, "note": files.note,
+                               "fronts": files.fronts}
+        write_summary(out, summary)  # again, now naming the frontier files
     return summary
 
 
@@ -532,6 +546,7 @@ def summarize(records: list[dict[str, Any]], plan: dict[str, Any]) -> dict[str, 
             "std_error": math.sqrt(rate * (1 - rate) / len(scored)) if scored else None,
             "mean_steps": _mean(r["steps"] for r in rows),
             "mean_tokens": _mean(r["tokens"] for r in rows),
+            "mean_calls": _mean(r["calls"] for r in rows if "calls" in r),  # older runs' records have none
             "mean_cost_usd": _mean(r["cost_usd"] for r in rows),
             "mean_seconds": _mean(r["seconds"] for r in rows),
             "errored_tasks": [r["task_id"] for r in rows if r["status"] == ERROR],
@@ -546,7 +561,7 @@ def _mean(values: Iterable[float]) -> float | None:
 
 
 CSV_FIELDS = ("strategy", "tasks", "finished", "successes", "failures", "errors", "success_rate", "std_error",
-              "mean_steps", "mean_tokens", "mean_cost_usd", "mean_seconds")
+              "mean_steps", "mean_tokens", "mean_calls", "mean_cost_usd", "mean_seconds")
 
 
 def write_summary(out: Path, summary: dict[str, Any]) -> None:
@@ -619,7 +634,7 @@ class Progress:
 
 def add_eval_command(commands: argparse._SubParsersAction) -> None:
     """Register `forethought eval`."""
-    from agent.cli import add_browser_options
+    from agent.cli import add_browser_options, add_guard_options
 
     defaults = PlannerConfig()
     ev = commands.add_parser(
@@ -660,6 +675,7 @@ def add_eval_command(commands: argparse._SubParsersAction) -> None:
     ev.add_argument("--auth-dir", metavar="DIR",
                     help="webarena: where the tasks' ./.auth/*_state.json login files are (default: .)")
     ev.add_argument("--no-screenshots", action="store_true", help="do not keep steps/NNN.png screenshots")
+    add_guard_options(ev)
     add_browser_options(ev)
     ev.set_defaults(handler=eval_command)
 
@@ -699,7 +715,7 @@ def options_from_args(args: argparse.Namespace) -> tuple[EvalOptions, list[Suite
         agent=args.agent, strategies=strategies, workers=args.workers, task_timeout=args.task_timeout,
         resume=bool(args.resume), settings=settings, judge_model=args.judge_model, planner=planner,
         browser=browser_config(args), auth_dir=Path(args.auth_dir) if args.auth_dir else None,
-        screenshots=not args.no_screenshots,
+        screenshots=not args.no_screenshots, allow_domains=tuple(args.allow_domain),
     )
     return options, tasks
 
@@ -713,5 +729,13 @@ async def eval_command(args: argparse.Namespace) -> int:
     except EvalError as exc:
         raise UserError(str(exc)) from None
     print(format_table(summary))
+    if "frontier" in summary:
+        from agent.frontier import format_frontier_table
+
+        frontier = summary["frontier"]
+        print(format_frontier_table(summary))
+        print(f"frontier plot: {frontier['png'] or frontier['svg']}; numbers: {frontier['csv']}")
+        if frontier["note"]:
+            print(f"note: {frontier['note']}")
     print(f"results: {options.out / 'results.jsonl'}; summary: {options.out / 'summary.json'}")
     return 0
