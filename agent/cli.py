@@ -13,7 +13,9 @@ from typing import Any
 from agent.llm import ConfigError
 from envs.browser import BrowserConfig, BrowserNotFound
 from envs.env import BrowserEnv
+from envs.guard import OriginPolicy
 from envs.observation import ObservationOptions, render_text
+from envs.secrets import Secrets
 from envs.types import Task
 
 
@@ -40,6 +42,12 @@ def task_for_url(url: str, goal: str = "", seed: int | None = None) -> Task:
 def add_browser_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chromium", help="Chromium executable (default: $FORETHOUGHT_CHROMIUM, /usr/bin/chromium)")
     parser.add_argument("--headed", action="store_true", help="show the browser window")
+
+
+def add_guard_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-domain", action="append", default=[], metavar="DOMAIN",
+                        help="also let the browser reach DOMAIN and its subdomains (repeatable); every other "
+                             "origin than the task's own is blocked")
 
 
 def browser_config(args: argparse.Namespace) -> BrowserConfig:
@@ -132,6 +140,12 @@ async def run_command(args: argparse.Namespace) -> int:
 
     task = task_for_run(args)
     try:
+        secrets = Secrets.from_args(args.secret, [args.secrets_file] if args.secrets_file else [])
+        for domain in args.allow_domain:
+            OriginPolicy().allow_domain(domain)  # a bad --allow-domain fails here, before the browser starts
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    try:
         settings = load_settings(
             model=args.model, policy_model=args.policy_model, world_model_model=args.world_model,
             verifier_model=args.verifier_model, base_url=args.base_url, budget_tokens=args.budget_tokens,
@@ -151,6 +165,7 @@ async def run_command(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     out = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     browser = browser_config(args)
+    browser.accept_downloads = args.allow_downloads
     if args.playwright_trace:
         browser.trace_path = str(out / task.id / "trace.zip")
     if args.har:
@@ -158,7 +173,7 @@ async def run_command(args: argparse.Namespace) -> int:
     models = {role: {"model": spec.model, "base_url": without_credentials(spec.base_url)}
               for role in ("policy", "world_model", "verifier") if (spec := settings.role(role)).model}
     try:
-        async with BrowserEnv(browser) as env:
+        async with BrowserEnv(browser, allow_domains=args.allow_domain, secrets=secrets) as env:
             result = await run_task(task, llm, env, config, out, models=models, screenshots=not args.no_screenshots)
     except (EndpointUnreachable, ConfigError) as exc:  # result.json is written by then
         raise UserError(str(exc)) from None
@@ -223,6 +238,11 @@ def add_run_parser(commands: Any) -> None:
     run.add_argument("--playwright-trace", action="store_true",
                      help="also write a Playwright trace.zip (view with `playwright show-trace`)")
     run.add_argument("--har", action="store_true", help="also write network.har (all requests and responses)")
+    add_guard_options(run)
+    run.add_argument("--secret", action="append", default=[], metavar="NAME=VALUE",
+                     help="a credential the task names as {{NAME}} (repeatable); the model sees only {{NAME}}")
+    run.add_argument("--secrets-file", metavar="FILE", help="secrets as KEY=VALUE lines or one JSON object")
+    run.add_argument("--allow-downloads", action="store_true", help="let pages download files (off by default)")
     add_browser_options(run)
     run.set_defaults(handler=run_command)
 

@@ -21,6 +21,7 @@ from agent.state import STOP_BUDGET, STOP_ERROR, STOP_LLM_ERROR, PlannerState, S
 from agent.strategies import PlannerConfig
 from agent.verifier import LLMVerifier
 from envs.env import BrowserEnv
+from envs.secrets import api_key_values
 from envs.types import Task
 from traces.recorder import TraceRecorder, plain_data
 from traces.schema import start_urls, task_spec
@@ -70,7 +71,10 @@ async def run_task(
                               LLMVerifier(metered, config.samples), config))
     state: PlannerState = {}
     stop_reason, detail, error, failure = STOP_ERROR, None, None, None
-    recorder = TraceRecorder(task_dir, screenshots=screenshots, secrets=secrets)
+    # The env's secrets and any API key in the environment are masked too: none may reach the run dir.
+    env_secrets = getattr(getattr(env, "secrets", None), "values", {})
+    recorder = TraceRecorder(task_dir, screenshots=screenshots,
+                             secrets=[*secrets, *env_secrets.values(), *api_key_values()])
     recorder.task(task, plain_data(config), models or {}, Path(out_dir).name, _start_urls(task))
     seen: list[Any] = [None, -1]  # the observation last recorded, and its index
 
@@ -116,8 +120,9 @@ async def run_task(
             error=recorder.scrub(error), strategy=config.strategy,
         )
         recorder.calls(meter.calls, len(state.get("history", [])) + 1)
-        recorder.end(result.to_dict())
-        recorder.write_result(result.to_dict())
+        outcome = {**result.to_dict(), "blocked_urls": _blocked_urls(env)}
+        recorder.end(outcome)
+        recorder.write_result(outcome)
         await _finish_browser_recordings(env, recorder)
     except BaseException as exc:  # interrupted (Ctrl-C, cancelled): say so after what is already recorded
         if not recorder.ended:
@@ -131,6 +136,12 @@ async def run_task(
     if failure is not None:
         raise failure
     return result
+
+
+def _blocked_urls(env: BrowserEnv) -> list[str]:
+    """Requests the origin guard kept from leaving the task's allowed origins (envs/guard.py)."""
+    guard = getattr(env, "guard", None)
+    return [blocked.url for blocked in guard.blocked] if guard is not None else []
 
 
 def _start_urls(task: Task) -> list[str]:

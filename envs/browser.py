@@ -63,6 +63,7 @@ class BrowserConfig:
     trace_path: str | None = None  # Playwright trace.zip written when the context closes
     har_path: str | None = None  # network.har written when the context closes
     allow_file_access: bool = True
+    accept_downloads: bool = False  # a page cannot save files unless the user asks for it
 
 
 class BrowserSession:
@@ -99,7 +100,8 @@ class BrowserSession:
         """A fresh context (cookies, storage, tabs) for one task; the previous one is closed."""
         await self.close_context()
         cfg = self.config
-        kwargs: dict[str, Any] = {"viewport": {"width": cfg.viewport_width, "height": cfg.viewport_height}}
+        kwargs: dict[str, Any] = {"viewport": {"width": cfg.viewport_width, "height": cfg.viewport_height},
+                                  "accept_downloads": cfg.accept_downloads}
         if cfg.har_path:
             Path(cfg.har_path).parent.mkdir(parents=True, exist_ok=True)
             kwargs.update(record_har_path=cfg.har_path, record_har_content="embed")
