@@ -652,7 +652,8 @@ def add_eval_command(commands: argparse._SubParsersAction) -> None:
                     help="planner: the agent; oracle: the suite's own solutions (default: %(default)s)")
     ev.add_argument("--strategy", default=defaults.strategy, metavar="S[,S2,...]",
                     help=f"one or more of {', '.join(STRATEGIES)}, compared side by side (default: %(default)s)")
-    ev.add_argument("--model", metavar="SPEC", help="model for every role: openai:MODEL or scripted:FILE")
+    ev.add_argument("--model", metavar="SPEC",
+                    help="model for every role: local (default), gguf:PATH, openai:MODEL, scripted:FILE")
     ev.add_argument("--policy-model", metavar="SPEC", help="model proposing actions")
     ev.add_argument("--world-model", metavar="SPEC", help="model imagining outcomes")
     ev.add_argument("--verifier-model", metavar="SPEC", help="model scoring outcomes")

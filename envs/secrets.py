@@ -28,6 +28,11 @@ _REFERENCE = re.compile(r"\{\{(" + NAME_PATTERN + r")\}\}")
 _TYPED_TEXT = {"fill": 1, "press": 1, "keyboard_press": 0}
 
 
+def is_reference(text: str) -> bool:
+    """True for text that is only a `{{NAME}}` reference: the name of a secret, not a value."""
+    return _REFERENCE.fullmatch(text.strip()) is not None
+
+
 class SecretsError(ValueError):
     pass
 

@@ -19,6 +19,7 @@ from urllib.parse import quote, quote_plus
 
 from agent.budget import CallRecord, prompt_hash
 from envs.actions import ActionError, parse_action
+from envs.secrets import is_reference
 from envs.types import Observation
 from traces.schema import (PASSWORD_MASK, SCHEMA_VERSION, TRACE_FILE, fingerprint, observation_data, task_spec,
                            tree_hash)
@@ -84,7 +85,9 @@ class TraceRecorder:
             if action.name != "fill":
                 continue
             target, value = obs.element(action.args[0]), action.args[1]  # fill(id, value[, press_enter])
-            if target is not None and "type=password" in target.states and isinstance(value, str) and value:
+            # A `{{NAME}}` secret reference is a name, not a value: it stays readable in the trace.
+            if (target is not None and "type=password" in target.states and isinstance(value, str) and value
+                    and not is_reference(value)):
                 self.add_secret(value)
 
     def scrub(self, data: Any) -> Any:

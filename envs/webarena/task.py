@@ -84,6 +84,15 @@ class WebArenaTask:
             await page.bring_to_front()  # WebArena makes the first tab the current one
         return self.config.intent
 
+    def allowed_origins(self) -> list[str]:
+        """Where the agent may go (envs/guard.py): its start pages and every page its evaluators name,
+        since a task may span sites (e.g. the shop and its admin)."""
+        urls = list(self.config.start_urls)
+        if self.config.eval is not None:
+            urls += self.config.eval.reference_url.split(" |OR| ")
+            urls += [target.url for target in self.config.eval.program_html]
+        return [url.strip() for url in urls if url.strip().startswith(("http://", "https://"))]
+
     async def validate(self, page: Any, answer: str | None) -> tuple[float, bool, dict[str, Any]]:
         """(0, False, {}) until the agent answers; then the score of all evaluators and why.
         A runner that stops the agent (step limit) passes its own answer, e.g. "Early stop: ..."."""

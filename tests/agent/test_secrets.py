@@ -101,6 +101,9 @@ async def test_a_secret_reaches_the_page_but_not_the_model_or_the_run_dir(
     for path, data in files.items():
         for value in (USER, PASSWORD, API_KEY):
             assert value.encode() not in data, f"{value!r} written to {path}"
+    # The trace keeps the secret's name, which is what the model wrote and a reader needs.
+    trace = next(data for path, data in files.items() if path.name == "trace.jsonl").decode()
+    assert "'{{password}}')" in trace
 
 
 def test_cli_run_types_secrets_without_writing_them(

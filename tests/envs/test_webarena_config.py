@@ -380,3 +380,20 @@ async def test_multi_tab_start_leaves_the_first_tab_active_in_browser_env(server
     assert [(t.url, t.active) for t in obs.tabs] == [(f"{server}/a", True), (f"{server}/b", False)]
     assert obs.url == f"{server}/a"
     await browser.close_context()
+
+
+def test_a_task_may_go_to_every_site_its_evaluators_name() -> None:
+    from envs.guard import OriginPolicy
+    from envs.webarena.task import WebArenaTask
+
+    config = parse_task({
+        "task_id": 901, "sites": ["shopping", "shopping_admin"], "start_url": "__SHOPPING__/account",
+        "intent": "Check the order in the admin", "require_login": False, "storage_state": None,
+        "require_reset": False,
+        "eval": {"eval_types": ["url_match", "program_html"], "reference_answers": None,
+                 "reference_url": "__SHOPPING_ADMIN__/sales/order |OR| __SHOPPING_ADMIN__/orders",
+                 "program_html": [{"url": "last", "locator": "", "required_contents": {"must_include": ["x"]}}]},
+    }, site_urls={"shopping": "http://127.0.0.1:7770", "shopping_admin": "http://127.0.0.1:7780/admin"}, use_env=False)
+    policy = OriginPolicy.for_task(WebArenaTask(config))
+    assert policy.allows("http://127.0.0.1:7770/cart") and policy.allows("http://127.0.0.1:7780/admin/x")
+    assert not policy.allows("http://127.0.0.1:9999/") and not policy.allows("file:///etc/passwd")
