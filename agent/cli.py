@@ -84,7 +84,7 @@ TASK_FIELDS = ("task_id", "intent", "start_url")
 # The roles each strategy calls, so a model is required only for those.
 ALL_ROLES = ("policy", "world_model", "verifier")
 ROLES_USED = {"reactive": ("policy",), "rerank": ("policy", "verifier"), "dreamer": ALL_ROLES, "revise": ALL_ROLES,
-              "beam": ALL_ROLES, "adaptive": ALL_ROLES}
+              "beam": ALL_ROLES, "lookahead": ALL_ROLES, "adaptive": ALL_ROLES}
 
 
 def load_task_file(path: str) -> Task:

@@ -3,7 +3,7 @@ of the planning nodes a step runs between `propose` and `select`:
 
   observe → propose ─┬───────────────────────────→ select → act → observe …   reactive
                      ├→ score ───────────────────↗                           rerank
-                     ├→ simulate → score ────────↗                           dreamer
+                     ├→ simulate → score ────────↗                           dreamer, lookahead (real where safe)
                      ├→ simulate → score → revise ↗                          revise (R rounds inside)
                      └→ search ──────────────────↗                           beam (in imagination)
   adaptive: propose → assess → one of the rows above, picked per step from cheap difficulty signals;
@@ -11,7 +11,7 @@ of the planning nodes a step runs between `propose` and `select`:
 
 `select` applies the risk gate (agent/risk.py) for every strategy and may end the run instead of
 acting. Nodes are plain async functions over the parts given to `build_graph`; only `act` touches
-the browser, and only with the chosen action.
+the task's page, and only with the chosen action (lookahead tries candidates in forked contexts).
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from langgraph.graph.state import CompiledStateGraph
 from agent.adaptive import after_rerank, first_decision, propose_by_vote, step_signals
 from agent.beam import Imagination, beam_search
 from agent.llm import LLM
+from agent.lookahead import look_ahead
 from agent.proposer import Proposal, propose_candidates
 from agent.revise import Versions, revise_versions
 from agent.risk import gate, irreversible_reason
@@ -80,7 +81,7 @@ class Nodes:
         obs = state["observation"]
         return {"page_text": render_text(obs, self.config.observation_tokens), "step_started": time.perf_counter(),
                 "proposal": None, "imagined": {}, "scores": {}, "choice": None, "plan": self.config.step_plan(),
-                "decisions": [], "agreement": None, "search": [], "revision_note": None, "risky": {}, "gate": None}
+                "decisions": [], "agreement": None, "search": [], "revision_note": None, "risky": {}, "gate": None, "lookahead": {}}
 
     async def propose(self, state: PlannerState) -> dict[str, Any]:
         goal, obs, page_text, history = state["goal"], state["observation"], state["page_text"], state["history"]
@@ -130,10 +131,16 @@ class Nodes:
         return update
 
     async def simulate(self, state: PlannerState) -> dict[str, Any]:
-        imagined = dict(state.get("imagined") or {})
+        imagined, how = dict(state.get("imagined") or {}), dict(state.get("lookahead") or {})
         todo = [a for a in state["proposal"].candidates if a not in imagined]
+        if state["plan"].mode == "lookahead":  # real outcomes where safe (agent/lookahead.py); the rest imagined
+            tried = await look_ahead(self.parts.env, state["observation"], state["history"], todo,
+                                     any_origin=self.config.lookahead_any_origin)
+            imagined.update(tried.real)
+            how.update(tried.how)
+            todo = [a for a in todo if a not in imagined]
         imagined.update(zip(todo, await gather_all(self.imagine(state, a) for a in todo)))
-        return {"imagined": imagined}
+        return {"imagined": imagined, "lookahead": how}
 
     async def score(self, state: PlannerState) -> dict[str, Any]:
         scores, imagined = dict(state.get("scores") or {}), state.get("imagined") or {}
@@ -244,6 +251,7 @@ def step_record(state: PlannerState, proposal: Proposal | None, **fields: Any) -
         revision_note=state.get("revision_note"),
         risky=dict(state.get("risky") or {}),
         gate=state.get("gate"),
+        lookahead=dict(state.get("lookahead") or {}),
         **fields,
     )
 

@@ -48,6 +48,7 @@ class StepRecord:
     revision_note: str | None = None  # revise: why revising stopped
     risky: dict[str, str] = field(default_factory=dict)  # candidate -> why it is predicted irreversible
     gate: str | None = None  # what the risk gate did, when it did anything
+    lookahead: dict[str, str] = field(default_factory=dict)  # lookahead: candidate -> "real" or "imagined: why"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +72,7 @@ class StepRecord:
             "revision_note": self.revision_note,
             "risky": self.risky,
             "gate": self.gate,
+            "lookahead": self.lookahead,
         }
 
 
@@ -91,7 +93,8 @@ class PlannerState(TypedDict, total=False):
     revision_note: str | None
     risky: dict[str, str]
     gate: str | None
-    imagined: dict[str, list[ImaginedStep]]  # candidate -> imagined trajectory (dreamer)
+    imagined: dict[str, list[ImaginedStep]]  # candidate -> imagined trajectory (dreamer), or real step (lookahead)
+    lookahead: dict[str, str]  # lookahead: candidate -> "real" or "imagined: why"
     scores: dict[str, Score]  # candidate -> verifier score (rerank, dreamer)
     choice: str | None
     record: StepRecord | None  # the latest finished step (the loop writes each one out)

@@ -10,6 +10,9 @@
 - `beam`:     search in imagination: the K proposals start paths that the imagined policy extends,
               B kept per depth, every imagined step scored; the first action of the best path runs
               (agent/beam.py);
+- `lookahead`: as dreamer, but a candidate classified reversible, on a file:// page or a local site
+              (any origin with `lookahead_any_origin`), is tried for real in a forked browser context
+              and its real outcome is scored; irreversible ones are only imagined (agent/lookahead.py);
 - `adaptive`: per step, cheap difficulty signals choose one of reactive, rerank, dreamer and beam and
               its K/H/m (agent/adaptive.py; thresholds in `AdaptiveSettings`, fitted by
               `forethought calibrate`).
@@ -29,7 +32,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agent.budget import Budget
 
-STRATEGIES = ("reactive", "rerank", "dreamer", "revise", "beam", "adaptive")
+STRATEGIES = ("reactive", "rerank", "dreamer", "revise", "beam", "lookahead", "adaptive")
 MODES = ("reactive", "rerank", "dreamer", "revise", "beam")  # what one step can run (adaptive picks one)
 AGGREGATES = ("last", "min", "mean")
 
@@ -38,7 +41,7 @@ AGGREGATES = ("last", "min", "mean")
 class StepPlan:
     """What one step spends: the mode it runs and its knobs."""
 
-    mode: str  # one of MODES
+    mode: str  # one of MODES, or "lookahead"
     k: int  # candidates considered
     horizon: int = 1  # imagined steps (dreamer: per candidate; beam: search depth)
     samples: int = 1  # verifier samples per scoring (m)
@@ -47,7 +50,7 @@ class StepPlan:
     @property
     def imagines(self) -> bool:
         """Whether candidates are imagined before scoring (beam imagines in its own search)."""
-        return self.mode in ("dreamer", "revise")
+        return self.mode in ("dreamer", "revise", "lookahead")
 
     def to_dict(self) -> dict[str, object]:
         return {"mode": self.mode, "k": self.k, "horizon": self.horizon, "samples": self.samples, "width": self.width}
@@ -123,6 +126,7 @@ class PlannerConfig:
     beam_aggregate: Literal["last", "min", "mean"] = "last"  # beam: a path's value from its step scores
     safe: bool = False  # refuse actions predicted to be irreversible (the agent picks another or stops)
     risk_margin: float = 0.25  # how far an irreversible action must out-score the best reversible one
+    lookahead_any_origin: bool = False  # lookahead: also try candidates for real on non-local sites
     adaptive: AdaptiveSettings = field(default_factory=AdaptiveSettings)
     self_refine: bool = False  # one extra policy call that drops irrelevant candidates
     max_steps: int = 20  # real actions per task
