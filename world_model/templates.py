@@ -3,6 +3,11 @@ placeholder, is an error — a prompt never silently loses the task or the page.
 
 A template file holds chat messages. A line `[system]` or `[user]` starts a message; `{{name}}` is a
 placeholder. Values are inserted as-is (never re-scanned), so page text cannot inject placeholders.
+
+Untrusted text (the page, what was imagined about it) sits in the templates between delimiter tags,
+<page>...</page> and <imagined>...</imagined>. Those tags come only from the template: any spelling of
+them inside a value is neutralised to [page], [/page], ..., so page text cannot close its block early
+and pose as instructions after it.
 """
 from __future__ import annotations
 
@@ -12,6 +17,9 @@ from pathlib import Path
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 ROLE_LINE = re.compile(r"^\[(system|user|assistant)\]\s*$", re.MULTILINE)
+DATA_TAGS = ("page", "imagined")
+# An opening or closing data tag however spelled: case, spaces, attributes (`< / PAGE x=1 >`).
+_DATA_TAG = re.compile(r"<\s*(/?)\s*(" + "|".join(DATA_TAGS) + r")\b[^<>]*>", re.IGNORECASE)
 
 
 class TemplateError(ValueError):
@@ -33,9 +41,14 @@ class PromptTemplate:
         if unused:
             raise TemplateError(f"prompt {self.name}: no placeholder for {', '.join(unused)}")
         return [
-            {"role": role, "content": PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), body)}
+            {"role": role, "content": PLACEHOLDER.sub(lambda m: neutralise_delimiters(str(values[m.group(1)])), body)}
             for role, body in self.messages
         ]
+
+
+def neutralise_delimiters(text: str) -> str:
+    """`text` with every data delimiter tag (<page>, </imagined>, ...) turned into a harmless [page], [/imagined]."""
+    return _DATA_TAG.sub(lambda m: f"[{m.group(1)}{m.group(2).lower()}]", text)
 
 
 @lru_cache(maxsize=None)
