@@ -16,7 +16,6 @@ from agent.scripted import ScriptedLLM
 from agent.state import StepRecord
 from agent.strategies import AdaptiveSettings, PlannerConfig
 from agent.verifier import Score
-from envs.browser import BrowserSession
 from envs.env import BrowserEnv
 from envs.tasks import UrlTask
 from world_model.surprise import Surprise
@@ -95,13 +94,6 @@ def test_fit_threshold(examples: list, current: float, above: bool, expected: fl
 def test_calibrate_without_recorded_steps_names_the_problem(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no recorded steps"):
         calibrate_cli(["calibrate", str(tmp_path), "--out", str(tmp_path / "a.json")])
-
-
-@pytest.fixture(scope="module")
-async def env() -> Any:
-    browser_env = BrowserEnv(await BrowserSession().start())
-    yield browser_env
-    await browser_env.close()
 
 
 def two_step_script(alpha: str, gamma: str) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from agent.config import Settings, build_llm
 from agent.loop import run_task
 from agent.scripted import ScriptedLLM
 from agent.strategies import PlannerConfig
-from envs.browser import BrowserSession
 from envs.env import BrowserEnv
 from envs.guard import origin_of
 from envs.observation import render_text
@@ -82,13 +81,6 @@ def sites() -> Iterator[tuple[_Site, _Site]]:
     yield home, evil
     home.close()
     evil.close()
-
-
-@pytest.fixture(scope="module")
-async def env() -> Any:
-    browser_env = BrowserEnv(await BrowserSession().start())
-    yield browser_env
-    await browser_env.close()
 
 
 class RecordingLLM(ScriptedLLM):

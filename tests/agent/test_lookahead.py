@@ -14,7 +14,6 @@ from agent.lookahead import REAL, REAL_NOTE, look_ahead, lookahead_allowed
 from agent.loop import run_task
 from agent.scripted import ScriptedLLM
 from agent.strategies import PlannerConfig
-from envs.browser import BrowserSession
 from envs.env import BrowserEnv
 from envs.tasks import UrlTask
 
@@ -41,13 +40,6 @@ def page_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("pages") / "counter.html"
     path.write_text(COUNTER_PAGE, encoding="utf-8")
     return path
-
-
-@pytest.fixture(scope="module")
-async def env() -> Any:
-    browser_env = BrowserEnv(await BrowserSession().start())
-    yield browser_env
-    await browser_env.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from agent.risk import gate, irreversible_reason
 from agent.scripted import ScriptedLLM
 from agent.strategies import PlannerConfig
 from agent.verifier import Score
-from envs.browser import BrowserSession
 from envs.env import BrowserEnv
 from envs.tasks import UrlTask
 from envs.types import Element, Observation
@@ -43,13 +42,6 @@ def page_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("pages") / "checkout.html"
     path.write_text(CHECKOUT_PAGE, encoding="utf-8")
     return path
-
-
-@pytest.fixture(scope="module")
-async def env() -> Any:
-    browser_env = BrowserEnv(await BrowserSession().start())
-    yield browser_env
-    await browser_env.close()
 
 
 @pytest.fixture(scope="module")

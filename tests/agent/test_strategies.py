@@ -12,7 +12,6 @@ from agent.adaptive import Signals, first_decision, propose_by_vote
 from agent.loop import RunResult, run_task
 from agent.scripted import ScriptedLLM
 from agent.strategies import AdaptiveSettings, PlannerConfig
-from envs.browser import BrowserSession
 from envs.env import BrowserEnv
 from envs.observation import render_text
 from envs.tasks import UrlTask
@@ -40,13 +39,6 @@ def page_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("pages") / "counter.html"
     path.write_text(COUNTER_PAGE, encoding="utf-8")
     return path
-
-
-@pytest.fixture(scope="module")
-async def env() -> Any:
-    browser_env = BrowserEnv(await BrowserSession().start())
-    yield browser_env
-    await browser_env.close()
 
 
 @pytest.fixture(scope="module")
