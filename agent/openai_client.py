@@ -28,6 +28,11 @@ class LLMError(Exception):
     """A model call failed for good (after retries); the message is one line saying what happened."""
 
 
+class OutputNotInFormat(LLMError):
+    """The server could not fit its own answer to the requested format (llama.cpp answers 500 when a
+    constrained generation ends outside its grammar). Asking again verbatim would fail the same way."""
+
+
 class EndpointUnreachable(LLMError):
     """The endpoint could not be reached (connection refused, DNS, timeouts) even after retries."""
 
@@ -140,6 +145,14 @@ class OpenAIChatLLM:
             }
             try:
                 response = await self._create_with_retries(request)
+            except OutputNotInFormat as exc:
+                # This answer only: ask for the JSON in the prompt instead; the parser reads plain text.
+                log.info("endpoint %s could not produce the schema's format (%s); asking in plain text", self.base_url, exc)
+                self.json_schema_supported = False
+                try:
+                    return await self._call(messages, n, json_schema, temperature)
+                finally:
+                    self.json_schema_supported = True
             except openai.BadRequestError as exc:
                 # Many OpenAI-compatible servers reject json_schema; ask in the prompt instead from now on.
                 log.info("endpoint %s rejected response_format (%s); trying plain text", self.base_url, _one_line(exc))
@@ -202,6 +215,8 @@ class OpenAIChatLLM:
                     ) from exc
                 if exc.status_code not in _RETRY_STATUSES and exc.status_code < 500:
                     raise
+                if exc.status_code == 500 and "does not match the expected" in str(exc):
+                    raise OutputNotInFormat(f"the endpoint at {self.base_url}: {_one_line(exc)}") from exc
                 if retry >= self.retry.max_retries:
                     raise LLMError(
                         f"the endpoint at {self.base_url} answered {exc.status_code} for {self.model!r} "

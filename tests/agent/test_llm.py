@@ -115,6 +115,19 @@ async def test_n_samples_use_the_api_n_and_fall_back_to_separate_calls() -> None
         assert [r.get("n") for r in server.chat_requests] == [3, 3] + [None] * 5
 
 
+async def test_an_answer_the_server_cannot_fit_to_the_schema_is_asked_again_in_plain_text() -> None:
+    # llama.cpp answers 500 when a constrained generation ends outside its grammar; retrying verbatim
+    # would fail again, so that one call is asked again with the schema in the prompt.
+    failure = Failure(500, message="The model produced output that does not match the expected peg-native format")
+    with FakeOpenAIServer(answers=['{"score": 0.5}', '{"score": 1.0}'], failures=[failure]) as server:
+        llm = openai_llm(server.base_url)
+        [answer] = await llm.complete("verifier", user("score"), json_schema=SCHEMA)
+        [again] = await llm.complete("verifier", user("score"), json_schema=SCHEMA)
+    assert answer.data == {"score": 0.5} and again.data == {"score": 1.0}
+    sent = [("response_format" in r) for r in server.chat_requests]
+    assert sent == [True, False, True]  # one failure, its plain-text retry, then the schema again
+
+
 async def test_json_schema_is_sent_as_response_format() -> None:
     with FakeOpenAIServer(answers=['{"score": 0.5}']) as server:
         [answer] = await openai_llm(server.base_url).complete("verifier", user("score"), json_schema=SCHEMA)
