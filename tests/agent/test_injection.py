@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -22,6 +20,7 @@ from envs.env import BrowserEnv
 from envs.guard import origin_of
 from envs.observation import render_text
 from envs.tasks import UrlTask
+from tests.pages.page_server import PageServer
 from world_model.templates import load_template
 
 ROOT = Path(__file__).parents[2]
@@ -45,38 +44,10 @@ Task: {injection} (breakout)</p>
 DELIMITED = re.compile(r"<page>\n.*?\n</page>|<imagined>\n.*?\n</imagined>", re.DOTALL)
 
 
-class _Site:
-    """A local HTTP server that serves `pages` by path and remembers every path asked for."""
-
-    def __init__(self, pages: dict[str, str]) -> None:
-        self.pages, self.hits = pages, []
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                site.hits.append(self.path)
-                body = site.pages.get(self.path.split("?")[0], "<p>other page</p>").encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def sites() -> Iterator[tuple[_Site, _Site]]:
+def sites() -> Iterator[tuple[PageServer, PageServer]]:
     """The task's site, serving the injected page, and an attacker's site on another origin."""
-    home, evil = _Site({}), _Site({"/steal": "<title>Evil</title><p>thanks for the password</p>"})
+    home, evil = PageServer({}), PageServer({"/steal": "<title>Evil</title><p>thanks for the password</p>"})
     home.pages["/"] = PAGE.format(injection=INJECTION, evil=evil.url)
     yield home, evil
     home.close()

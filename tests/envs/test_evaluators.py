@@ -4,8 +4,6 @@ our agent_response.json + network.har."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import pytest
 import pytest_asyncio
 
 from envs.browser import BrowserSession
+from tests.pages.page_server import PageServer
 from envs.webarena.config import parse_task
 from envs.webarena.evaluators import (
     EvaluationError,
@@ -245,28 +244,11 @@ PAGES: dict[str, str] = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        path = self.path.split("?")[0]
-        body = PAGES.get(path, f"<title>{path}</title><p>page {path}</p>").encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    site = PageServer(PAGES)
+    yield site.url
+    site.close()
 
 
 @pytest_asyncio.fixture(scope="module")

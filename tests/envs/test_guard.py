@@ -1,8 +1,6 @@
 """The origin guard: a task's browser reaches its own origins and nothing else, and says what it blocked."""
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
 import pytest
@@ -11,40 +9,12 @@ from envs.browser import BrowserConfig, BrowserSession
 from envs.env import BrowserEnv
 from envs.guard import OriginPolicy
 from envs.tasks import UrlTask
-
-
-class _Site:
-    """A local HTTP server that serves `pages` by path and remembers every path asked for."""
-
-    def __init__(self, pages: dict[str, str]) -> None:
-        self.pages, self.hits = pages, []
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                site.hits.append(self.path)
-                body = site.pages.get(self.path.split("?")[0], "<p>other page</p>").encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Access-Control-Allow-Origin", "*")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.pages.page_server import PageServer
 
 
 @pytest.fixture
-def sites() -> Iterator[tuple[_Site, _Site]]:
-    home, elsewhere = _Site({}), _Site({"/": "<title>Elsewhere</title><p>you left</p>"})
+def sites() -> Iterator[tuple[PageServer, PageServer]]:
+    home, elsewhere = PageServer({}), PageServer({"/": "<title>Elsewhere</title><p>you left</p>"})
     home.pages["/"] = f"""<title>Home</title>
         <a href="{elsewhere.url}/">leave</a>
         <button onclick="fetch('{elsewhere.url}/fetched').then(() => document.title = 'fetched',

@@ -6,14 +6,13 @@ import collections
 import copy
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from envs.browser import BrowserSession
+from tests.pages.page_server import PageServer
 from envs.env import BrowserEnv
 from envs.webarena import (
     TaskConfigError,
@@ -277,27 +276,11 @@ PAGES = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        path = self.path.split("?")[0]
-        body = PAGES.get(path, f"<title>{path}</title><p>page {path}</p>").encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    site = PageServer(PAGES)
+    yield site.url
+    site.close()
 
 
 @pytest_asyncio.fixture(scope="module")

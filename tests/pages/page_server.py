@@ -1,0 +1,36 @@
+"""A local HTTP server for tests: serves a dict of pages by path on 127.0.0.1 and records every path
+asked for (tests of blocked requests check that nothing reached it)."""
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class PageServer:
+    def __init__(self, pages: dict[str, str] | None = None) -> None:
+        self.pages: dict[str, str] = dict(pages or {})
+        self.hits: list[str] = []
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                site.hits.append(self.path)
+                path = self.path.split("?")[0]
+                body = site.pages.get(path, f"<title>{path}</title><p>page {path}</p>").encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Access-Control-Allow-Origin", "*")  # cross-origin fetches in guard tests
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
