@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import jinja2
 from starlette.middleware import Middleware
@@ -109,6 +109,13 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if target and target.startswith("/") and not target.startswith("//"):
         return target
     return default
+
+
+def local_path(target: str) -> str:
+    """Only redirect within the site: keep the path and query of an absolute URL."""
+    parts = urlsplit(target)
+    path = parts.path if parts.path.startswith("/") else "/"
+    return path + (f"?{parts.query}" if parts.query else "")
 
 
 def slugify(text: str) -> str:

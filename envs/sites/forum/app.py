@@ -7,7 +7,7 @@ from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from envs.sites.common import open_db
+from envs.sites.common import local_path, open_db, page_number
 from envs.sites.forum.seed import password_hash, slugify
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -58,13 +58,6 @@ def _sorted(posts: list[sqlite3.Row], sort: str) -> list[sqlite3.Row]:
     return sorted(posts, key=lambda p: (_hot(p), p["id"]), reverse=True)
 
 
-def _page_number(request: Request) -> int:
-    try:
-        return max(int(request.query_params.get("page", "1")), 1)
-    except ValueError:
-        return 1
-
-
 def _paginate(items: list[Any], page: int) -> tuple[list[Any], int]:
     pages = max(math.ceil(len(items) / PAGE_SIZE), 1)
     return items[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], pages
@@ -98,7 +91,7 @@ def create_app(db_path: Path) -> Starlette:
     def to_login(request: Request) -> RedirectResponse:
         flash(request, "You need to log in to do that.")
         target = request.url.path if request.method == "GET" else request.headers.get("referer", "/")
-        return RedirectResponse(f"/login?next={quote(_local_path(target))}", status_code=303)
+        return RedirectResponse(f"/login?next={quote(local_path(target))}", status_code=303)
 
     def get_forum(db: sqlite3.Connection, name: str) -> sqlite3.Row:
         forum = db.execute("SELECT * FROM forums WHERE name = ?", (name,)).fetchone()
@@ -125,7 +118,7 @@ def create_app(db_path: Path) -> Starlette:
         if sort not in SORTS:
             sort = "hot"
         posts = db.execute(f"SELECT {POST_COLUMNS} {POST_FROM} {where}", params).fetchall()
-        page = _page_number(request)
+        page = page_number(request.query_params.get("page"))
         shown, pages = _paginate(_sorted(posts, sort), page)
         user = current_user(request, db)
         return render(request, db, context.pop("template", "listing.html"), posts=shown, sort=sort,
@@ -250,7 +243,7 @@ def create_app(db_path: Path) -> Starlette:
                            (value, *key))
                 delta = 2 * value
             db.execute(f"UPDATE {table} SET score = score + ? WHERE id = ?", (delta, item_id))
-        return RedirectResponse(_local_path(str(form.get("next") or request.headers.get("referer") or "/")),
+        return RedirectResponse(local_path(str(form.get("next") or request.headers.get("referer") or "/")),
                                 status_code=303)
 
     async def submit(request: Request) -> Response:
@@ -344,7 +337,7 @@ def create_app(db_path: Path) -> Starlette:
                            template="search.html", query=query)
 
     async def login(request: Request) -> Response:
-        next_path = _local_path(request.query_params.get("next", "/"))
+        next_path = local_path(request.query_params.get("next", "/"))
         with open_db(db_path) as db:
             if request.method == "GET":
                 return render(request, db, "login.html", next=next_path, error=None, username="")
@@ -356,7 +349,7 @@ def create_app(db_path: Path) -> Starlette:
                 return render(request, db, "login.html", status=401, next=next_path, username=username,
                               error="Invalid username or password.")
         request.session["username"] = user["username"]
-        return RedirectResponse(_local_path(str(form.get("next") or next_path)), status_code=303)
+        return RedirectResponse(local_path(str(form.get("next") or next_path)), status_code=303)
 
     async def logout(request: Request) -> Response:
         request.session.clear()
@@ -407,13 +400,6 @@ def _post_errors(values: dict[str, str]) -> list[str]:
     if len(values.get("body", "")) > 10000:
         errors.append("The body must be at most 10000 characters.")
     return errors
-
-
-def _local_path(target: str) -> str:
-    """Only redirect within the site: keep the path and query of an absolute URL."""
-    parts = urlsplit(target)
-    path = parts.path if parts.path.startswith("/") else "/"
-    return path + (f"?{parts.query}" if parts.query else "")
 
 
 async def login(page: Any, base_url: str, username: str, password: str) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from envs.sites.common import open_db
+from envs.sites.common import local_path, open_db, page_number
 from envs.sites.gitlab.seed import ROLE_LEVELS, ROLES, password_hash
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -40,20 +40,6 @@ MR_STATES = ("opened", "merged", "closed", "all")
 
 def _now() -> str:
     return datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _local_path(target: str) -> str:
-    """Only redirect within the site: keep the path and query of an absolute URL."""
-    parts = urlsplit(target)
-    path = parts.path if parts.path.startswith("/") else "/"
-    return path + (f"?{parts.query}" if parts.query else "")
-
-
-def _page_number(request: Request) -> int:
-    try:
-        return max(int(request.query_params.get("page", "1")), 1)
-    except ValueError:
-        return 1
 
 
 def _query_without_page(request: Request) -> str:
@@ -89,7 +75,7 @@ def create_app(db_path: Path) -> Starlette:
     def to_login(request: Request) -> RedirectResponse:
         flash(request, "You need to sign in or sign up before continuing.")
         target = request.url.path if request.method == "GET" else request.headers.get("referer", "/")
-        return RedirectResponse(f"/users/sign_in?redirect_to={quote(_local_path(target))}", status_code=303)
+        return RedirectResponse(f"/users/sign_in?redirect_to={quote(local_path(target))}", status_code=303)
 
     def get_project(db: sqlite3.Connection, request: Request) -> sqlite3.Row:
         project = db.execute("""
@@ -134,7 +120,7 @@ def create_app(db_path: Path) -> Starlette:
             (kind, item_id, user["id"], body, int(system), _now())).lastrowid
 
     def paginate(request: Request, rows: list[Any]) -> dict[str, Any]:
-        page = _page_number(request)
+        page = page_number(request.query_params.get("page"))
         pages = max(math.ceil(len(rows) / PAGE_SIZE), 1)
         return {"items": rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], "page": page, "pages": pages,
                 "total": len(rows), "page_query": _query_without_page(request)}
@@ -276,7 +262,7 @@ def create_app(db_path: Path) -> Starlette:
     # --- sign in ------------------------------------------------------------------------------------
 
     async def sign_in(request: Request) -> Response:
-        redirect_to = _local_path(request.query_params.get("redirect_to", "/"))
+        redirect_to = local_path(request.query_params.get("redirect_to", "/"))
         with open_db(db_path) as db:
             if request.method == "GET":
                 return render(request, db, "sign_in.html", redirect_to=redirect_to, error=None, login="")
@@ -287,7 +273,7 @@ def create_app(db_path: Path) -> Starlette:
                 return render(request, db, "sign_in.html", status=401, redirect_to=redirect_to, login=login_name,
                               error="Invalid login or password.")
         request.session["username"] = user["username"]
-        return RedirectResponse(_local_path(_field(form, "redirect_to") or redirect_to), status_code=303)
+        return RedirectResponse(local_path(_field(form, "redirect_to") or redirect_to), status_code=303)
 
     async def sign_out(request: Request) -> Response:
         request.session.clear()
