@@ -16,6 +16,7 @@ from agent.scripted import ScriptedLLM
 from agent.strategies import PlannerConfig
 from envs.env import BrowserEnv
 from envs.tasks import UrlTask
+from tests.agent.answers import candidates
 
 COUNTER_PAGE = """<!doctype html>
 <html><head><title>Click counter</title></head><body>
@@ -46,10 +47,6 @@ def page_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def buttons(env: BrowserEnv, page_path: Path) -> dict[str, str]:
     obs, _ = await env.reset(UrlTask("ids", str(page_path), ""))
     return {e.name.split()[0]: f"click('{e.id}')" for e in obs.elements if e.role == "button"}
-
-
-def candidates(*actions: str) -> str:
-    return json.dumps({"candidates": [{"action": a, "reason": "it might help"} for a in actions]})
 
 
 def verdict(word: str) -> str:

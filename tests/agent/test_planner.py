@@ -23,6 +23,7 @@ from agent.verifier import LLMVerifier, read_verdict
 from envs.env import BrowserEnv
 from envs.observation import render_text
 from envs.tasks import UrlTask
+from tests.agent.answers import candidates
 
 COUNTER_PAGE = """<!doctype html>
 <html><head><title>Click counter</title></head><body>
@@ -74,10 +75,6 @@ async def clicks(env: BrowserEnv) -> dict[str, int]:
 
 def click(element_id: str) -> str:
     return f"click('{element_id}')"
-
-
-def candidates(*actions: str) -> str:
-    return json.dumps({"candidates": [{"action": a, "reason": "it might help"} for a in actions]})
 
 
 def prediction(changes: str, appear: list[str] = (), disappear: list[str] = (), url: str = "") -> str:

@@ -18,6 +18,7 @@ from envs.env import BrowserEnv
 from envs.tasks import UrlTask
 from envs.types import Element, Observation
 from world_model.world_model import Prediction
+from tests.agent.answers import candidates
 
 CHECKOUT_PAGE = """<!doctype html>
 <html><head><title>Checkout</title></head><body>
@@ -52,10 +53,6 @@ async def buttons(env: BrowserEnv, page_path: Path) -> dict[str, str]:
 
 async def clicks(env: BrowserEnv) -> dict[str, int]:
     return await env.session.page.evaluate("window.clicks")
-
-
-def candidates(*actions: str) -> str:
-    return json.dumps({"candidates": [{"action": a, "reason": "it might help"} for a in actions]})
 
 
 def prediction(changes: str) -> str:

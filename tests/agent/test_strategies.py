@@ -15,6 +15,7 @@ from agent.strategies import AdaptiveSettings, PlannerConfig
 from envs.env import BrowserEnv
 from envs.observation import render_text
 from envs.tasks import UrlTask
+from tests.agent.answers import candidates
 
 COUNTER_PAGE = """<!doctype html>
 <html><head><title>Click counter</title></head><body>
@@ -50,10 +51,6 @@ async def buttons(env: BrowserEnv, page_path: Path) -> dict[str, str]:
 
 async def clicks(env: BrowserEnv) -> dict[str, int]:
     return await env.session.page.evaluate("window.clicks")
-
-
-def candidates(*actions: str) -> str:
-    return json.dumps({"candidates": [{"action": a, "reason": "it might help"} for a in actions]})
 
 
 def prediction(changes: str, url: str = "", appear: list[str] = ()) -> str:
