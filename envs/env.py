@@ -74,7 +74,7 @@ class BrowserEnv:
                 self.answer = parsed.answer
             await execute_action(self.session, self.secrets.substitute_action(parsed))
         except ActionError as exc:
-            parsed, error = None, str(exc)
+            error = str(exc)
         except Exception as exc:  # Playwright errors: element gone, hidden, timeout, page crashed
             error = _short_error(exc)
         blocked = self.guard.blocked[blocked_before:] if self.guard else []
