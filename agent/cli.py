@@ -84,7 +84,7 @@ TASK_FIELDS = ("task_id", "intent", "start_url")
 # The roles each strategy calls, so a model is required only for those.
 ALL_ROLES = ("policy", "world_model", "verifier")
 ROLES_USED = {"reactive": ("policy",), "rerank": ("policy", "verifier"), "dreamer": ALL_ROLES, "revise": ALL_ROLES,
-              "beam": ALL_ROLES, "lookahead": ALL_ROLES, "adaptive": ALL_ROLES}
+              "beam": ALL_ROLES, "lookahead": ALL_ROLES, "tree": ALL_ROLES, "adaptive": ALL_ROLES}
 
 
 def load_task_file(path: str) -> Task:
@@ -132,28 +132,12 @@ def task_for_run(args: argparse.Namespace) -> Task:
 
 
 async def run_command(args: argparse.Namespace) -> int:
-    from agent.config import ConfigError, build_llm, load_settings
-    from agent.loop import run_task
-    from agent.openai_client import EndpointUnreachable
     from agent.strategies import PlannerConfig
-    from playwright.async_api import Error as PlaywrightError
 
+    if args.resume:
+        return await resume_command(args)
     task = task_for_run(args)
-    try:
-        secrets = Secrets.from_args(args.secret, [args.secrets_file] if args.secrets_file else [])
-        for domain in args.allow_domain:
-            OriginPolicy().allow_domain(domain)  # a bad --allow-domain fails here, before the browser starts
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    try:
-        settings = load_settings(
-            model=args.model, policy_model=args.policy_model, world_model_model=args.world_model,
-            verifier_model=args.verifier_model, base_url=args.base_url, budget_tokens=args.budget_tokens,
-            budget_usd=args.budget_usd, budget_calls=args.budget_calls,
-        )
-        llm = build_llm(settings, ROLES_USED[args.strategy])
-    except ConfigError as exc:
-        raise UserError(str(exc)) from None
+    settings, llm = run_settings(args, args.strategy)
     try:
         config = PlannerConfig(
             strategy=args.strategy, k=args.candidates, horizon=args.horizon, max_steps=args.max_steps,
@@ -164,17 +148,87 @@ async def run_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     out = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+    models = {role: {"model": spec.model, "base_url": without_credentials(spec.base_url)}
+              for role in ALL_ROLES if (spec := settings.role(role)).model}
+    return await run_and_report(args, task, llm, config, out, models)
+
+
+async def resume_command(args: argparse.Namespace) -> int:
+    """`run --resume DIR`: go on with a killed run, with the task, planner settings and models its
+    trace recorded (model flags given now take precedence; secrets must be given again)."""
+    from traces.replay import planner_config
+    from traces.resume import read_progress
+    from traces.schema import TraceError, build_task
+
+    task_dir = _task_dir(Path(args.resume))
+    try:
+        progress = read_progress(task_dir)
+        task, config = build_task(progress.trace.task["task"]), planner_config(progress.trace)
+    except TraceError as exc:
+        raise UserError(str(exc)) from None
+    if progress.ended:
+        print(f"already finished (stop reason {progress.ended.get('stop_reason')}): nothing to resume")
+        print(f"result: {task_dir / 'result.json'}")
+        return 0
+    models = progress.trace.task.get("models") or {}
+    print(f"resuming {task_dir} after {progress.steps} finished steps")
+    settings, llm = run_settings(args, config.strategy, models)
+    return await run_and_report(args, task, llm, config, task_dir.parent, models, resume=True)
+
+
+def _task_dir(path: Path) -> Path:
+    """A task directory holding trace.jsonl, or a run directory holding exactly one."""
+    if (path / "trace.jsonl").is_file():
+        return path
+    found = sorted(p.parent for p in path.glob("*/trace.jsonl"))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise UserError(f"nothing to resume in {path}: pass the task directory of a run (runs/<run-id>/<task-id>)")
+    raise UserError(f"{path} holds {len(found)} task runs; pass one of them: " + ", ".join(str(p) for p in found))
+
+
+def run_settings(args: argparse.Namespace, strategy: str,
+                 recorded: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """The settings and LLM a run uses: environment, then flags; a resumed run's `recorded` models
+    fill the roles no flag names."""
+    from agent.config import ConfigError, build_llm, load_settings
+
+    flags = {"policy_model": args.policy_model, "world_model_model": args.world_model,
+             "verifier_model": args.verifier_model}
+    for role, spec in (recorded or {}).items():
+        if args.model is None and flags.get(f"{role}_model") is None:
+            flags[f"{role}_model"], flags[f"{role}_base_url"] = spec.get("model"), spec.get("base_url")
+    try:
+        settings = load_settings(model=args.model, base_url=args.base_url, budget_tokens=args.budget_tokens,
+                                 budget_usd=args.budget_usd, budget_calls=args.budget_calls, **flags)
+        return settings, build_llm(settings, ROLES_USED[strategy])
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+
+
+async def run_and_report(args: argparse.Namespace, task: Task, llm: Any, config: Any, out: Path,
+                         models: dict[str, Any], resume: bool = False) -> int:
+    from agent.loop import run_task
+    from agent.openai_client import EndpointUnreachable
+    from playwright.async_api import Error as PlaywrightError
+
+    try:
+        secrets = Secrets.from_args(args.secret, [args.secrets_file] if args.secrets_file else [])
+        for domain in args.allow_domain:
+            OriginPolicy().allow_domain(domain)  # a bad --allow-domain fails here, before the browser starts
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     browser = browser_config(args)
     browser.accept_downloads = args.allow_downloads
     if args.playwright_trace:
         browser.trace_path = str(out / task.id / "trace.zip")
     if args.har:
         browser.har_path = str(out / task.id / "network.har")
-    models = {role: {"model": spec.model, "base_url": without_credentials(spec.base_url)}
-              for role in ("policy", "world_model", "verifier") if (spec := settings.role(role)).model}
     try:
         async with BrowserEnv(browser, allow_domains=args.allow_domain, secrets=secrets) as env:
-            result = await run_task(task, llm, env, config, out, models=models, screenshots=not args.no_screenshots)
+            result = await run_task(task, llm, env, config, out, models=models,
+                                    screenshots=not args.no_screenshots, resume=resume)
     except (EndpointUnreachable, ConfigError) as exc:  # result.json is written by then
         raise UserError(str(exc)) from None
     except PlaywrightError as exc:  # only opening the start page can raise; failed actions become observations
@@ -234,6 +288,9 @@ def add_run_parser(commands: Any) -> None:
     run.add_argument("--budget-usd", type=float, help="stop the task after this many dollars")
     run.add_argument("--budget-calls", type=int, help="stop the task after this many LLM calls")
     run.add_argument("--out", metavar="DIR", help="run directory (default: runs/<timestamp>)")
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="go on with a killed or interrupted run from its last finished step (its task "
+                          "directory, runs/<run-id>/<task-id>); task, settings and models come from its trace")
     run.add_argument("--no-screenshots", action="store_true", help="do not keep steps/NNN.png screenshots")
     run.add_argument("--playwright-trace", action="store_true",
                      help="also write a Playwright trace.zip (view with `playwright show-trace`)")

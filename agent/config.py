@@ -152,6 +152,12 @@ class RoutedLLM:
                 closed.add(id(client))
                 await client.aclose()
 
+    def skip_answered(self, calls: list[tuple[Role, list[dict[str, str]], int]]) -> None:
+        """A resumed run: clients that answer in order (scripted) skip what its finished steps used."""
+        for client in {id(c): c for c in self.clients.values()}.values():
+            if hasattr(client, "skip_answered"):
+                client.skip_answered([call for call in calls if self.clients.get(call[0]) is client])
+
     async def __aenter__(self) -> RoutedLLM:
         return self
 

@@ -319,7 +319,7 @@ class Worker:
 
     async def _run_planner(self, strategy: str, task: SuiteTask, env_task: Any, attempt: "_Attempt") -> None:
         from agent.cli import ROLES_USED, without_credentials
-        from agent.loop import run_task
+        from agent.loop import CHECKPOINT_FILE, run_task
 
         settings = self.options.settings
         assert settings is not None
@@ -330,8 +330,11 @@ class Worker:
         llm = build_llm(settings, ROLES_USED[strategy])
         try:
             config = replace(self.options.planner, strategy=strategy)
-            result = await run_task(env_task, llm, self.env, config, self.options.out / strategy,
-                                    on_step=lambda text: None, models=models, screenshots=self.options.screenshots)
+            out = self.options.out / strategy
+            # A task killed mid-run left its checkpoint: --resume goes on from its last finished step.
+            resume = self.options.resume and (out / task.id / CHECKPOINT_FILE).is_file()
+            result = await run_task(env_task, llm, self.env, config, out, on_step=lambda text: None, models=models,
+                                    screenshots=self.options.screenshots, resume=resume)
         finally:
             await llm.aclose()
         attempt.planner_result = result

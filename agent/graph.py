@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Iterable, TypeVar
 
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
@@ -52,7 +53,7 @@ class Parts:
     config: PlannerConfig
 
 
-def build_graph(parts: Parts) -> CompiledStateGraph:
+def build_graph(parts: Parts, checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
     nodes = Nodes(parts)
     graph = StateGraph(PlannerState)
     for name in ("observe", "propose", "assess", "simulate", "score", "revise", "search", "select", "act"):
@@ -68,7 +69,7 @@ def build_graph(parts: Parts) -> CompiledStateGraph:
     graph.add_edge("search", "select")
     graph.add_conditional_edges("select", nodes.after_select, ["act", END])
     graph.add_conditional_edges("act", nodes.after_act, ["observe", END])
-    return graph.compile()
+    return graph.compile(checkpointer=checkpointer)
 
 
 class Nodes:

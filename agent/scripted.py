@@ -5,6 +5,7 @@ Script format (a JSON file for `scripted:FILE`, or the same shape as a dict):
     {"policy": ["click('e3')", {"when": "Imagine", "answer": "...", "repeat": true}],
      "world_model": [...], "verifier": [...]}
 
+An optional top-level "delay_s" makes every call take that long (to simulate a slow model).
 A string is the next answer in order for its role. An object with `when` answers a call whose last
 user message contains that substring; such entries are tried before the ordered ones (so answers do
 not depend on the order concurrent calls arrive in) and are used once unless `"repeat": true`.
@@ -16,7 +17,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from agent.llm import ROLES, Completion, ConfigError, Role, Usage, check_role, last_user_message
 from agent.parsing import extract_json
@@ -59,6 +60,11 @@ class ScriptedLLM:
         except ValueError as exc:
             raise ConfigError(f"scripted model file {path} is not valid JSON: {exc}") from None
         kwargs.setdefault("model", f"scripted:{path.name}")
+        if isinstance(script, dict) and "delay_s" in script:  # simulated latency per call
+            delay = script.pop("delay_s")
+            if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
+                raise ConfigError(f"{path}: 'delay_s' must be a number of seconds >= 0, got {delay!r}")
+            kwargs.setdefault("delay_s", float(delay))
         return cls(script, source=str(path), **kwargs)
 
     def _load(self, script: Mapping[str, Any]) -> None:
@@ -92,6 +98,14 @@ class ScriptedLLM:
     def remaining(self, role: Role) -> int:
         """Ordered answers still unused for `role` (`when` entries not counted)."""
         return len(self._ordered[role]) - self._next[role]
+
+    def skip_answered(self, calls: Iterable[tuple[Role, list[dict[str, str]], int]]) -> None:
+        """Consume the answers a resumed run's finished steps were given: (role, messages, n) per call,
+        in order, so the next call gets the answer it would have got without the interruption."""
+        for role, messages, n in calls:
+            for _ in range(n):
+                self._next_answer(role, last_user_message(messages))
+                self._used[role] += 1
 
     def _next_answer(self, role: Role, prompt: str) -> str:
         for entry in self._when[role]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from agent.adaptive import Decision
+from agent.adaptive import Decision, Signals
 from agent.proposer import Proposal
 from agent.strategies import StepPlan
 from agent.verifier import Score
-from envs.types import Observation
+from envs.types import Element, Observation, Tab
 from world_model.surprise import Surprise
-from world_model.world_model import ImaginedStep
+from world_model.world_model import ImaginedStep, Prediction
 
 # Why a run ended (RunResult.stop_reason).
 STOP_ANSWER = "answer"  # send_msg_to_user / stop [..] / report_infeasible ("N/A")
@@ -22,6 +22,10 @@ STOP_REFUSED = "refused_irreversible"  # the risk gate let no candidate run (saf
 STOP_BUDGET = "budget_exceeded"
 STOP_LLM_ERROR = "llm_error"  # the model failed for good (after retries)
 STOP_ERROR = "error"  # anything else; the run re-raises it after writing result.json
+
+# The classes a planner state holds: the only ones its checkpoints may load back (agent/loop.py).
+STATE_TYPES = [(cls.__module__, cls.__name__) for cls in (
+    Observation, Element, Tab, Proposal, StepPlan, Decision, Signals, Score, ImaginedStep, Prediction, Surprise)]
 
 
 @dataclass
@@ -74,6 +78,9 @@ class StepRecord:
             "gate": self.gate,
             "lookahead": self.lookahead,
         }
+
+
+STATE_TYPES.append((__name__, "StepRecord"))
 
 
 class PlannerState(TypedDict, total=False):

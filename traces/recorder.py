@@ -21,7 +21,7 @@ from agent.budget import CallRecord, prompt_hash
 from envs.actions import ActionError, parse_action
 from envs.secrets import is_reference
 from envs.types import Observation
-from traces.schema import (PASSWORD_MASK, SCHEMA_VERSION, TRACE_FILE, fingerprint, observation_data, task_spec,
+from traces.schema import (PASSWORD_MASK, SCHEMA_VERSION, TRACE_FILE, Trace, fingerprint, observation_data, task_spec,
                            tree_hash)
 
 log = logging.getLogger(__name__)
@@ -48,17 +48,23 @@ def plain_data(value: Any) -> Any:
 class TraceRecorder:
     """Records one task's run into `task_dir`. Call `close()` (or use it as a context manager)."""
 
-    def __init__(self, task_dir: str | Path, *, screenshots: bool = True, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, task_dir: str | Path, *, screenshots: bool = True, secrets: Iterable[str] = (),
+                 resumed: Trace | None = None) -> None:
+        """`resumed`: the trace of a killed run, cut back to its last finished step (traces/resume.py);
+        the recording goes on after it, in the same files."""
         self.dir = Path(task_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.screenshots = screenshots
         self._secrets: set[str] = set()
-        self._files = {TRACE_FILE: open(self.dir / TRACE_FILE, "w", encoding="utf-8"),
-                       STEPS_FILE: open(self.dir / STEPS_FILE, "w", encoding="utf-8")}
-        self._prompts_written: set[str] = set()
+        mode = "a" if resumed else "w"
+        self._files = {TRACE_FILE: open(self.dir / TRACE_FILE, mode, encoding="utf-8"),
+                       STEPS_FILE: open(self.dir / STEPS_FILE, mode, encoding="utf-8")}
+        self._prompts_written: set[str] = set(resumed.prompts) if resumed else set()
         self._trees: dict[str, int] = {}  # tree hash -> first observation index holding it
-        self.observations = 0
-        self.calls_written = 0
+        for event in resumed.observations if resumed else ():
+            self._trees.setdefault(tree_hash(event["elements"]), event["index"])
+        self.observations = len(resumed.observations) if resumed else 0
+        self.calls_written = len(resumed.calls) if resumed else 0
         self.ended = False
         for secret in secrets:
             self.add_secret(secret)
@@ -140,6 +146,10 @@ class TraceRecorder:
 
     def start(self, goal: str) -> None:
         self._write({"type": "start", "goal": goal})
+
+    def resume(self, steps: int, replay_errors: list[str]) -> None:
+        """The run goes on after a kill: its first `steps` actions were replayed in a fresh browser."""
+        self._write({"type": "resume", "steps": steps, "replay_errors": replay_errors, "at": time.time()})
 
     async def observation(self, obs: Observation, page: Any = None) -> int:
         """Record the state the browser is in now; returns its index."""

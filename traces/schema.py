@@ -12,6 +12,9 @@ Events, in the order a run writes them (every event has "type"; the first one al
   llm_call     step, role, model, prompt hash, answers, usage (tokens, latency, cost), n, schema title
   step         a StepRecord (candidates, reasons, imagined outcomes, scores, choice, execution error,
                surprise, reward, stop reason) plus `before`/`after` observation indexes
+  resume       a killed run goes on (`forethought run --resume`): the number of finished steps
+               replayed in a fresh browser, and any replayed action that failed; the events of the
+               step that was cut short were dropped, and that step is done again
   end          RunResult: stop reason, answer, reward, steps, seconds, usage totals, error
 
 An interrupted run has no `end` event (or one with stop_reason "interrupted"); every line written is
@@ -30,7 +33,7 @@ from envs.types import Element, Observation, Tab
 
 SCHEMA_VERSION = 1
 TRACE_FILE = "trace.jsonl"
-EVENT_TYPES = ("task", "start", "observation", "prompt", "llm_call", "step", "end")
+EVENT_TYPES = ("task", "start", "observation", "prompt", "llm_call", "step", "resume", "end")
 PASSWORD_MASK = "********"  # what envs/js/observe.js shows for a filled password field, too
 
 
