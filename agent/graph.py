@@ -5,13 +5,14 @@ of the planning nodes a step runs between `propose` and `select`:
                      ├→ score ───────────────────↗                           rerank
                      ├→ simulate → score ────────↗                           dreamer, lookahead (real where safe)
                      ├→ simulate → score → revise ↗                          revise (R rounds inside)
-                     └→ search ──────────────────↗                           beam (in imagination)
+                     └→ search ──────────────────↗                           beam (in imagination), tree (real)
   adaptive: propose → assess → one of the rows above, picked per step from cheap difficulty signals;
             after rerank's scores it assesses once more and may escalate to simulate → score.
 
 `select` applies the risk gate (agent/risk.py) for every strategy and may end the run instead of
 acting. Nodes are plain async functions over the parts given to `build_graph`; only `act` touches
-the task's page, and only with the chosen action (lookahead tries candidates in forked contexts).
+the task's page, and only with the chosen action (lookahead and tree try candidates in forked contexts;
+tree resets a local site while it searches, and restores it by replaying the real history).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from agent.risk import gate, irreversible_reason
 from agent.state import (STOP_ANSWER, STOP_MAX_STEPS, STOP_REFUSED, STOP_REPEATED, STOP_TASK_DONE, STOP_UNPARSEABLE,
                          PlannerState, StepRecord, summarize)
 from agent.strategies import PlannerConfig
+from agent.tree import tree_search
 from agent.verifier import Score, Verifier
 from envs.env import BrowserEnv
 from envs.observation import render_text
@@ -113,7 +115,7 @@ class Nodes:
         mode = state["plan"].mode
         if mode == "reactive" or state.get("scores"):
             return "select"
-        return {"rerank": "score", "beam": "search"}.get(mode, "simulate")
+        return {"rerank": "score", "beam": "search", "tree": "search"}.get(mode, "simulate")
 
     async def assess(self, state: PlannerState) -> dict[str, Any]:
         """adaptive: choose the step's mode from its signals; after rerank, keep it or escalate."""
@@ -167,6 +169,8 @@ class Nodes:
                 "imagined": versions.imagined, "scores": versions.scores, "revision_note": versions.note}
 
     async def search(self, state: PlannerState) -> dict[str, Any]:
+        if state["plan"].mode == "tree":  # in the real environment, not in imagination (agent/tree.py)
+            return await tree_search(self.parts, state)
         plan, aggregate = state["plan"], self.config.beam_aggregate
         imagination = Imagination(self.parts.llm, state["goal"], state["page_text"], state["history"],
                                   score=lambda a, steps: self.judge(state, a, steps))

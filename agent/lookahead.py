@@ -77,17 +77,17 @@ async def look_ahead(
     every action whether it was tried for real or must be imagined, and why."""
     result = Lookahead()
     start_urls = task_start_urls(env.task) if env.task is not None else []
-    page_reason = _page_reason(env, obs, start_urls, any_origin)
+    page_off = page_reason(env, obs, start_urls, any_origin)
     todo = []
     for action in actions:
-        why = page_reason or _action_reason(action, obs)
+        why = page_off or _action_reason(action, obs)
         if why:
             result.how[action] = f"imagined: {why}"
         else:
             todo.append(action)
     if not todo:
         return result
-    assert env.session.context is not None  # _page_reason checked it
+    assert env.session.context is not None  # page_reason checked it
     storage = await env.session.context.storage_state()
     start_url = start_urls[0] if start_urls else None
     outcomes = await asyncio.gather(*(_try_in_fork(env, obs, history, start_url, storage, a) for a in todo))
@@ -100,7 +100,7 @@ async def look_ahead(
     return result
 
 
-def _page_reason(env: BrowserEnv, obs: Observation, start_urls: list[str], any_origin: bool) -> str | None:
+def page_reason(env: BrowserEnv, obs: Observation, start_urls: list[str], any_origin: bool) -> str | None:
     """Why no candidate on this page can be tried for real, or None."""
     if env.session.context is None or env.session.page is None:
         return "no browser context to fork"
@@ -138,23 +138,23 @@ async def _try_in_fork(
         if env.guard is not None:
             await OriginGuard(env.guard.policy).install(context)
         writes: list[str] = []
-        await context.route("**/*", lambda route: _hold_back_writes(route, writes))  # runs before the guard's
+        await context.route("**/*", lambda route: hold_back_writes(route, writes))  # runs before the guard's
         before = await _reproduce(fork, env, obs, history, start_url, writes)
         if isinstance(before, str):
             return before
         writes.clear()
-        error = await _run(fork, env, before, action)
-        after = await _observe(fork, env, error)
+        error = await run_in_fork(fork, env, before, action)
+        after = await observe_fork(fork, env, error)
         if writes:
             return f"it sends {writes[0]}, which could change server state (the fork held it back)"
         return ImaginedStep(action, real_outcome(before, after), note=REAL_NOTE)
     except PlaywrightError as exc:  # the fork itself broke (crash, timeout loading the page): imagine instead
-        return f"the fork failed: {_first_line(exc)}"
+        return f"the fork failed: {first_line(exc)}"
     finally:
         await fork.close()
 
 
-async def _hold_back_writes(route: Any, writes: list[str]) -> None:
+async def hold_back_writes(route: Any, writes: list[str]) -> None:
     request = route.request
     if request.method.upper() in SAFE_METHODS:
         await route.fallback()
@@ -170,7 +170,7 @@ async def _reproduce(
     """The fork showing the same page as `obs` (the fork's observation), or why it does not."""
     assert fork.page is not None
     await fork.page.goto(obs.url, wait_until="load")
-    fresh = await _observe(fork, env)
+    fresh = await observe_fork(fork, env)
     if same_page(fresh, obs):
         return fresh
     if not history:
@@ -178,13 +178,13 @@ async def _reproduce(
     if start_url is None:
         return "the page depends on earlier actions and the task has no start URL to replay them from"
     await fork.page.goto(start_url, wait_until="load")
-    replayed = await _observe(fork, env)
+    replayed = await observe_fork(fork, env)
     for past in history:
         why = irreversible_reason(past, replayed)
         if why:
             return f"reproducing the page would replay irreversible {past} ({why})"
-        error = await _run(fork, env, replayed, past)  # a past action that failed on the main page fails here too
-        replayed = await _observe(fork, env, error)
+        error = await run_in_fork(fork, env, replayed, past)  # a past action that failed on the main page fails here too
+        replayed = await observe_fork(fork, env, error)
     if same_page(replayed, obs):
         return replayed
     if writes:
@@ -192,7 +192,7 @@ async def _reproduce(
     return f"the fork does not reproduce the page, not even by replaying the {len(history)} actions so far"
 
 
-async def _run(fork: ForkSession, env: BrowserEnv, obs: Observation, action: str) -> str | None:
+async def run_in_fork(fork: ForkSession, env: BrowserEnv, obs: Observation, action: str) -> str | None:
     """Run `action` in the fork as BrowserEnv.step would; its error, if it failed."""
     try:
         parsed = parse_action(action)
@@ -201,11 +201,11 @@ async def _run(fork: ForkSession, env: BrowserEnv, obs: Observation, action: str
     except ActionError as exc:
         return str(exc)
     except (PlaywrightError, LookupError, IndexError) as exc:  # element gone, hidden, timeout; no such tab
-        return f"{type(exc).__name__}: {_first_line(exc)}"
+        return f"{type(exc).__name__}: {first_line(exc)}"
     return None
 
 
-async def _observe(fork: ForkSession, env: BrowserEnv, error: str | None = None) -> Observation:
+async def observe_fork(fork: ForkSession, env: BrowserEnv, error: str | None = None) -> Observation:
     return env.secrets.mask_observation(await observe(fork, env.options, last_action_error=error))
 
 
@@ -242,6 +242,6 @@ def real_outcome(before: Observation, after: Observation) -> Prediction:
                       disappear=disappear[:CHANGES_KEPT])
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

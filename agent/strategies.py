@@ -13,6 +13,10 @@
 - `lookahead`: as dreamer, but a candidate classified reversible, on a file:// page or a local site
               (any origin with `lookahead_any_origin`), is tried for real in a forked browser context
               and its real outcome is scored; irreversible ones are only imagined (agent/lookahead.py);
+- `tree`:     best-first search in the REAL environment on local pages: every node is tried in a fresh
+              fork (the local site reset, the task's start URL, real history and path replayed), the
+              verifier scores the real outcome, the best node grows next (K children, depth H, at most
+              `tree_expansions` expansions); the first action of the best real path runs (agent/tree.py);
 - `adaptive`: per step, cheap difficulty signals choose one of reactive, rerank, dreamer and beam and
               its K/H/m (agent/adaptive.py; thresholds in `AdaptiveSettings`, fitted by
               `forethought calibrate`).
@@ -32,7 +36,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agent.budget import Budget
 
-STRATEGIES = ("reactive", "rerank", "dreamer", "revise", "beam", "lookahead", "adaptive")
+STRATEGIES = ("reactive", "rerank", "dreamer", "revise", "beam", "lookahead", "tree", "adaptive")
 MODES = ("reactive", "rerank", "dreamer", "revise", "beam")  # what one step can run (adaptive picks one)
 AGGREGATES = ("last", "min", "mean")
 
@@ -41,9 +45,9 @@ AGGREGATES = ("last", "min", "mean")
 class StepPlan:
     """What one step spends: the mode it runs and its knobs."""
 
-    mode: str  # one of MODES, or "lookahead"
+    mode: str  # one of MODES, or "lookahead" or "tree"
     k: int  # candidates considered
-    horizon: int = 1  # imagined steps (dreamer: per candidate; beam: search depth)
+    horizon: int = 1  # imagined steps (dreamer: per candidate; beam, tree: search depth)
     samples: int = 1  # verifier samples per scoring (m)
     width: int = 1  # beam width (B)
 
@@ -119,7 +123,7 @@ class AdaptiveSettings(BaseModel):
 class PlannerConfig:
     strategy: str = "dreamer"
     k: int = 5  # candidate actions proposed per step
-    horizon: int | None = None  # imagined steps per candidate (dreamer), search depth (beam); None: 1, beam 2
+    horizon: int | None = None  # imagined steps (dreamer), search depth (beam, tree); None: 1, beam/tree 2
     samples: int = 3  # verifier samples averaged per candidate (m)
     revisions: int = 2  # revise: rounds of revision after the first version (R)
     beam_width: int = 2  # beam: paths kept per depth (B)
@@ -127,6 +131,7 @@ class PlannerConfig:
     safe: bool = False  # refuse actions predicted to be irreversible (the agent picks another or stops)
     risk_margin: float = 0.25  # how far an irreversible action must out-score the best reversible one
     lookahead_any_origin: bool = False  # lookahead: also try candidates for real on non-local sites
+    tree_expansions: int = 3  # tree: nodes whose K children are tried for real, per step (N)
     adaptive: AdaptiveSettings = field(default_factory=AdaptiveSettings)
     self_refine: bool = False  # one extra policy call that drops irrelevant candidates
     max_steps: int = 20  # real actions per task
@@ -138,7 +143,8 @@ class PlannerConfig:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        for name in ("k", "horizon", "samples", "beam_width", "max_steps", "repeat_limit", "parse_failure_limit"):
+        for name in ("k", "horizon", "samples", "beam_width", "tree_expansions", "max_steps", "repeat_limit",
+                     "parse_failure_limit"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.revisions < 0:
@@ -154,7 +160,7 @@ class PlannerConfig:
             return None
         k = 1 if self.strategy in ("reactive", "revise") else self.k
         beam = self.strategy == "beam"
-        horizon = self.horizon or (2 if beam else 1)  # a beam one step deep would be dreamer
+        horizon = self.horizon or (2 if self.strategy in ("beam", "tree") else 1)  # one step deep: dreamer, lookahead
         return StepPlan(self.strategy, k=k, horizon=horizon, samples=self.samples, width=self.beam_width if beam else 1)
 
     @property
