@@ -105,6 +105,34 @@ def write_frontier_csv(path: Path, summary: dict[str, Any]) -> None:
         writer.writerows(frontier_rows(summary))
 
 
+@dataclass(frozen=True)
+class TokenRatio:
+    """One strategy's mean tokens per task divided by a baseline's, with the success each reached."""
+
+    strategy: str
+    baseline: str
+    ratio: float | None  # None when the baseline spent no tokens
+    success_rate: float
+    baseline_success_rate: float
+
+    def meets(self, max_ratio: float) -> bool:
+        """At least the baseline's success rate for at most `max_ratio` of its tokens."""
+        return self.ratio is not None and self.ratio <= max_ratio and self.success_rate >= self.baseline_success_rate
+
+
+def token_ratio(summary: dict[str, Any], strategy: str, baseline: str) -> TokenRatio | None:
+    """`strategy`'s mean tokens per task over `baseline`'s, at their success rates; None when either was
+    not run or has no success rate or tokens (every task an error)."""
+    rows = summary["strategies"]
+    if strategy not in rows or baseline not in rows:
+        return None
+    mine, theirs = rows[strategy], rows[baseline]
+    if any(row.get(key) is None for row in (mine, theirs) for key in ("success_rate", "mean_tokens")):
+        return None
+    ratio = mine["mean_tokens"] / theirs["mean_tokens"] if theirs["mean_tokens"] > 0 else None
+    return TokenRatio(strategy, baseline, ratio, mine["success_rate"], theirs["success_rate"])
+
+
 # ------------------------------------------------------------------------------------------ SVG
 
 

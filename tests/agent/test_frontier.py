@@ -9,7 +9,8 @@ from pathlib import Path
 
 from agent.config import load_settings
 from agent.evaluate import EvalOptions, load_suite, run_eval
-from agent.frontier import format_frontier_table, frontier_rows, frontier_svg, nice_ticks, pareto_front
+from agent.frontier import (format_frontier_table, frontier_rows, frontier_svg, nice_ticks, pareto_front,
+                            token_ratio)
 from agent.strategies import PlannerConfig
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -81,6 +82,27 @@ def test_nice_ticks_cover_the_largest_value():
     assert nice_ticks(9500) == [0, 2000, 4000, 6000, 8000, 10000]
     assert nice_ticks(3.0) == [0, 1, 2, 3]
     assert nice_ticks(0) == [0.0, 1.0]
+
+
+def test_token_ratio_divides_mean_tokens_and_meets_the_goal_only_at_no_less_success():
+    summary = hand_made_summary()
+    summary["strategies"]["adaptive"] = strategy_row(0.6, 2000, 12, 2.5)
+    ratio = token_ratio(summary, "adaptive", "dreamer")
+    assert (ratio.ratio, ratio.success_rate, ratio.baseline_success_rate) == (0.4, 0.6, 0.6)
+    assert ratio.meets(0.5) and not ratio.meets(0.3)
+    # Cheaper but less successful: the goal is not met, however few the tokens.
+    cheap = token_ratio(summary, "reactive", "dreamer")
+    assert cheap.ratio == 0.2 and not cheap.meets(0.5)
+    assert token_ratio(summary, "beam", "dreamer").ratio == 1.8
+
+
+def test_token_ratio_is_none_without_both_strategies_scored():
+    summary = hand_made_summary()
+    assert token_ratio(summary, "adaptive", "dreamer") is None  # every adaptive task an error
+    assert token_ratio(summary, "lookahead", "dreamer") is None  # not run
+    summary["strategies"]["dreamer"] = strategy_row(0.0, 0, 0, 1.0)
+    free = token_ratio(summary, "reactive", "dreamer")
+    assert free.ratio is None and not free.meets(0.5)  # nothing to divide by
 
 
 def write_script(path: Path) -> Path:
