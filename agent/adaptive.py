@@ -13,13 +13,14 @@ candidates are merged by votes. Then cheap signals say how hard the step is:
 and choose the step's mode and its K/H/m (`AdaptiveSettings`):
 
   surprise >= surprise_hard                                  -> beam (the world is not as we thought)
-  agreement >= agreement_easy, page seen, no surprise, safe  -> reactive (one call for the step)
+  agreement >= agreement_easy (on a new page: >= agreement_easy_new_page), no surprise, safe
+                                                             -> reactive (one call for the step)
   otherwise                                                  -> rerank, and then
       spread >= spread_clear                                 -> keep rerank's choice
       else                                                   -> dreamer (imagine and re-score)
 
-So a surprising real outcome raises the next step's compute, and a step whose proposals agree on a
-known page spends nothing beyond its proposal call. Each decision, with its signals and why, goes
+So a surprising real outcome raises the next step's compute, and a step whose proposals agree (all
+of them, on a page not seen before) spends nothing beyond its proposal call. Each decision, with its signals and why, goes
 into the step record (`adaptive`).
 """
 from __future__ import annotations
@@ -67,15 +68,15 @@ def first_decision(signals: Signals, settings: AdaptiveSettings) -> Decision:
         why = f"the last step surprised (surprise {signals.surprise:.2f} >= {settings.surprise_hard:.2f})"
         return Decision(settings.plan("beam"), why, signals)
     hesitations = []
-    if signals.agreement is None or signals.agreement < settings.agreement_easy:
+    needed = settings.agreement_easy_new_page if signals.new_page else settings.agreement_easy
+    where = "a new page" if signals.new_page else "a known page"
+    if signals.agreement is None or signals.agreement < needed:
         agreement = "one sample" if signals.agreement is None else f"{signals.agreement:.2f}"
-        hesitations.append(f"proposals disagree (agreement {agreement} < {settings.agreement_easy:.2f})")
-    if signals.new_page:
-        hesitations.append("the page is new")
+        hesitations.append(f"proposals disagree (agreement {agreement} < {needed:.2f} on {where})")
     if signals.risky:
         hesitations.append(f"the top action is irreversible ({signals.risky})")
     if not hesitations:
-        why = f"easy: proposals agree ({signals.agreement:.2f} >= {settings.agreement_easy:.2f}) on a known page"
+        why = f"easy: proposals agree ({signals.agreement:.2f} >= {needed:.2f}) on {where}"
         if signals.surprise is not None:
             why += f", last surprise {signals.surprise:.2f} < {settings.surprise_hard:.2f}"
         return Decision(settings.plan("reactive"), why, signals)

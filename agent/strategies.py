@@ -78,8 +78,10 @@ class AdaptiveSettings(BaseModel):
     proposal_samples: int = Field(default=3, ge=1)  # policy answers in the step's one proposal call
     k: int = Field(default=3, ge=1)  # candidates kept from their votes
     # Easy (act on the voted top action, no more calls): at least this share of the sampled answers
-    # agree on the top action, the page is not new, and the last step did not surprise.
-    agreement_easy: float = Field(default=0.67, ge=0, le=1)
+    # agree on the top action (0.66: two of three), the last step did not surprise, and the action is
+    # reversible. On a page the task has not acted on before, the bar is agreement_easy_new_page.
+    agreement_easy: float = Field(default=0.66, ge=0, le=1)
+    agreement_easy_new_page: float = Field(default=1.0, ge=0, le=1)
     # Hard (search in imagination): the last real step's surprise (1.0 when it failed) at or above this.
     surprise_hard: float = Field(default=0.5, ge=0, le=1)
     # After rerank: the verifier's best minus its runner-up at or above this settles the step;

@@ -239,7 +239,7 @@ async def test_adaptive_spends_one_call_on_an_easy_step_and_more_on_a_hard_one(
     assert (result.stop_reason, result.answer) == ("answer", "done")
     assert [d["mode"] for d in hard["adaptive"]] == ["rerank", "dreamer"]
     assert hard["adaptive"][0]["signals"]["new_page"] and hard["adaptive"][0]["signals"]["agreement"] == 0.3333
-    assert "proposals disagree" in hard["adaptive"][0]["why"] and "the page is new" in hard["adaptive"][0]["why"]
+    assert hard["adaptive"][0]["why"] == "proposals disagree (agreement 0.33 < 1.00 on a new page)"
     assert "the verifier is unsure (spread 0.00 < 0.50)" in hard["adaptive"][1]["why"]
     assert hard["candidates"][0] == buttons["Beta"]  # two of three answers proposed Beta
     assert hard["mode"] == "dreamer" and hard["choice"] == buttons["Gamma"]
@@ -273,6 +273,11 @@ def test_first_decision_follows_the_thresholds() -> None:
     easy = Signals(agreement=0.67, new_page=False, surprise=0.1)
     assert first_decision(easy, settings).plan.mode == "reactive"
     assert first_decision(Signals(agreement=0.67, new_page=True), settings).plan.mode == "rerank"
+    assert first_decision(Signals(agreement=1.0, new_page=True), settings).plan.mode == "reactive"  # unanimous
+    lenient = AdaptiveSettings(agreement_easy=0.6, agreement_easy_new_page=0.6)
+    assert first_decision(Signals(agreement=0.67, new_page=True), lenient).plan.mode == "reactive"
+    two_of_three = Signals(agreement=0.6667, new_page=False)
+    assert first_decision(two_of_three, AdaptiveSettings()).plan.mode == "reactive"
     assert first_decision(Signals(agreement=0.5, new_page=False), settings).plan.mode == "rerank"
     assert first_decision(Signals(agreement=1.0, surprise=0.4), settings).plan.mode == "beam"
     risky = Signals(agreement=1.0, risky="click on button 'Place order'")
