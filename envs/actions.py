@@ -22,6 +22,7 @@ import time
 import tokenize
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
@@ -59,6 +60,10 @@ class ElementGoneError(LookupError):
 
 class ActionTimeoutError(PlaywrightTimeoutError):
     """The element never became ready for the action; the message says why (hidden, disabled, …)."""
+
+
+class PageLoadTimeout(ActionTimeoutError):
+    """The page an action led to did not finish loading in time; what had loaded stays in the tab."""
 
 
 _REQUIRED = object()
@@ -549,13 +554,35 @@ async def execute_action(session: BrowserSession, action: Action) -> None:
     try:
         await _perform(session, page, action, timeout)
     except PlaywrightTimeoutError as exc:
-        reason = await _timeout_reason(page, action, str(exc))
         limit = session.config.navigation_timeout_ms if action.name in _NAVIGATIONS else timeout
+        if action.name in _NAVIGATIONS or _waits_for_navigation(str(exc)):
+            raise await _not_loaded(session, page, action, limit) from exc
+        reason = await _timeout_reason(page, action, str(exc))
         raise ActionTimeoutError(f"{format_action(action)} failed after {limit} ms: {reason}") from exc
     if window_opens:
         await _wait_for_new_tab(session, page)
     if action.name in _MAY_NAVIGATE and session.page is not None:
-        await _settle(session.page, "domcontentloaded")
+        if not await _settle(session.page, "domcontentloaded"):
+            raise await _not_loaded(session, session.page, action, SETTLE_TIMEOUT_MS)
+    if action.name in _NAVIGATIONS and session.page is not None and not await _settle(session.page, "load"):
+        # The document is there; only some resource (an image, a script) never ends. Leave it be.
+        raise PageLoadTimeout(f"{format_action(action)}: the page is shown but did not finish loading within "
+                              f"{SETTLE_TIMEOUT_MS} ms (some of its resources are still loading)")
+
+
+def _waits_for_navigation(message: str) -> bool:
+    """Playwright's call log when a click was done and only the page it opened is still coming."""
+    lines = [line.strip(" -") for line in message.splitlines()]
+    return "waiting for scheduled navigations to finish" in lines[-1:]
+
+
+async def _not_loaded(session: BrowserSession, page: Page, action: Action, limit: int) -> PageLoadTimeout:
+    # A tab waiting for a document answers no script (the next observation would hang): stop it.
+    if not page.is_closed():
+        await session.stop_loading(page)
+    return PageLoadTimeout(f"{format_action(action)}: the page did not finish loading within {limit} ms (its "
+                           "server is slow or never finished sending it); loading was stopped and this "
+                           "observation shows what had loaded")
 
 
 async def _perform(session: BrowserSession, page: Page, action: Action, timeout: int) -> None:
@@ -587,19 +614,16 @@ async def _perform(session: BrowserSession, page: Page, action: Action, timeout:
         source = await _element(page, args[0])
         await source.drag_to(await _element(page, args[1]), timeout=timeout)
     elif name == "upload_file":
-        files = args[1] if isinstance(args[1], str) else list(args[1])
-        await (await _element(page, args[0])).set_input_files(files, timeout=timeout)
+        await _upload(session, page, args[0], [args[1]] if isinstance(args[1], str) else list(args[1]), timeout)
     elif name == "keyboard_press":
         await page.keyboard.press(args[0])
     elif name == "scroll":
         await _scroll(session, page, args)
     elif name == "goto":
         await page.goto(_absolute_url(page, args[0]), wait_until="domcontentloaded")
-        await _settle(page, "load")
     elif name in ("go_back", "go_forward"):
         go = page.go_back if name == "go_back" else page.go_forward
         await go(wait_until="domcontentloaded")
-        await _settle(page, "load")
     elif name == "new_tab":
         await session.new_tab()
     elif name == "tab_focus":
@@ -677,6 +701,28 @@ async def _element(page: Page, element_id: str) -> Locator:
     return element
 
 
+async def _upload(session: BrowserSession, page: Page, element_id: str, files: list[str], timeout: int) -> None:
+    """Choose `files` in a file input, or in the file chooser that a button or label opens (BrowserGym's
+    upload_file takes either)."""
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise ActionError(f"upload_file: there is no file {missing[0]!r}; give the path of an existing file")
+    element = await _element(page, element_id)
+    if await element.evaluate("e => e instanceof HTMLInputElement && e.type === 'file'"):
+        await element.set_input_files(files, timeout=timeout)
+        return
+    session.choosing_files = True  # the session's own chooser handler stays quiet: this one chooses
+    try:
+        async with page.expect_file_chooser(timeout=timeout) as chooser:
+            await element.click(timeout=timeout)
+        await (await chooser.value).set_files(files, timeout=timeout)
+    except PlaywrightTimeoutError:
+        raise ActionError(f"upload_file: clicking {element_id!r} opened no file chooser; use the id of a file "
+                          "input or of the button that opens one") from None
+    finally:
+        session.choosing_files = False
+
+
 async def _scroll(session: BrowserSession, page: Page, args: tuple) -> None:
     if isinstance(args[0], str):  # WebArena's scroll [down]: one viewport
         viewport = page.viewport_size or {"width": session.config.viewport_width,
@@ -696,8 +742,10 @@ def _absolute_url(page: Page, url: str) -> str:
     return url
 
 
-async def _settle(page: Page, state: str) -> None:
+async def _settle(page: Page, state: str) -> bool:
+    """Wait for the page to reach `state`; False when it is still loading after SETTLE_TIMEOUT_MS."""
     try:
         await page.wait_for_load_state(state, timeout=SETTLE_TIMEOUT_MS)
     except PlaywrightTimeoutError:
-        pass  # still loading (e.g. a request that never ends): act on what has loaded so far
+        return False
+    return True

@@ -1,13 +1,31 @@
-"""A headless Chromium driven by Playwright: one browser, one context per task, several tabs."""
+"""A headless Chromium driven by Playwright: one browser, one context per task, several tabs.
+
+What a page does on its own is handled here, never left to hang an action, and recorded in
+`BrowserSession.events` for BrowserEnv to report:
+- dialogs are answered at once: alert OK, confirm OK, prompt with its default value, "leave this
+  page?" leave. Accepting is what the action that raised the dialog asked for (dismissing a "Delete
+  this?" would silently undo the agent's choice); risky actions are gated before they run.
+- downloads are cancelled unless `accept_downloads`; then they are saved in `downloads_dir`.
+- a file chooser opened by a click chooses nothing (the `upload_file` action picks files).
+- a tab the page opens (target=_blank, window.open) becomes the active tab; one that closes itself
+  hands the focus back to another tab.
+"""
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import shutil
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+from playwright.async_api import Browser, BrowserContext, Dialog, Download, FileChooser, Page, Playwright
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import async_playwright
+
+log = logging.getLogger(__name__)
 
 # Flags that work headless, as root, on a closed network (see shared/reference/browser.md).
 CHROMIUM_ARGS = [
@@ -28,6 +46,10 @@ INSTALL_HINT = (
 
 class BrowserNotFound(RuntimeError):
     pass
+
+
+class BrowserCrashed(RuntimeError):
+    """The browser died and could not be started again: the run cannot go on."""
 
 
 def find_chromium(explicit: str | None = None) -> str | None:
@@ -64,6 +86,16 @@ class BrowserConfig:
     har_path: str | None = None  # network.har written when the context closes
     allow_file_access: bool = True
     accept_downloads: bool = False  # a page cannot save files unless the user asks for it
+    downloads_dir: str | None = None  # where accepted downloads are kept; None: a temporary directory removed on close
+
+
+@dataclass
+class PageEvent:
+    """Something a page did on its own during an action that the agent should hear about."""
+
+    kind: str  # dialog | download | file_chooser
+    note: str  # one sentence for the agent
+    details: dict[str, str] = field(default_factory=dict)  # e.g. a dialog's type and message, a file's path
 
 
 class BrowserSession:
@@ -75,20 +107,48 @@ class BrowserSession:
         self._browser: Browser | None = None
         self.context: BrowserContext | None = None
         self.page: Page | None = None  # the active tab
+        self.events: list[PageEvent] = []  # what pages did on their own, oldest first
+        self.choosing_files = False  # set while upload_file answers a file chooser itself
+        self._temporary_downloads_dir: Path | None = None
+        self._saving: set[asyncio.Task] = set()  # downloads being written to downloads_dir
 
     async def start(self) -> "BrowserSession":
         if self._browser is None:
             executable = find_chromium(self.config.chromium)
             self._playwright = await async_playwright().start()
             try:
-                self._browser = await self._playwright.chromium.launch(
-                    executable_path=executable, headless=self.config.headless, args=CHROMIUM_ARGS
-                )
+                self._browser = await self._launch(executable)
             except Exception as exc:
                 await self._playwright.stop()
                 self._playwright = None
                 raise BrowserNotFound(f"could not launch Chromium ({executable}): {exc}. {INSTALL_HINT}") from exc
         return self
+
+    async def _launch(self, executable: str | None) -> Browser:
+        assert self._playwright is not None
+        return await self._playwright.chromium.launch(
+            executable_path=executable, headless=self.config.headless, args=CHROMIUM_ARGS
+        )
+
+    @property
+    def connected(self) -> bool:
+        """False once the browser process is gone (crashed or killed)."""
+        return self._browser is not None and self._browser.is_connected()
+
+    async def relaunch(self) -> None:
+        """A new browser in place of one that died. Its context (cookies, storage, tabs) died with it:
+        open a new one with new_context(). Raises BrowserCrashed when the browser cannot start."""
+        self.context, self.page = None, None
+        dead, self._browser = self._browser, None
+        if dead is not None:
+            try:
+                await dead.close()
+            except PlaywrightError as exc:  # it is gone either way
+                log.debug("closing the dead browser: %s", exc)
+        try:
+            self._browser = await self._launch(find_chromium(self.config.chromium))
+        except Exception as exc:
+            raise BrowserCrashed(f"the browser crashed and could not be started again: {exc}") from exc
 
     @property
     def browser(self) -> Browser:
@@ -118,6 +178,78 @@ class BrowserSession:
     def _on_new_page(self, page: Page) -> None:
         # A tab opened by the page (target=_blank, window.open) becomes the active one, as for a user.
         self.page = page
+        page.on("dialog", self._on_dialog)
+        page.on("download", self._on_download)
+        page.on("filechooser", self._on_file_chooser)  # listening stops Chromium's own chooser from opening
+        page.on("close", self._on_page_close)
+
+    def _on_page_close(self, page: Page) -> None:
+        # A tab that closes itself (window.close()) must not stay the active one.
+        if self.page is page and self.context is not None:
+            open_pages = self.pages
+            self.page = open_pages[-1] if open_pages else None
+
+    def _on_dialog(self, dialog: Dialog) -> None:
+        kind, message = dialog.type, dialog.message
+        answer = dialog.default_value if kind == "prompt" else None
+        how = {"prompt": f"answered with its default value {answer!r}",
+               "beforeunload": "answered 'leave the page'"}.get(kind, "accepted (OK)")
+        self.events.append(PageEvent("dialog", f"the page showed a {kind} dialog {message!r}; it was {how}",
+                                     {"type": kind, "message": message, "response": how}))
+        self._in_background(dialog.accept(answer), "answering a dialog")
+
+    def _on_file_chooser(self, chooser: FileChooser) -> None:
+        if self.choosing_files:
+            return
+        self.events.append(PageEvent(
+            "file_chooser",
+            "the action opened a file chooser and no file was chosen; to pick a file, use "
+            "upload_file(id, path) with the id of the file input or of the button that opens it",
+            {"multiple": str(chooser.is_multiple())},
+        ))
+
+    def _on_download(self, download: Download) -> None:
+        name = Path(download.suggested_filename).name or "download"
+        if not self.config.accept_downloads:
+            self.events.append(PageEvent(
+                "download", f"the action started a download of {name!r}; downloads are off, so nothing was saved",
+                {"file_name": name, "url": download.url, "path": ""}))
+            return
+        path = _free_path(self.downloads_dir / name)
+        self.events.append(PageEvent("download", f"the action downloaded {name!r}; it is saved at {path}",
+                                     {"file_name": name, "url": download.url, "path": str(path)}))
+        task = self._in_background(download.save_as(path), f"saving the download {name!r}")
+        self._saving.add(task)
+        task.add_done_callback(self._saving.discard)
+
+    @property
+    def downloads_dir(self) -> Path:
+        """Where accepted downloads go: config.downloads_dir, or a temporary directory that close() removes."""
+        if self.config.downloads_dir:
+            path = Path(self.config.downloads_dir)
+            path.mkdir(parents=True, exist_ok=True)
+            return path
+        if self._temporary_downloads_dir is None:
+            self._temporary_downloads_dir = Path(tempfile.mkdtemp(prefix="forethought-downloads-"))
+        return self._temporary_downloads_dir
+
+    def _in_background(self, work: Any, what: str) -> asyncio.Task:
+        async def run() -> None:
+            try:
+                await work
+            except PlaywrightError as exc:  # the page or browser went away meanwhile
+                log.warning("%s failed: %s", what, str(exc).splitlines()[0])
+        return asyncio.get_running_loop().create_task(run())
+
+    async def stop_loading(self, page: Page) -> None:
+        """Stop a navigation or page load that does not finish (the browser's Stop button). A tab
+        waiting for a document that never comes answers no script until it is stopped."""
+        assert self.context is not None
+        cdp = await self.context.new_cdp_session(page)
+        try:
+            await cdp.send("Page.stopLoading")
+        finally:
+            await cdp.detach()
 
     @property
     def pages(self) -> list[Page]:
@@ -154,6 +286,8 @@ class BrowserSession:
     async def close_context(self) -> None:
         if self.context is None:
             return
+        if self._saving:  # let downloads being saved finish, within the time a page may take to load
+            await asyncio.wait(self._saving, timeout=self.config.navigation_timeout_ms / 1000)
         context, self.context, self.page = self.context, None, None
         try:
             if self.config.trace_path:
@@ -164,6 +298,9 @@ class BrowserSession:
 
     async def close(self) -> None:
         await self.close_context()
+        if self._temporary_downloads_dir is not None:
+            shutil.rmtree(self._temporary_downloads_dir, ignore_errors=True)
+            self._temporary_downloads_dir = None
         if self._browser is not None:
             await self._browser.close()
             self._browser = None
@@ -176,3 +313,16 @@ class BrowserSession:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _free_path(path: Path) -> Path:
+    """`path`, or `name (1).ext`, `name (2).ext`, … when a file of that name is already there; the
+    file is created empty at once, so two downloads of the same name never share it."""
+    candidate, n = path, 1
+    while True:
+        try:
+            candidate.touch(exist_ok=False)
+            return candidate
+        except FileExistsError:
+            candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
+            n += 1

@@ -1,19 +1,23 @@
 """A Gymnasium-shaped, async browser environment: reset(task) -> (obs, info); step(action) -> 5-tuple."""
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import replace
 from typing import Any, Iterable
 
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from envs.actions import ANSWER_ACTIONS, Action, ActionError, execute_action, parse_action
-from envs.browser import BrowserConfig, BrowserSession
+from envs.browser import BrowserConfig, BrowserCrashed, BrowserSession
 from envs.guard import OriginGuard, OriginPolicy
 from envs.observation import ObservationOptions, observe
 from envs.secrets import Secrets
 from envs.types import Observation, Task
 
 ERROR_PAGE_WAIT_MS = 2000
+CRASH_NOTICE_S = 1.0  # how long a closed tab may take to show that the whole browser died
 
 
 class BrowserEnv:
@@ -22,7 +26,12 @@ class BrowserEnv:
 
     Requests outside the task's allowed origins (envs/guard.py; `allow_domains` adds more, `guard=False`
     turns the guard off) are blocked and listed in step info["blocked_urls"]. `secrets` are typed where
-    an action names them as {{NAME}} and shown by name in every observation (envs/secrets.py)."""
+    an action names them as {{NAME}} and shown by name in every observation (envs/secrets.py).
+
+    What a page does on its own (dialogs, downloads, file choosers; envs/browser.py) is listed in
+    info["page_events"] and told to the agent in `last_action_error`. If the browser dies, the next
+    step or observe() starts a new one at the last URL and says so in `last_action_error`; when it
+    cannot start, BrowserCrashed is raised."""
 
     def __init__(
         self,
@@ -49,16 +58,21 @@ class BrowserEnv:
         if self.task is not None:
             await self.task.teardown()
         self.task, self.answer = task, None
-        # Requests a service worker makes bypass context.route, so a guarded context has none.
-        context = await self.session.new_context(**({"service_workers": "block"} if self.use_guard else {}))
-        if self.use_guard:
-            self.guard = OriginGuard(OriginPolicy.for_task(task, self.allow_domains))
-            await self.guard.install(context)
+        events_before = len(self.session.events)
+        self.guard = OriginGuard(OriginPolicy.for_task(task, self.allow_domains)) if self.use_guard else None
+        context = await self._open_context()
         first_tab = self.session.page
         self.goal = self.secrets.mask(await task.setup(context, first_tab))
         self.session.page = first_tab  # tabs opened during setup must not steal the focus
         obs = await self.observe()
-        return obs, {"goal": self.goal, "task_id": task.id}
+        return obs, {"goal": self.goal, "task_id": task.id, "page_events": self._page_events(events_before)}
+
+    async def _open_context(self) -> Any:
+        # Requests a service worker makes bypass context.route, so a guarded context has none.
+        context = await self.session.new_context(**({"service_workers": "block"} if self.guard else {}))
+        if self.guard:
+            await self.guard.install(context)
+        return context
 
     async def step(self, action: str | Action) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         if self.task is None:
@@ -66,28 +80,82 @@ class BrowserEnv:
         started = time.perf_counter()
         error: str | None = None
         blocked_before = len(self.guard.blocked) if self.guard else 0
+        events_before = len(self.session.events)
+        left_the_page = True  # whether a blocked navigation may have left the tab on Chromium's error page
         try:
             parsed = parse_action(action) if isinstance(action, str) else action
             if self.last_observation is not None:
                 parsed.check_ids(self.last_observation)
             if parsed.name in ANSWER_ACTIONS:
                 self.answer = parsed.answer
-            await execute_action(self.session, self.secrets.substitute_action(parsed))
+            if parsed.name == "goto" and self.guard and not self.guard.check_navigation(parsed.args[0]):
+                left_the_page = False  # refused before it ran; navigation_error below says why
+            else:
+                await execute_action(self.session, self.secrets.substitute_action(parsed))
         except ActionError as exc:
             error = str(exc)
         except Exception as exc:  # Playwright errors: element gone, hidden, timeout, page crashed
             error = _short_error(exc)
+            if await self._browser_died(exc):
+                error = await self._restart_browser(f"{str(action).strip()} may not have run")
         blocked = self.guard.blocked[blocked_before:] if self.guard else []
         if self.guard and (navigation := self.guard.navigation_error(blocked_before)):
             error = navigation  # Playwright's net::ERR_BLOCKED_BY_CLIENT does not say why
-            await self._leave_blocked_page()
+            if left_the_page:
+                await self._leave_blocked_page()
         reward, done, info = await self.task.validate(self.session.page, self.answer)
         if self.answer is not None:
             done = True
         obs = await self.observe(last_action_error=error)
+        # Taken after the observation: a file chooser or download reaches us a moment after the click
+        # returns, and the observation's round trips to the page let it in.
+        page_events = self._page_events(events_before)
+        if page_events:
+            notes = _with_notes(obs.last_action_error, [e["note"] for e in page_events])
+            obs = self.last_observation = replace(obs, last_action_error=notes)
         info.update(action_seconds=time.perf_counter() - started, answer=self.answer,
-                    blocked_urls=[self.secrets.mask(b.url) for b in blocked])
+                    blocked_urls=[self.secrets.mask(b.url) for b in blocked], page_events=page_events)
         return obs, reward, done, False, info
+
+    def _page_events(self, since: int) -> list[dict[str, Any]]:
+        """What pages did on their own since event `since`, secrets masked (envs/browser.py PageEvent)."""
+        return [{"kind": e.kind, "note": self.secrets.mask(e.note),
+                 "details": {k: self.secrets.mask(v) for k, v in e.details.items()}}
+                for e in self.session.events[since:]]
+
+    async def _browser_died(self, exc: Exception) -> bool:
+        if not self.session.connected:
+            return True
+        if "has been closed" not in str(exc):  # TargetClosedError (not exported): a tab, context or browser is gone
+            return False
+        # A tab can close on its own; when the browser died, Playwright reports the disconnection a
+        # moment after the tab's error.
+        deadline = time.perf_counter() + CRASH_NOTICE_S
+        while self.session.connected and time.perf_counter() < deadline:
+            await asyncio.sleep(0.02)
+        return not self.session.connected
+
+    async def _restart_browser(self, what_happened: str = "") -> str:
+        """A new browser, context and guard at the URL the agent last saw; the text that tells the agent.
+        Raises BrowserCrashed when the browser cannot start again."""
+        if self.last_observation is not None:
+            url = self.last_observation.url
+        else:
+            url = self.session.page.url if self.session.page is not None else "about:blank"
+        await self.session.relaunch()
+        try:
+            await self._open_context()
+        except PlaywrightError as exc:
+            raise BrowserCrashed(f"the browser crashed and the new one could not open a page: {exc}") from exc
+        assert self.session.page is not None
+        parts = [f"the browser crashed and was restarted at {url}"]
+        try:
+            await self.session.page.goto(url, wait_until="domcontentloaded")
+        except PlaywrightError as exc:
+            parts.append(f"reopening {url} failed ({_short_error(exc)})")
+        if what_happened:
+            parts.append(what_happened)
+        return "; ".join(parts) + ". Cookies, logins and other tabs of the old browser are lost"
 
     async def _leave_blocked_page(self) -> None:
         # A blocked link leaves the tab on Chromium's error page: back to where it was, or, for a tab
@@ -104,9 +172,20 @@ class BrowserEnv:
             await self.session.close_tab()
 
     async def observe(self, last_action_error: str | None = None) -> Observation:
-        obs = await observe(self.session, self.options, last_action_error=last_action_error)
+        if self.task is not None and not self.session.connected:  # died since the last step
+            last_action_error = await self._restarted(last_action_error)
+        try:
+            obs = await observe(self.session, self.options, last_action_error=last_action_error)
+        except PlaywrightError as exc:  # died while being observed, or before Playwright noticed
+            if self.task is None or not await self._browser_died(exc):
+                raise
+            last_action_error = await self._restarted(last_action_error)
+            obs = await observe(self.session, self.options, last_action_error=last_action_error)
         self.last_observation = self.secrets.mask_observation(obs)
         return self.last_observation
+
+    async def _restarted(self, error: str | None) -> str | None:
+        return _with_notes(await self._restart_browser(), [error] if error else [])
 
     async def close(self) -> None:
         if self.task is not None:
@@ -120,6 +199,11 @@ class BrowserEnv:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _with_notes(error: str | None, notes: list[str]) -> str | None:
+    """The action's error followed by what the page did on its own (a dialog it answered, a download)."""
+    return " | ".join(part for part in (error, *notes) if part) or None
 
 
 def _short_error(exc: Exception) -> str:

@@ -6,9 +6,14 @@ task returns from an optional `allowed_origins()`), domains the user allowed (`-
 also admits their subdomains), and `data:`/`about:`/`blob:` URLs pass; everything else is aborted and
 recorded in `blocked`. `file://` (and `chrome://`) pass only when the task itself starts on a file://
 page (MiniWoB++, local pages); an http task cannot open local files.
+
+Two kinds of traffic bypass `context.route`: WebSocket connections, which go through their own route
+(`context.route_web_socket`), and navigations to browser pages (`chrome://`, `view-source:`), which
+BrowserEnv checks with `check_navigation` before a `goto` runs. Both are blocked and recorded alike.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 from urllib.parse import urlsplit
@@ -17,6 +22,9 @@ from envs.tasks import START_URL_SEPARATOR, resolve_url
 
 ALWAYS_ALLOWED_SCHEMES = frozenset({"data", "about", "blob"})
 FILE_TASK_SCHEMES = frozenset({"file", "chrome"})
+ROUTED_SCHEMES = frozenset({"http", "https", "file"})  # what context.route sees; other navigations it never does
+# chrome://settings, devtools://..., view-source:..., javascript:...; not `localhost:8080/x`, which is no scheme.
+_BROWSER_PAGE = re.compile(r"([A-Za-z][\w+.-]*)://|(view-source|javascript):", re.IGNORECASE)
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
@@ -103,6 +111,8 @@ class OriginPolicy:
         origin = origin_of(url)
         if origin is None:
             return False
+        if scheme in ("ws", "wss"):  # a site's WebSocket on its own host and port belongs to its origin
+            origin = "http" + origin[2:]
         if origin in self.origins:
             return True
         host = urlsplit(url).hostname or ""
@@ -124,6 +134,7 @@ class OriginGuard:
 
     async def install(self, context: Any) -> None:
         await context.route("**/*", self._route)
+        await context.route_web_socket(lambda url: True, self._route_web_socket)
 
     async def _route(self, route: Any) -> None:
         request = route.request
@@ -132,6 +143,22 @@ class OriginGuard:
             return
         self.blocked.append(BlockedRequest(request.url, request.resource_type, _is_main_frame_navigation(request)))
         await route.abort("blockedbyclient")
+
+    async def _route_web_socket(self, socket: Any) -> None:
+        if self.policy.allows(socket.url):
+            socket.connect_to_server()  # messages then pass both ways unchanged
+            return
+        self.blocked.append(BlockedRequest(socket.url, "websocket", False))
+        await socket.close(code=1008, reason="blocked: outside this task's allowed origins")  # 1008: policy violation
+
+    def check_navigation(self, url: str) -> bool:
+        """Whether a tab may be sent to `url`. For the URLs context.route never sees (chrome://,
+        view-source:, ...) a refusal is recorded as a blocked navigation; the rest are left to the route."""
+        match = _BROWSER_PAGE.match(url)
+        if match is None or (match.group(1) or "").lower() in ROUTED_SCHEMES or self.policy.allows(url):
+            return True
+        self.blocked.append(BlockedRequest(url, "document", True))
+        return False
 
     def blocked_navigations(self, since: int = 0) -> list[BlockedRequest]:
         return [b for b in self.blocked[since:] if b.main_frame]
