@@ -221,6 +221,8 @@ async def run_and_report(args: argparse.Namespace, task: Task, llm: Any, config:
         raise UserError(str(exc)) from None
     browser = browser_config(args)
     browser.accept_downloads = args.allow_downloads
+    if args.allow_downloads:
+        browser.downloads_dir = str(out / task.id / "downloads")
     if args.playwright_trace:
         browser.trace_path = str(out / task.id / "trace.zip")
     if args.har:
@@ -299,7 +301,8 @@ def add_run_parser(commands: Any) -> None:
     run.add_argument("--secret", action="append", default=[], metavar="NAME=VALUE",
                      help="a credential the task names as {{NAME}} (repeatable); the model sees only {{NAME}}")
     run.add_argument("--secrets-file", metavar="FILE", help="secrets as KEY=VALUE lines or one JSON object")
-    run.add_argument("--allow-downloads", action="store_true", help="let pages download files (off by default)")
+    run.add_argument("--allow-downloads", action="store_true",
+                     help="let pages download files, kept in <out>/<task-id>/downloads (off by default)")
     add_browser_options(run)
     run.set_defaults(handler=run_command)
 

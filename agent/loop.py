@@ -24,9 +24,11 @@ from agent.graph import Parts, build_graph, step_record
 from agent.llm import LLM, Usage
 from agent.openai_client import EndpointUnreachable, LLMError
 from agent.scripted import ScriptExhausted
-from agent.state import STATE_TYPES, STOP_BUDGET, STOP_ERROR, STOP_LLM_ERROR, PlannerState, StepRecord
+from agent.state import (STATE_TYPES, STOP_BROWSER_CRASHED, STOP_BUDGET, STOP_ERROR, STOP_LLM_ERROR, PlannerState,
+                         StepRecord)
 from agent.strategies import PlannerConfig
 from agent.verifier import LLMVerifier
+from envs.browser import BrowserCrashed
 from envs.env import BrowserEnv
 from envs.secrets import api_key_values
 from envs.types import Task
@@ -129,9 +131,11 @@ async def run_task(
             except (LLMError, ScriptExhausted) as exc:
                 stop_reason, error = STOP_LLM_ERROR, str(exc)
                 failure = exc if isinstance(exc, EndpointUnreachable) else None  # a misconfiguration: re-raised
+            except BrowserCrashed as exc:  # a crash the env could restart from is only an observation's error
+                stop_reason, error = STOP_BROWSER_CRASHED, str(exc)
             except Exception as exc:
                 error, failure = f"{type(exc).__name__}: {exc}", exc
-            if stop_reason in (STOP_BUDGET, STOP_LLM_ERROR, STOP_ERROR) and "observation" in state:
+            if stop_reason in (STOP_BUDGET, STOP_LLM_ERROR, STOP_BROWSER_CRASHED, STOP_ERROR) and "observation" in state:
                 await write(step_record(state, state.get("proposal"), stop_reason=stop_reason))  # the step it stopped in
             result = RunResult(
                 task_id=task.id, goal=state.get("goal", ""), answer=state.get("answer"), stop_reason=stop_reason,

@@ -10,7 +10,7 @@ counts every request reaching it. Per fault it reports:
   events lost  steps the run reports that its trace lacks, plus a missing end event or an unreadable trace
   secrets      files in the run directory holding the password or the API key
   off-origin   requests that reached the other origin
-tests/test_faults.py runs the same catalogue and asserts each total.
+tests/bench/test_fault_catalogue.py runs the same catalogue and asserts each total.
 """
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.config import Settings, build_llm  # noqa: E402
@@ -37,8 +39,10 @@ from agent.scripted import ScriptedLLM  # noqa: E402
 from agent.strategies import PlannerConfig  # noqa: E402
 from envs.browser import BrowserSession  # noqa: E402
 from envs.env import BrowserEnv  # noqa: E402
+from envs.observation import ObservationOptions  # noqa: E402
 from envs.secrets import Secrets  # noqa: E402
 from envs.tasks import UrlTask  # noqa: E402
+from tests.pages.big_page import make_big_page  # noqa: E402
 from tests.pages.page_server import PageServer  # noqa: E402
 from traces.schema import TraceError, read_trace  # noqa: E402
 
@@ -88,7 +92,8 @@ class Lab:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.evil = PageServer({"/steal": "<title>Elsewhere</title><p>thanks</p>"})
-        self.home = PageServer({"/": HOME.format(evil=self.evil.url, injection=INJECTION)})
+        self.home = PageServer({"/": HOME.format(evil=self.evil.url, injection=INJECTION), **BROWSER_PAGES,
+                                "/big": make_big_page(20_000)}, hanging={"/hang"})
         self.session = BrowserSession()
 
     async def __aenter__(self) -> Lab:
@@ -248,9 +253,174 @@ async def page_injection(lab: Lab) -> FaultOutcome:
                          config=PlannerConfig(strategy="reactive", max_steps=6, repeat_limit=3))
 
 
+# -------------------------------------------------------------------------------- the browser
+
+BROWSER_PAGES = {  # each: click('e1') meets the fault, then the order number is on the page (or in a tab)
+    "/dialogs": """<title>Dialogs</title><button onclick="if (confirm('Show the order?'))
+        document.getElementById('s').textContent = 'Order number 1234'; alert('Shown'); prompt('Your name?', 'Ann')">
+        Show the order</button><p id="s">Hidden.</p>""",
+    "/popups": """<title>Popups</title><a href="/order" target="_blank">Open the order</a>
+        <button onclick="window.open('/order')">Pop it up</button>""",
+    "/order": "<title>Order</title><p>Order number 1234</p>",
+    "/download": """<title>Download</title><a href="/order.txt" download="order.txt">Download the order</a>
+        <p>Order number 1234</p>""",
+    "/upload": """<title>Upload</title><input type="file" id="f" style="display:none">
+        <button onclick="document.getElementById('f').click()">Attach the order</button><p>Order number 1234</p>""",
+    "/slow": """<title>Slow</title><a href="/hang">Order details</a><p>Order number 1234</p>""",
+}
+CLICK_THEN_ANSWER = [proposal("click('e1')"), proposal(ANSWER)]
+
+
+def answered_noting(*notes: str) -> Expect:
+    """Answered, and the trace tells what the browser met (each of `notes` appears in it)."""
+    def check(result: RunResult | BaseException, task_dir: Path) -> str | None:
+        if problem := answered(result, task_dir):
+            return problem
+        trace = (task_dir / "trace.jsonl").read_text()
+        missing = [note for note in notes if note not in trace]
+        return f"the trace does not mention {missing}" if missing else None
+    return check
+
+
+async def browser_fault(lab: Lab, name: str, path: str, *notes: str) -> FaultOutcome:
+    return await lab.run(name, ScriptedLLM({"policy": CLICK_THEN_ANSWER}), expect=answered_noting(*notes),
+                         task=lab.task(path))
+
+
+async def dialogs(lab: Lab) -> FaultOutcome:
+    return await browser_fault(lab, "alert, confirm and prompt dialogs", "/dialogs",
+                               "confirm dialog 'Show the order?'", "alert dialog", "prompt dialog")
+
+
+async def popups(lab: Lab) -> FaultOutcome:
+    return await browser_fault(lab, "popup opens a new window", "/popups", '"title": "Order"')
+
+
+async def download(lab: Lab) -> FaultOutcome:
+    return await browser_fault(lab, "download (downloads off)", "/download", "downloads are off")
+
+
+async def file_chooser(lab: Lab) -> FaultOutcome:
+    return await browser_fault(lab, "file chooser opens", "/upload", "upload_file")
+
+
+async def never_loading(lab: Lab) -> FaultOutcome:
+    return await browser_fault(lab, "page never finishes loading", "/slow", "did not finish loading")
+
+
+class KillingBrowser:
+    """A model that kills the browser's main process (SIGKILL) before its `before_call`-th answer."""
+
+    def __init__(self, llm: LLM, before_call: int) -> None:
+        self.llm, self.before_call, self.calls = llm, before_call, 0
+
+    async def complete(self, role: Any, messages: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls == self.before_call:
+            for process in psutil.Process().children(recursive=True):
+                try:  # the browser's main process: the one without a --type= (renderers, GPU have one)
+                    if process.name().startswith("chrom") and not any(a.startswith("--type=") for a in process.cmdline()):
+                        process.kill()
+                except psutil.Error:  # gone already, or a zombie of an earlier kill
+                    continue
+        return await self.llm.complete(role, messages, **kwargs)
+
+
+async def browser_killed(lab: Lab) -> FaultOutcome:
+    llm = KillingBrowser(ScriptedLLM({"policy": SOLUTION}), before_call=2)
+    return await lab.run("browser killed mid-run", llm, expect=answered_noting("the browser crashed and was restarted"))
+
+
+class MemoryProbe:
+    """A model that notes the harness's resident memory (rss_mb) each time it is asked."""
+
+    def __init__(self, llm: LLM) -> None:
+        self.llm, self.sizes = llm, []
+
+    async def complete(self, role: Any, messages: Any, **kwargs: Any) -> Any:
+        self.sizes.append(rss_mb())
+        return await self.llm.complete(role, messages, **kwargs)
+
+
+async def huge_page(lab: Lab) -> FaultOutcome:
+    """20,000 interactive elements: every prompt stays within the observation budget plus the prompt's
+    own text, and memory stays flat from the second step to the last (nothing accumulates per step)."""
+    budget = ObservationOptions().token_budget
+    clicks = [proposal(f"click('e{n}')") for n in (60, 70, 80, 90, 100)]  # product rows' checkboxes
+    probe = MemoryProbe(ScriptedLLM({"policy": [*clicks, proposal(ANSWER)]}))
+
+    def expect(result: RunResult | BaseException, task_dir: Path) -> str | None:
+        if isinstance(result, BaseException):
+            return f"crashed: {describe(result)}"
+        prompts = [json.loads(line) for line in (task_dir / "trace.jsonl").read_text().splitlines()
+                   if '"type": "llm_call"' in line]
+        largest = max(call["usage"]["prompt_tokens"] for call in prompts)
+        grown = max(probe.sizes[1:]) - probe.sizes[1]
+        if result.answer != "1234" or largest > budget + PROMPT_OVERHEAD or grown > MEMORY_GROWTH_MB:
+            return (f"{describe(result)}; largest prompt {largest} tokens (budget {budget}); memory grew "
+                    f"{grown:.0f} MB over {len(probe.sizes) - 1} steps")
+        return None
+    return await lab.run("page of 20,000 elements", probe, expect=expect, task=lab.task("/big"),
+                         config=PlannerConfig(strategy="reactive", max_steps=8))
+
+
+PROMPT_OVERHEAD = 1500  # the prompt's own instructions, goal and history around the page text
+MEMORY_GROWTH_MB = 150  # V8 collects lazily: a renderer drifts up tens of MB before it does
+
+
+def rss_mb() -> float:
+    """Resident memory of this process and everything it started (Playwright's driver, Chromium)."""
+    me, total = psutil.Process(), 0
+    for process in [me, *me.children(recursive=True)]:
+        try:
+            total += process.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 2**20
+
+
+# ------------------------------------------------------------------------------------ the run
+
+
+async def forethought(*args: object) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "agent.cli", *map(str, args),
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+
+async def killed_mid_step(lab: Lab) -> FaultOutcome:
+    """`forethought run` killed with SIGKILL in its second step, then `forethought run --resume`."""
+    name = "run killed with SIGKILL mid-step"
+    out, hits = lab.root / name.replace(" ", "-"), len(lab.evil.hits)
+    script = lab.root / "slow-solution.json"
+    script.write_text(json.dumps({"delay_s": 0.5, "policy": SOLUTION}))
+    secret = ["--secret", f"PASSWORD={PASSWORD}"]
+    process = await forethought("run", "--url", lab.task().start_url, "--goal", GOAL, "--strategy", "reactive",
+                                "--model", f"scripted:{script}", "--out", out, *secret)
+    trace_file = out / "task" / "trace.jsonl"
+    deadline = time.monotonic() + 60
+    while process.returncode is None and time.monotonic() < deadline:
+        if trace_file.is_file() and '"type": "step"' in trace_file.read_text():
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.25)  # into the second step's model call
+    killed = process.returncode is None
+    if killed:
+        process.kill()
+    await process.wait()
+    code = await (await forethought("run", "--resume", out / "task", *secret)).wait()
+    result_file = out / "task" / "result.json"
+    result = json.loads(result_file.read_text()) if result_file.is_file() else {}
+    resumed = trace_file.is_file() and '"type": "resume"' in trace_file.read_text()
+    problem = (None if killed and code == 0 and resumed and result.get("answer") == "1234" and result["steps"] == 3
+               else f"killed {killed}, resume exit code {code}, resumed {resumed}, result {result.get('answer')!r}")
+    return FaultOutcome(name, problem is None, problem or "resumed after step 1: answer '1234' in 3 steps",
+                        events_lost(out / "task"), secrets_in(out), len(lab.evil.hits) - hits)
+
+
 FAULTS: list[Callable[[Lab], Awaitable[FaultOutcome]]] = [
     endpoint_down, endpoint_flaky, endpoint_times_out, endpoint_slow, answer_truncated, answer_garbage,
-    answer_hostile, page_injection,
+    answer_hostile, page_injection, dialogs, popups, download, file_chooser, never_loading, browser_killed,
+    huge_page, killed_mid_step,
 ]
 
 

@@ -55,6 +55,8 @@ class BrowserEnv:
 
     async def reset(self, task: Task) -> tuple[Observation, dict[str, Any]]:
         await self.session.start()
+        if not self.session.connected:  # it died after the last task: the next one gets a new browser
+            await self.session.relaunch()
         if self.task is not None:
             await self.task.teardown()
         self.task, self.answer = task, None

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.faults import PASSWORD, FaultOutcome, Lab, run_catalogue, secrets_in
 from agent.scripted import ScriptedLLM
 from agent.strategies import PlannerConfig
-from bench.faults import SOLUTION, answered, proposal
+from bench.faults import PASSWORD, SOLUTION, FaultOutcome, Lab, answered, proposal, run_catalogue, secrets_in
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +19,9 @@ async def outcomes(tmp_path_factory: pytest.TempPathFactory) -> list[FaultOutcom
 
 def test_the_catalogue_covers_the_model_the_page_and_the_browser(outcomes: list[FaultOutcome]) -> None:
     names = " | ".join(o.name for o in outcomes)
-    for fault in ("endpoint down", "flaky", "times out", "slow", "truncated", "garbage", "hostile", "injection"):
+    for fault in ("endpoint down", "flaky", "times out", "slow", "truncated", "garbage", "hostile", "injection",
+                  "dialogs", "popup", "download", "file chooser", "never finishes loading", "browser killed",
+                  "20,000 elements", "SIGKILL"):
         assert fault in names
 
 
