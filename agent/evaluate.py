@@ -194,7 +194,6 @@ class EvalOptions:
 
 # ------------------------------------------------------------------------------------------ worker
 
-
 class Worker:
     """One browser and, for WebArena-format local tasks, its own LocalSites. Runs one task at a time."""
 

@@ -6,6 +6,11 @@ sites, run the tasks, stop), as a user sees it. The machine's load average is pr
 figures, and how busy the cores were during each run: other processes share them, and once they
 are all busy a second worker can only take CPU time from the first.
 
+Each run also prints the CPU seconds per task spent by each kind of process it started (this
+Python process, the Playwright driver, Chromium's browser, renderer, GPU and utility processes,
+the site servers). CPU seconds hardly depend on what else the machine is doing, unlike wall time,
+so they say where the harness's cost goes and whether a change cut it.
+
     python bench/eval_throughput.py [--tasks N] [--workers 1,2]
 
 Bar: 2 workers >= 1.6x the throughput of 1 worker.
@@ -13,18 +18,115 @@ Bar: 2 workers >= 1.6x the throughput of 1 worker.
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 import asyncio
 import os
 import sys
 import tempfile
+import threading
 import time
+from collections import defaultdict
 from pathlib import Path
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.evaluate import EvalOptions, load_suite, run_eval  # noqa: E402
+from envs.browser import find_chromium  # noqa: E402
 
 BAR = 1.6
+SAMPLE_INTERVAL_S = 0.1
+
+
+def process_kind(process: psutil.Process) -> str:
+    """What a process started by the run is: python, playwright driver, chromium <type>, site server."""
+    try:
+        command = process.cmdline()
+    except psutil.Error:
+        return "gone"
+    if process.pid == os.getpid():
+        return "python (agent, evaluators)"
+    if any("envs.sites.server" in part for part in command):
+        return "site servers"
+    if any("chrom" in Path(part).name for part in command[:2]):  # Debian's is a shell script that execs it
+        types = [part.split("=", 1)[1] for part in command if part.startswith("--type=")]
+        if not types:
+            return "chromium browser"
+        if types[0] == "utility":
+            sub = [part.split("=", 1)[1].rsplit(".", 1)[-1] for part in command
+                   if part.startswith("--utility-sub-type=")]
+            return f"chromium utility ({sub[0] if sub else '?'})"
+        return f"chromium {types[0]}"
+    if command and Path(command[0]).name == "node":
+        return "playwright driver"
+    return "other: " + Path(command[0]).name if command else "other"
+
+
+class CpuSampler:
+    """CPU seconds of this process and every process it started, summed by process kind.
+
+    Processes are sampled every SAMPLE_INTERVAL_S. Chromium's renderers come and go with each task's
+    browser context: what one spent after its last sample is found in its zygote's reaped-children
+    time and counted as renderer time too. The sampler's own thread is left out of this process's."""
+
+    def __init__(self) -> None:
+        # (pid, create time) -> [kind, parent key, CPU s, reaped children's CPU s, sample number]
+        self.seen: dict[tuple[int, float], list] = {}
+        self.samples = 0
+        self.own_seconds = 0.0  # the sampler thread's CPU time
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        self.samples += 1
+        me = psutil.Process()
+        for process in [me, *me.children(recursive=True)]:
+            try:
+                with process.oneshot():
+                    key = (process.pid, process.create_time())
+                    times = process.cpu_times()
+                    if key not in self.seen:
+                        parent = process.parent()
+                        parent_key = (parent.pid, parent.create_time()) if parent else None
+                        self.seen[key] = [process_kind(process), parent_key, 0.0, 0.0, 0]
+                    elif self.seen[key][0].startswith(("other", "chromium zygote")):
+                        # Debian's chromium is a wrapper script until it execs, and a process the
+                        # zygote forks looks like the zygote until it renames itself a renderer.
+                        self.seen[key][0] = process_kind(process)
+                    self.seen[key][2:] = [times.user + times.system,
+                                          times.children_user + times.children_system, self.samples]
+            except psutil.Error:
+                continue  # it exited between listing and reading
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_INTERVAL_S):
+            self._sample()
+        self.own_seconds = time.thread_time()
+
+    def __enter__(self) -> "CpuSampler":
+        self._sample()
+        self._start = {key: (seconds, reaped) for key, (_, _, seconds, reaped, _) in self.seen.items()}
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def by_kind(self) -> dict[str, float]:
+        totals: dict[str, float] = defaultdict(float)
+        for key, (kind, _, seconds, _, _) in self.seen.items():
+            totals[kind] += seconds - self._start.get(key, (0.0, 0.0))[0]
+        for key, (kind, _, _, reaped, last_sample) in self.seen.items():
+            if kind != "chromium zygote":
+                continue
+            # Its children that were gone by its last sample: their full time is in `reaped`.
+            sampled = sum(child[2] for child in self.seen.values() if child[1] == key and child[4] < last_sample)
+            totals["chromium renderer"] += max(reaped - sampled, 0.0)
+        totals["python (agent, evaluators)"] -= self.own_seconds
+        return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
 async def tasks_per_minute(workers: int, task_count: int | None) -> tuple[float, int, int]:
@@ -57,20 +159,36 @@ def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
     return (after[0] - before[0]) / max(after[1] - before[1], 1)
 
 
+def format_breakdown(by_kind: dict[str, float], tasks: int) -> str:
+    total = sum(by_kind.values())
+    lines = [f"    CPU per task: {total / tasks:.2f} s"]
+    lines += [f"      {seconds / tasks:6.3f} s  {100 * seconds / total:4.1f}%  {kind}"
+              for kind, seconds in by_kind.items() if seconds >= 0.0005 * tasks]
+    return "\n".join(lines)
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, help="run only the first N tasks of the suite (default: all)")
     parser.add_argument("--workers", default="1,2", help="worker counts to measure (default: %(default)s)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="also print CPU seconds per task by process kind (the sampling thread shares the "
+                             "workers' interpreter, so the throughput figures of such a run are a little lower)")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
-    print(f"cores: {os.cpu_count()}")
+    chromium = find_chromium() or "Playwright's own"
+    print(f"cores: {os.cpu_count()}; workers' Chromium: {chromium}")
     rates: dict[int, float] = {}
     for workers in counts:
         before, cpu_before = load(), cpu_times()
-        rate, finished, successes = await tasks_per_minute(workers, args.tasks)
+        with CpuSampler() if args.cpu else nullcontext() as sampler:
+            rate, finished, successes = await tasks_per_minute(workers, args.tasks)
         rates[workers] = rate
         print(f"{workers} worker(s): {rate:6.1f} tasks/min  ({successes}/{finished} oracle successes)  "
-              f"load average before {before}, after {load()}; cores busy {100 * busy_share(cpu_before, cpu_times()):.0f}%")
+              f"load average before {before}, after {load()}; cores busy {100 * busy_share(cpu_before, cpu_times()):.0f}%",
+              flush=True)
+        if sampler is not None:
+            print(format_breakdown(sampler.by_kind(), finished), flush=True)
     if 1 in rates and 2 in rates:
         ratio = rates[2] / rates[1]
         print(f"2 workers / 1 worker: {ratio:.2f}x  (bar {BAR}x: {'met' if ratio >= BAR else 'NOT met'})")

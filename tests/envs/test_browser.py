@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from envs.browser import BrowserConfig, BrowserNotFound, BrowserSession, find_chromium
+from envs.browser import HEADLESS_SHELL, BrowserConfig, BrowserNotFound, BrowserSession, find_chromium
 
 PAGE = """<title>{title}</title><a href="{href}" target="_blank">open</a><p>{title}</p>"""
 
@@ -25,11 +25,12 @@ def test_explicit_path_wins_over_environment(monkeypatch, tmp_path):
     assert find_chromium(str(fake)) == str(fake)
 
 
-def test_default_is_the_system_chromium(monkeypatch):
+def test_default_is_the_headless_shell_when_headless_else_the_system_chromium(monkeypatch):
     monkeypatch.delenv("FORETHOUGHT_CHROMIUM", raising=False)
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("no system Chromium on this machine")
-    assert find_chromium() == "/usr/bin/chromium"
+    if not Path("/usr/bin/chromium").exists() or not Path(HEADLESS_SHELL).exists():
+        pytest.skip("no system Chromium and headless shell on this machine")
+    assert find_chromium() == HEADLESS_SHELL
+    assert find_chromium(headless=False) == "/usr/bin/chromium"  # the shell has no window
 
 
 async def test_launch_failure_is_one_clear_error(tmp_path):

@@ -343,4 +343,5 @@ async def test_a_file_task_may_still_open_browser_pages(session):
     env = BrowserEnv(session)
     await _start(env, str(PAGES / "faults_dialogs.html"))
     obs, _, _, _, info = await env.step("goto('chrome://version')")
-    assert obs.url.startswith("chrome://version") and info["blocked_urls"] == []
+    assert info["blocked_urls"] == []  # the guard let it through (the headless shell has no such page to show)
+    assert obs.url.startswith("chrome://version") or "ERR_INVALID_URL" in (obs.last_action_error or "")

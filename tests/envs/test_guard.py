@@ -161,3 +161,22 @@ def test_a_task_can_name_its_own_origins():
 
     policy = OriginPolicy.for_task(TwoSites(id="t", start_url="http://a.test/", goal=""))
     assert policy.allows("http://b.test:8080/x") and not policy.allows("http://c.test/")
+
+
+def test_the_route_pattern_lets_through_only_what_the_policy_allows() -> None:
+    """Requests the pattern does not match skip the guard's check entirely: each must be allowed."""
+    policy = OriginPolicy(origins={"http://127.0.0.1:8023", "https://shop.example:443"}, domains={"wiki.org"})
+    pattern = policy.unlisted_urls()
+    urls = ["http://127.0.0.1:8023/", "http://127.0.0.1:8023?q=1", "http://127.0.0.1:80231/", "http://127.0.0.1:8024/x",
+            "https://shop.example/cart", "https://shop.example:443/", "http://shop.example/", "https://SHOP.example/x",
+            "https://shop.example.evil.com/", "https://shop.example@evil.com/", "https://en.wiki.org:8443/w",
+            "https://wiki.org/", "https://notwiki.org/", "https://wiki.org.evil.com/", "data:text/html,hi", "blob:x",
+            "about:blank", "file:///etc/passwd", "ws://127.0.0.1:8023/socket", "javascript:alert(1)"]
+    passed = [url for url in urls if not pattern.search(url)]
+    assert all(policy.allows(url) for url in passed), [u for u in passed if not policy.allows(u)]
+    assert passed == ["http://127.0.0.1:8023/", "http://127.0.0.1:8023?q=1", "https://shop.example/cart",
+                      "https://shop.example:443/", "https://SHOP.example/x", "https://en.wiki.org:8443/w",
+                      "https://wiki.org/", "data:text/html,hi", "blob:x", "about:blank"]
+    files = OriginPolicy(allow_files=True).unlisted_urls()
+    assert not files.search("file:///tmp/page.html") and files.search("http://127.0.0.1/")
+    assert not OriginPolicy(domains={"*"}).unlisted_urls().search("https://anything.example/")
