@@ -126,15 +126,8 @@ async def run_task(
                         written = state["record"]
                         await write(written)
                 stop_reason = state["stop_reason"]
-            except BudgetExceeded as exc:
-                stop_reason, detail = STOP_BUDGET, exc.reason
-            except (LLMError, ScriptExhausted) as exc:
-                stop_reason, error = STOP_LLM_ERROR, str(exc)
-                failure = exc if isinstance(exc, EndpointUnreachable) else None  # a misconfiguration: re-raised
-            except BrowserCrashed as exc:  # a crash the env could restart from is only an observation's error
-                stop_reason, error = STOP_BROWSER_CRASHED, str(exc)
             except Exception as exc:
-                error, failure = f"{type(exc).__name__}: {exc}", exc
+                stop_reason, detail, error, failure = why_stopped(exc)
             if stop_reason in (STOP_BUDGET, STOP_LLM_ERROR, STOP_BROWSER_CRASHED, STOP_ERROR) and "observation" in state:
                 await write(step_record(state, state.get("proposal"), stop_reason=stop_reason))  # the step it stopped in
             result = RunResult(
@@ -161,6 +154,18 @@ async def run_task(
     if failure is not None:
         raise failure
     return result
+
+
+def why_stopped(exc: Exception) -> tuple[str, str | None, str | None, Exception | None]:
+    """(stop reason, detail, error, what to raise once it is recorded) for what cut a run short.
+    A misconfigured endpoint and unknown errors (bugs) are raised again; the rest are outcomes."""
+    if isinstance(exc, BudgetExceeded):
+        return STOP_BUDGET, exc.reason, None, None
+    if isinstance(exc, (LLMError, ScriptExhausted)):
+        return STOP_LLM_ERROR, None, str(exc), exc if isinstance(exc, EndpointUnreachable) else None
+    if isinstance(exc, BrowserCrashed):  # a crash the env could restart from is only an observation's error
+        return STOP_BROWSER_CRASHED, None, str(exc), None
+    return STOP_ERROR, None, f"{type(exc).__name__}: {exc}", exc
 
 
 @dataclass
