@@ -75,7 +75,9 @@ class AdaptiveSettings(BaseModel):
     Load with `AdaptiveSettings.load(FILE)` (JSON or TOML); `forethought calibrate` writes them."""
 
     model_config = {"extra": "forbid"}
-    proposal_samples: int = Field(default=3, ge=1)  # policy answers in the step's one proposal call
+    # Policy answers in the step's one proposal call. Two suffice to tell agreement (both the same) from
+    # doubt, and an endpoint without `n` (llama.cpp) is asked once per answer, so each one costs a prompt.
+    proposal_samples: int = Field(default=2, ge=1)
     k: int = Field(default=3, ge=1)  # candidates kept from their votes
     # Easy (act on the voted top action, no more calls): at least this share of the sampled answers
     # agree on the top action (0.66: two of three), the last step did not surprise, and the action is

@@ -40,7 +40,7 @@ from agent.config import ConfigError, load_settings  # noqa: E402
 from agent.evaluate import (EvalError, EvalOptions, SuiteTask, load_suite, run_eval, summarize,  # noqa: E402
                             write_summary)
 from agent.frontier import format_frontier_table, token_ratio, write_frontier  # noqa: E402
-from agent.strategies import STRATEGIES, PlannerConfig  # noqa: E402
+from agent.strategies import STRATEGIES, AdaptiveSettings, PlannerConfig  # noqa: E402
 
 EASY_MINIWOB = (
     "click-test", "click-button", "focus-text", "click-link", "enter-text", "click-dialog",
@@ -154,6 +154,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=1,
                         help="verifier samples per candidate; 1 as adaptive's modes (default: %(default)s)")
     parser.add_argument("--budget-tokens", type=int, help="stop a task after this many tokens")
+    parser.add_argument("--adaptive-settings", metavar="FILE",
+                        help="adaptive's thresholds (JSON/TOML, e.g. written by forethought calibrate)")
     parser.add_argument("--workers", type=int, default=1, help="tasks run in parallel (default: %(default)s)")
     parser.add_argument("--task-timeout", type=float, default=TASK_TIMEOUT_S, metavar="SEC",
                         help="a task still running after this is an error (default: %(default)g)")
@@ -185,8 +187,9 @@ def main() -> int:
     args = parse_args()
     try:
         settings = load_settings(model=args.model, budget_tokens=args.budget_tokens)
+        adaptive = {"adaptive": AdaptiveSettings.load(args.adaptive_settings)} if args.adaptive_settings else {}
         planner = PlannerConfig(k=args.candidates, samples=args.samples, max_steps=args.max_steps,
-                                budget=settings.budget())
+                                budget=settings.budget(), **adaptive)
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -203,6 +203,9 @@ async def test_revise_keeps_an_earlier_version_when_the_revisions_score_worse(
 # -------------------------------------------------------------------------------------- adaptive
 
 
+THREE_SAMPLES = AdaptiveSettings(proposal_samples=3)  # the scripts below answer each vote three times
+
+
 def adaptive_script(buttons: dict[str, str], gamma_url: str = "") -> dict[str, Any]:
     """Step 1 (new page, the sampled proposals disagree) is hard; step 2 (known page, all answers
     agree on finishing) is easy. `gamma_url` lets Gamma's prediction be wrong about the URL."""
@@ -233,7 +236,7 @@ async def test_adaptive_spends_one_call_on_an_easy_step_and_more_on_a_hard_one(
     env: BrowserEnv, page_path: Path, buttons: dict[str, str], tmp_path: Path
 ) -> None:
     llm = ScriptedLLM(adaptive_script(buttons))
-    result, (hard, easy) = await run(env, page_path, llm, tmp_path, strategy="adaptive")
+    result, (hard, easy) = await run(env, page_path, llm, tmp_path, strategy="adaptive", adaptive=THREE_SAMPLES)
 
     assert await clicks(env) == {"Alpha": 0, "Beta": 0, "Gamma": 1}
     assert (result.stop_reason, result.answer) == ("answer", "done")
@@ -258,7 +261,7 @@ async def test_a_surprising_outcome_raises_the_next_steps_compute(
 ) -> None:
     # Gamma's prediction expects another URL; the page stays: half the expectations miss.
     llm = ScriptedLLM(adaptive_script(buttons, gamma_url="http://127.0.0.1:9/checkout"))
-    result, (first, second) = await run(env, page_path, llm, tmp_path, strategy="adaptive")
+    result, (first, second) = await run(env, page_path, llm, tmp_path, strategy="adaptive", adaptive=THREE_SAMPLES)
 
     assert first["surprise"]["score"] == 0.5
     [decision] = second["adaptive"]
