@@ -26,7 +26,6 @@ from agent.evaluate import (
 from agent.config import load_settings
 from agent.judge import LLMJudge
 from agent.scripted import ScriptedLLM
-from envs.browser import BrowserConfig
 from envs.webarena.config import SITE_ENV_VARS
 
 SHOP_TASKS = ["local.shop.1", "local.shop.11", "local.shop.20", "local.shop.22"]  # 11, 20, 22: the same cart
