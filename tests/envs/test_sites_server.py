@@ -127,12 +127,18 @@ def test_accounts_can_log_in(shop):
         assert "My Account" in signed_in_client(shop, username).get("/account").text
 
 
+def deliver_sigint() -> None:
+    """In the child: Ctrl-C as at a terminal, even if the test process ignores or blocks SIGINT (a
+    background job ignores it, and a library's thread may block it); both would be inherited."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
 def test_serve_sites_prints_urls_and_accounts_and_stops_on_ctrl_c(cache_dir):
     script = "from envs.sites.server import serve_sites; serve_sites(['shop'])"
     env = dict(os.environ, FORETHOUGHT_CACHE_DIR=str(cache_dir.parent), PYTHONPATH=str(REPO_ROOT))
-    # Ctrl-C as at a terminal, even when the tests themselves run as a background job (which ignores SIGINT).
     process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                               preexec_fn=deliver_sigint)
     try:
         lines = []
         while not lines or not lines[-1].startswith("Serving"):
