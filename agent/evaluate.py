@@ -332,8 +332,9 @@ class Worker:
             out = self.options.out / strategy
             # A task killed mid-run left its checkpoint: --resume goes on from its last finished step.
             resume = self.options.resume and (out / task.id / CHECKPOINT_FILE).is_file()
+            # The page stays open for an early stop's score; Worker.run closes the context (network.har) after.
             result = await run_task(env_task, llm, self.env, config, out, on_step=lambda text: None, models=models,
-                                    screenshots=self.options.screenshots, resume=resume)
+                                    screenshots=self.options.screenshots, resume=resume, close_recordings=False)
         finally:
             await llm.aclose()
         attempt.planner_result = result

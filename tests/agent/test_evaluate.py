@@ -179,6 +179,20 @@ async def test_scripted_planner_compares_strategies_and_two_runs_give_identical_
         {s: {k: v for k, v in row.items() if k != "mean_seconds"} for s, row in first["strategies"].items()}
 
 
+async def test_a_navigation_task_cut_short_is_scored_on_the_page_it_ended_on(tmp_path):
+    """WebArena scores a run that stops without an answer as "Early stop: ..." — url_match then reads the
+    page the run ended on, which must still be open (and network.har is still written after)."""
+    script = tmp_path / "scroll.json"
+    script.write_text(json.dumps({"policy": [{"when": "issues assigned to me", "repeat": True,
+                                              "answer": '{"candidates": [{"action": "scroll(0, 100)", "reason": "look"}]}'}]}))
+    options = planner_options(tmp_path / "run", "local", script, ("reactive",))
+    options.planner.max_steps = 2
+    await run_eval(options, load_suite("local", ["local.gitlab.14"]))
+    [record] = read_results(tmp_path / "run")
+    assert (record["status"], record["stop_reason"], record["error"]) == ("failure", "max_steps", None)
+    assert (tmp_path / "run" / "reactive" / "local.gitlab.14" / "network.har").is_file()
+
+
 async def test_scripted_planner_on_miniwob_succeeds_by_the_pages_own_reward(tmp_path):
     script = write_script(tmp_path / "script.json")
     summary = await run_eval(planner_options(tmp_path / "run", "miniwob", script, ("reactive",)),
