@@ -22,6 +22,7 @@ from envs.observation import render_text
 from envs.tasks import UrlTask
 from envs.tokens import count_tokens
 from tests.pages.big_page import make_big_page
+from bench.faults import rss_mb
 from tests.pages.page_server import PageServer
 
 PAGES = Path(__file__).parent.parent / "pages"
@@ -268,14 +269,7 @@ async def _settled_rss_mb(session: BrowserSession) -> float:
     await cdp.send("HeapProfiler.collectGarbage")
     await cdp.detach()
     gc.collect()
-    me = psutil.Process()
-    total = 0
-    for process in [me, *me.children(recursive=True)]:
-        try:
-            total += process.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total / 2**20
+    return rss_mb()
 
 
 async def test_a_20000_element_page_keeps_the_budget_and_bounded_memory(session, tmp_path):
