@@ -3,10 +3,8 @@ the chosen action, irreversible candidates and server writes are only imagined."
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 
@@ -17,6 +15,7 @@ from agent.strategies import PlannerConfig
 from envs.env import BrowserEnv
 from envs.tasks import UrlTask
 from tests.agent.answers import candidates
+from tests.pages.page_server import PageServer
 
 COUNTER_PAGE = """<!doctype html>
 <html><head><title>Click counter</title></head><body>
@@ -106,40 +105,25 @@ async def test_lookahead_tries_safe_candidates_in_a_fork_and_the_main_page_sees_
 # ----------------------------------------------------------------------------- server writes
 
 
-class _Shop(BaseHTTPRequestHandler):
-    posts: list[str] = []
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        body = (b"<!doctype html><title>Shop</title><p>Saved: %d</p>"
-                b"<a href='/about'>About</a>"
-                b"<form method='post' action='/save'><button>Save draft</button></form>") % len(self.posts)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.posts.append(self.path)
-        self.send_response(303)
-        self.send_header("Location", "/")
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass  # keep test output quiet
+SHOP_PAGE = """<!doctype html><title>Shop</title><p>Saved drafts</p><a href='/about'>About</a>
+<form method='post' action='/save'><button>Save draft</button></form>"""
 
 
 @pytest.fixture(scope="module")
-def shop() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Shop)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+def shop_site() -> Iterator[PageServer]:
+    server = PageServer({"/": SHOP_PAGE})
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def shop(shop_site: PageServer) -> str:
+    shop_site.posts.clear()
+    return f"{shop_site.url}/"
 
 
 async def test_a_candidate_that_would_write_to_the_server_is_held_back_in_the_fork_and_imagined(
-    env: BrowserEnv, shop: str
+    env: BrowserEnv, shop: str, shop_site: PageServer
 ) -> None:
     obs, _ = await env.reset(UrlTask("shop", shop, "Look around."))
     ids = {e.name: e.id for e in obs.elements if e.id}
@@ -147,7 +131,7 @@ async def test_a_candidate_that_would_write_to_the_server_is_held_back_in_the_fo
 
     tried = await look_ahead(env, obs, [], [save, about])
 
-    assert _Shop.posts == []  # the server never saw the fork's form submission
+    assert shop_site.posts == []  # the server never saw the fork's form submission
     assert tried.how[about] == REAL and tried.real[about][0].prediction.url == shop + "about"
     assert tried.how[save].startswith(f"imagined: it sends POST {shop}save") and save not in tried.real
     assert env.session.page.url == shop  # the main page stayed where it was

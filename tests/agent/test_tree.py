@@ -7,8 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -26,10 +24,11 @@ from envs.observation import render_text
 from envs.suites import LocalSites, load_local_suite
 from envs.tasks import UrlTask
 from tests.agent.answers import candidates
+from tests.pages.page_server import PageServer
 from world_model.world_model import LLMWorldModel
 
 # A maze whose state lives in the page's script: where Dig leads depends on the rooms entered before.
-MAZE_PAGE = b"""<!doctype html>
+MAZE_PAGE = """<!doctype html>
 <html><head><title>Maze</title></head><body>
 <p id="where">At the entrance.</p>
 <button onclick="enter('Left')">Left</button>
@@ -50,41 +49,18 @@ MAZE_PAGE = b"""<!doctype html>
 """
 
 
-class _Maze(BaseHTTPRequestHandler):
-    requests: list[str] = []  # every request that reached the server: "GET /", "POST /save"
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        self.requests.append(f"GET {self.path}")
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(MAZE_PAGE)))
-        self.end_headers()
-        self.wfile.write(MAZE_PAGE)
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.requests.append(f"POST {self.path}")
-        self.send_response(303)
-        self.send_header("Location", "/")
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass  # keep test output quiet
-
-
 @pytest.fixture(scope="module")
-def maze() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Maze)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+def maze() -> Iterator[PageServer]:
+    server = PageServer({"/": MAZE_PAGE})
+    yield server
+    server.close()
 
 
 @pytest.fixture
-async def buttons(env: BrowserEnv, maze: str) -> dict[str, str]:
-    obs, _ = await env.reset(UrlTask("ids", maze, ""))
-    _Maze.requests.clear()
+async def buttons(env: BrowserEnv, maze: PageServer) -> dict[str, str]:
+    obs, _ = await env.reset(UrlTask("ids", f"{maze.url}/", ""))
+    maze.hits.clear()
+    maze.posts.clear()
     return {e.name.split()[0]: f"click('{e.id}')" for e in obs.elements if e.role == "button"}
 
 
@@ -107,7 +83,7 @@ def test_tree_is_a_strategy_searching_two_levels_deep_by_default_with_a_budget_o
 
 
 async def test_tree_backtracks_by_replay_and_runs_the_first_action_of_the_best_real_path(
-    env: BrowserEnv, maze: str, buttons: dict[str, str], tmp_path: Path
+    env: BrowserEnv, maze: PageServer, buttons: dict[str, str], tmp_path: Path
 ) -> None:
     left, right, dig = buttons["Left"], buttons["Right"], buttons["Dig"]
     give_up = "send_msg_to_user('There is no treasure.')"
@@ -121,7 +97,7 @@ async def test_tree_backtracks_by_replay_and_runs_the_first_action_of_the_best_r
                            ("the agent gives up", "wrong"), ("In the Right room.", "on track"),
                            ("In the Left room.", "wrong")),
     })
-    result = await run_task(UrlTask("maze", maze, "Find the treasure."), llm, env,
+    result = await run_task(UrlTask("maze", f"{maze.url}/", "Find the treasure."), llm, env,
                             PlannerConfig(strategy="tree", k=2, samples=1, max_steps=1), tmp_path,
                             on_step=lambda _: None)
     [step] = [json.loads(line) for line in (tmp_path / "maze" / "steps.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -144,7 +120,7 @@ async def test_tree_backtracks_by_replay_and_runs_the_first_action_of_the_best_r
 
     # One fresh fork (one load of the start URL) per node tried for real, plus the main page's own load;
     # the main page saw only the chosen action, and every fork was closed.
-    assert _Maze.requests == ["GET /"] * 5
+    assert (maze.hits, maze.posts) == (["/"] * 5, [])
     assert await env.session.page.evaluate("window.moves") == ["Left"]
     assert len(env.session.browser.contexts) == 1
     assert step["surprise"]["score"] == 0.0  # the real path's first step is what the main page then did
@@ -152,7 +128,7 @@ async def test_tree_backtracks_by_replay_and_runs_the_first_action_of_the_best_r
 
 
 async def test_tree_replays_the_real_history_and_holds_back_writes_to_a_server_it_cannot_reset(
-    env: BrowserEnv, maze: str, buttons: dict[str, str], tmp_path: Path
+    env: BrowserEnv, maze: PageServer, buttons: dict[str, str], tmp_path: Path
 ) -> None:
     left, dig, save = buttons["Left"], buttons["Dig"], buttons["Save"]
     llm = ScriptedLLM({
@@ -162,7 +138,7 @@ async def test_tree_replays_the_real_history_and_holds_back_writes_to_a_server_i
         "verifier": judged(("Treasure found!", "complete"), ("progress is saved", "on track"),
                            ("In the Left room.", "on track")),
     })
-    await run_task(UrlTask("maze", maze, "Find the treasure."), llm, env,
+    await run_task(UrlTask("maze", f"{maze.url}/", "Find the treasure."), llm, env,
                    PlannerConfig(strategy="tree", k=2, horizon=1, samples=1, max_steps=2), tmp_path,
                    on_step=lambda _: None)
     first, second = [json.loads(line) for line in
@@ -173,17 +149,18 @@ async def test_tree_replays_the_real_history_and_holds_back_writes_to_a_server_i
     assert [(n["actions"], n["replayed"]) for n in second["search"]] == [([save], 0), ([dig], 1)]
     assert "text 'Treasure found!'" in second["imagined"][dig][0]["prediction"]["appear"]
     # The form post never reached the server: the fork held it back and the candidate was imagined.
-    assert second["lookahead"][save].startswith("imagined: it sends POST " + maze + "save")
+    assert second["lookahead"][save].startswith(f"imagined: it sends POST {maze.url}/save")
     assert second["imagined"][save][0]["prediction"]["description"] == "progress is saved"
-    assert not any(r.startswith("POST") for r in _Maze.requests)
+    assert maze.posts == []
     assert await env.session.page.evaluate("window.moves") == ["Left", "Dig"]
 
 
 async def test_nothing_is_tried_for_real_off_local_origins_the_candidates_are_imagined(
-    env: BrowserEnv, maze: str, buttons: dict[str, str]
+    env: BrowserEnv, maze: PageServer, buttons: dict[str, str]
 ) -> None:
-    obs, _ = await env.reset(UrlTask("maze", maze, "Find the treasure."))
-    _Maze.requests.clear()
+    obs, _ = await env.reset(UrlTask("maze", f"{maze.url}/", "Find the treasure."))
+    maze.hits.clear()
+    maze.posts.clear()
     remote = dataclasses.replace(obs, url="https://maze.example.com/")
     left, right = buttons["Left"], buttons["Right"]
     llm = ScriptedLLM({
@@ -199,7 +176,7 @@ async def test_nothing_is_tried_for_real_off_local_origins_the_candidates_are_im
 
     update = await tree_search(parts, state)
 
-    assert _Maze.requests == []  # no fork loaded anything
+    assert (maze.hits, maze.posts) == ([], [])  # no fork loaded anything
     why = "imagined: real lookahead is off for https://maze.example.com/"
     assert all(how.startswith(why) for how in update["lookahead"].values()) and len(update["lookahead"]) == 2
     assert update["scores"][right].value == 0.5 and update["scores"][left].value == 0.0

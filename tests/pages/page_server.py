@@ -1,6 +1,7 @@
 """A local HTTP server for tests: serves a dict of pages by path on 127.0.0.1 and records every path
-asked for (tests of blocked requests check that nothing reached it). Paths in `hanging` are never
-answered (until the server closes): a page that never loads."""
+asked for (tests of blocked requests check that nothing reached it). A form POST is recorded in
+`posts` and redirected to /. Paths in `hanging` are never answered (until the server closes): a page
+that never loads."""
 from __future__ import annotations
 
 import threading
@@ -11,6 +12,7 @@ class PageServer:
     def __init__(self, pages: dict[str, str] | None = None, hanging: set[str] = frozenset()) -> None:
         self.pages: dict[str, str] = dict(pages or {})
         self.hits: list[str] = []
+        self.posts: list[str] = []
         self.hanging = hanging
         self.release = threading.Event()
         site = self
@@ -29,6 +31,12 @@ class PageServer:
                 self.send_header("Access-Control-Allow-Origin", "*")  # cross-origin fetches in guard tests
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_POST(self) -> None:  # noqa: N802
+                site.posts.append(self.path)
+                self.send_response(303)
+                self.send_header("Location", "/")
+                self.end_headers()
 
             def log_message(self, *args: object) -> None:
                 pass
