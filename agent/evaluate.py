@@ -332,20 +332,24 @@ class Worker:
             out = self.options.out / strategy
             # A task killed mid-run left its checkpoint: --resume goes on from its last finished step.
             resume = self.options.resume and (out / task.id / CHECKPOINT_FILE).is_file()
-            # The page stays open for an early stop's score; Worker.run closes the context (network.har) after.
             result = await run_task(env_task, llm, self.env, config, out, on_step=lambda text: None, models=models,
-                                    screenshots=self.options.screenshots, resume=resume, close_recordings=False)
+                                    screenshots=self.options.screenshots, resume=resume,
+                                    before_close=lambda result: self._score(task, env_task, result, attempt))
         finally:
             await llm.aclose()
         attempt.planner_result = result
-        attempt.score, attempt.answer, attempt.steps = result.reward, result.answer, result.steps
+        attempt.answer, attempt.steps = result.answer, result.steps
         attempt.stop_reason = result.stop_reason
         attempt.tokens = result.usage["total"]["total_tokens"]
         attempt.calls = result.usage["calls"]
         attempt.cost_usd = result.usage["total"]["cost_usd"]
         if result.stop_reason in (STOP_ERROR, STOP_LLM_ERROR):
             attempt.error = result.error or result.stop_reason
-        elif task.config is not None and result.answer is None:
+
+    async def _score(self, task: SuiteTask, env_task: Any, result: Any, attempt: "_Attempt") -> None:
+        """The run's score, on the page it ended on (still open: the loop calls this before closing it)."""
+        attempt.score = result.reward
+        if result.stop_reason not in (STOP_ERROR, STOP_LLM_ERROR) and task.config is not None and result.answer is None:
             # WebArena scores a run cut short as if it stopped with "Early stop: <why>" (its run.py).
             attempt.score, _done, _info = await env_task.validate(self.env.session.page,
                                                                   f"Early stop: {result.stop_reason}")

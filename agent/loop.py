@@ -12,7 +12,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 import aiosqlite
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -68,16 +68,17 @@ class RunResult:
 async def run_task(
     task: Task, llm: LLM, env: BrowserEnv, config: PlannerConfig, out_dir: str | Path,
     on_step: Callable[[str], Any] = print, *, models: dict[str, Any] | None = None,
-    screenshots: bool = True, secrets: Iterable[str] = (), resume: bool = False, close_recordings: bool = True,
+    screenshots: bool = True, secrets: Iterable[str] = (), resume: bool = False,
+    before_close: Callable[[RunResult], Awaitable[Any]] | None = None,
 ) -> RunResult:
     """Run the planner on `task` until it stops; `on_step` gets a short text of each step.
 
     Everything is recorded in out_dir/<task-id>/ (traces/recorder.py): `models` names each role's
     model spec for the trace (never keys), `screenshots` keeps steps/NNN.png, `secrets` are masked
     in every file besides the passwords the agent types. The graph is checkpointed there too, so
-    `resume` continues a killed run from its last finished step (see `_resume`). A Playwright trace
-    or HAR is finished (its context closed) and masked at the end unless `close_recordings` is False:
-    then the caller closes the context, e.g. after it scored the page the run ended on."""
+    `resume` continues a killed run from its last finished step (see `_resume`). `before_close` gets
+    the result while the page the run ended on is still open (a Playwright trace or HAR is finished,
+    and masked, by closing its context)."""
     started = time.perf_counter()
     task_dir = Path(out_dir) / task.id
     meter = UsageMeter()
@@ -142,8 +143,9 @@ async def run_task(
             outcome = {**result.to_dict(), "blocked_urls": _blocked_urls(env)}
             recorder.end(outcome)
             recorder.write_result(outcome)
-            if close_recordings:
-                await _finish_browser_recordings(env, recorder)
+            if before_close is not None:
+                await before_close(result)
+            await _finish_browser_recordings(env, recorder)
         except BaseException as exc:  # interrupted (Ctrl-C, cancelled): say so after what is already recorded
             if not recorder.ended:
                 recorder.calls(meter.calls, len(state.get("history", [])) + 1)
