@@ -52,6 +52,7 @@ class BrowserEnv:
         self.goal: str = ""
         self.answer: str | None = None
         self.last_observation: Observation | None = None
+        self._events_reported = 0  # session.events already reported by reset or a step
 
     async def reset(self, task: Task) -> tuple[Observation, dict[str, Any]]:
         await self.session.start()
@@ -67,7 +68,9 @@ class BrowserEnv:
         self.goal = self.secrets.mask(await task.setup(context, first_tab))
         self.session.page = first_tab  # tabs opened during setup must not steal the focus
         obs = await self.observe()
-        return obs, {"goal": self.goal, "task_id": task.id, "page_events": self._page_events(events_before)}
+        page_events = self._page_events(events_before)
+        self._events_reported = events_before + len(page_events)
+        return obs, {"goal": self.goal, "task_id": task.id, "page_events": page_events}
 
     async def _open_context(self) -> Any:
         # Requests a service worker makes bypass context.route, so a guarded context has none.
@@ -82,7 +85,8 @@ class BrowserEnv:
         started = time.perf_counter()
         error: str | None = None
         blocked_before = len(self.guard.blocked) if self.guard else 0
-        events_before = len(self.session.events)
+        # A download can reach us after its step returned: it is then reported with the next step, not lost.
+        events_before = self._events_reported
         left_the_page = True  # whether a blocked navigation may have left the tab on Chromium's error page
         try:
             parsed = parse_action(action) if isinstance(action, str) else action
@@ -115,6 +119,7 @@ class BrowserEnv:
         if page_events:
             notes = _with_notes(obs.last_action_error, [e["note"] for e in page_events])
             obs = self.last_observation = replace(obs, last_action_error=notes)
+        self._events_reported = events_before + len(page_events)
         info.update(action_seconds=time.perf_counter() - started, answer=self.answer,
                     blocked_urls=[self.secrets.mask(b.url) for b in blocked], page_events=page_events)
         return obs, reward, done, False, info
