@@ -25,8 +25,9 @@ class BrowserEnv:
     `last_action_error` of the next observation.
 
     Requests outside the task's allowed origins (envs/guard.py; `allow_domains` adds more, `guard=False`
-    turns the guard off) are blocked and listed in step info["blocked_urls"]. `secrets` are typed where
-    an action names them as {{NAME}} and shown by name in every observation (envs/secrets.py).
+    turns the guard off) are blocked and listed in step info["blocked_urls"] (all since the last step
+    returned, so one that lands late is not lost). `secrets` are typed where an action names them as
+    {{NAME}} and shown by name in every observation (envs/secrets.py).
 
     What a page does on its own (dialogs, downloads, file choosers; envs/browser.py) is listed in
     info["page_events"] and told to the agent in `last_action_error`. If the browser dies, the next
@@ -53,6 +54,7 @@ class BrowserEnv:
         self.answer: str | None = None
         self.last_observation: Observation | None = None
         self._events_reported = 0  # session.events already reported by reset or a step
+        self._blocked_reported = 0  # guard.blocked already reported by a step
 
     async def reset(self, task: Task) -> tuple[Observation, dict[str, Any]]:
         await self.session.start()
@@ -70,6 +72,7 @@ class BrowserEnv:
         obs = await self.observe()
         page_events = self._page_events(events_before)
         self._events_reported = events_before + len(page_events)
+        self._blocked_reported = len(self.guard.blocked) if self.guard else 0  # the page's own, not a step's
         return obs, {"goal": self.goal, "task_id": task.id, "page_events": page_events}
 
     async def _open_context(self) -> Any:
@@ -84,8 +87,8 @@ class BrowserEnv:
             raise RuntimeError("BrowserEnv.step() called before reset()")
         started = time.perf_counter()
         error: str | None = None
-        blocked_before = len(self.guard.blocked) if self.guard else 0
-        # A download can reach us after its step returned: it is then reported with the next step, not lost.
+        # A block or a download can reach us after its step returned: it is then reported with the next step.
+        blocked_before = self._blocked_reported
         events_before = self._events_reported
         left_the_page = True  # whether a blocked navigation may have left the tab on Chromium's error page
         try:
@@ -104,15 +107,22 @@ class BrowserEnv:
             error = _short_error(exc)
             if await self._browser_died(exc):
                 error = await self._restart_browser(f"{str(action).strip()} may not have run")
-        blocked = self.guard.blocked[blocked_before:] if self.guard else []
-        if self.guard and (navigation := self.guard.navigation_error(blocked_before)):
+        navigation = self.guard.navigation_error(blocked_before) if self.guard else None
+        if navigation:
             error = navigation  # Playwright's net::ERR_BLOCKED_BY_CLIENT does not say why
             if left_the_page:
                 await self._leave_blocked_page()
+        obs = await self.observe(last_action_error=error)
+        if (self.guard and not navigation and obs.url.startswith("chrome-error:")
+                and (late := self.guard.navigation_error(blocked_before))):
+            # The navigation was blocked only after the action returned (a link followed a moment later).
+            await self._leave_blocked_page()
+            obs = await self.observe(last_action_error=late)
         reward, done, info = await self.task.validate(self.session.page, self.answer)
         if self.answer is not None:
             done = True
-        obs = await self.observe(last_action_error=error)
+        blocked = self.guard.blocked[blocked_before:] if self.guard else []
+        self._blocked_reported = blocked_before + len(blocked)
         # Taken after the observation: a file chooser or download reaches us a moment after the click
         # returns, and the observation's round trips to the page let it in.
         page_events = self._page_events(events_before)
