@@ -12,7 +12,9 @@ candidates are merged by votes. Then cheap signals say how hard the step is:
 
 and choose the step's mode and its K/H/m (`AdaptiveSettings`):
 
-  surprise >= surprise_hard                                  -> beam (the world is not as we thought)
+  surprise >= surprise_hard                                  -> beam (the world is not as we thought),
+      unless the last step already ran beam: imagining deeper did not pay there, so the step is
+      decided as if nothing had surprised (a weak world model would otherwise search every step)
   agreement >= agreement_easy (on a new page: >= agreement_easy_new_page), no surprise, safe
                                                              -> reactive (one call for the step)
   otherwise                                                  -> rerank, and then
@@ -43,6 +45,7 @@ class Signals:
     surprise: float | None = None  # None: the last step predicted nothing (or there was none)
     risky: str | None = None  # why the voted top action is irreversible
     spread: float | None = None  # after rerank only
+    last_mode: str | None = None  # the mode the last real step ran
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,9 +67,11 @@ class Decision:
 
 def first_decision(signals: Signals, settings: AdaptiveSettings) -> Decision:
     """The step's mode from the signals known before any scoring."""
-    if signals.surprise is not None and signals.surprise >= settings.surprise_hard:
+    surprised = signals.surprise is not None and signals.surprise >= settings.surprise_hard
+    if surprised:
         why = f"the last step surprised (surprise {signals.surprise:.2f} >= {settings.surprise_hard:.2f})"
-        return Decision(settings.plan("beam"), why, signals)
+        if signals.last_mode != "beam":
+            return Decision(settings.plan("beam"), why, signals)
     hesitations = []
     needed = settings.agreement_easy_new_page if signals.new_page else settings.agreement_easy
     where = "a new page" if signals.new_page else "a known page"
@@ -75,12 +80,13 @@ def first_decision(signals: Signals, settings: AdaptiveSettings) -> Decision:
         hesitations.append(f"proposals disagree (agreement {agreement} < {needed:.2f} on {where})")
     if signals.risky:
         hesitations.append(f"the top action is irreversible ({signals.risky})")
+    after_beam = f"{why}, but beam did not pay last step; " if surprised else ""
     if not hesitations:
-        why = f"easy: proposals agree ({signals.agreement:.2f} >= {needed:.2f}) on {where}"
-        if signals.surprise is not None:
+        why = f"{after_beam}easy: proposals agree ({signals.agreement:.2f} >= {needed:.2f}) on {where}"
+        if signals.surprise is not None and not surprised:
             why += f", last surprise {signals.surprise:.2f} < {settings.surprise_hard:.2f}"
         return Decision(settings.plan("reactive"), why, signals)
-    return Decision(settings.plan("rerank"), "; ".join(hesitations), signals)
+    return Decision(settings.plan("rerank"), after_beam + "; ".join(hesitations), signals)
 
 
 def after_rerank(signals: Signals, scores: Mapping[str, Score], settings: AdaptiveSettings) -> Decision:
@@ -96,11 +102,12 @@ def after_rerank(signals: Signals, scores: Mapping[str, Score], settings: Adapti
                                               f"{settings.spread_clear:.2f}): imagine the outcomes", signals, seen)
 
 
-def step_signals(obs: Observation, visited: Sequence[str], last_surprise: float | None,
+def step_signals(obs: Observation, visited: Sequence[str], last_surprise: float | None, last_mode: str | None,
                  agreement: float | None, risky: str | None) -> Signals:
     """The signals known before any scoring. A failed last action is a full surprise."""
     surprise = 1.0 if obs.last_action_error else last_surprise
-    return Signals(agreement=agreement, new_page=obs.url not in visited, surprise=surprise, risky=risky)
+    return Signals(agreement=agreement, new_page=obs.url not in visited, surprise=surprise, risky=risky,
+                   last_mode=last_mode)
 
 
 async def propose_by_vote(

@@ -97,6 +97,7 @@ class PlannerState(TypedDict, total=False):
     agreement: float | None  # adaptive: share of sampled proposals agreeing on the top action
     visited: list[str]  # URLs the agent has acted on (adaptive: is this page new?)
     last_surprise: float | None  # the last real step's surprise (None when it imagined nothing)
+    last_mode: str  # the mode the last real step ran (adaptive: no two beam searches in a row on surprise)
     search: list[dict[str, Any]]  # beam: the scored paths
     revision_note: str | None
     risky: dict[str, str]

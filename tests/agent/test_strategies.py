@@ -249,7 +249,7 @@ async def test_adaptive_spends_one_call_on_an_easy_step_and_more_on_a_hard_one(
 
     assert [d["mode"] for d in easy["adaptive"]] == ["reactive"] and easy["mode"] == "reactive"
     assert easy["adaptive"][0]["signals"] == {"agreement": 1.0, "new_page": False, "surprise": 0.0,
-                                              "risky": None, "spread": None}
+                                              "risky": None, "spread": None, "last_mode": "dreamer"}
     assert easy["scores"] == {} and easy["imagined"] == {}
     # Step 1: one proposal call (3 answers), 3 rerank scorings, 3 imaginings, 3 scorings; step 2: one call.
     assert result.usage["calls"] == 10 + 1
@@ -267,6 +267,7 @@ async def test_a_surprising_outcome_raises_the_next_steps_compute(
     [decision] = second["adaptive"]
     assert decision["mode"] == "beam" and (decision["horizon"], decision["width"]) == (2, 2)
     assert decision["why"] == "the last step surprised (surprise 0.50 >= 0.50)"
+    assert decision["signals"]["last_mode"] == "dreamer"
     assert second["choice"] == "send_msg_to_user('done')" and result.answer == "done"
     assert result.usage["calls"] == 10 + 3  # the answer is imagined and scored, and its path ends there
 
@@ -283,6 +284,12 @@ def test_first_decision_follows_the_thresholds() -> None:
     assert first_decision(two_of_three, AdaptiveSettings()).plan.mode == "reactive"
     assert first_decision(Signals(agreement=0.5, new_page=False), settings).plan.mode == "rerank"
     assert first_decision(Signals(agreement=1.0, surprise=0.4), settings).plan.mode == "beam"
+    # Surprised again right after a beam search: no second search; decided as if nothing surprised.
+    again = first_decision(Signals(agreement=1.0, surprise=0.9, last_mode="beam"), settings)
+    assert again.plan.mode == "reactive" and again.why.startswith("the last step surprised (surprise 0.90 >= 0.40), "
+                                                                    "but beam did not pay last step; easy")
+    assert first_decision(Signals(agreement=0.5, surprise=0.9, last_mode="beam"), settings).plan.mode == "rerank"
+    assert first_decision(Signals(agreement=1.0, surprise=0.9, last_mode="dreamer"), settings).plan.mode == "beam"
     risky = Signals(agreement=1.0, risky="click on button 'Place order'")
     assert first_decision(risky, settings).plan.mode == "rerank"  # its margin must be checked
     assert first_decision(easy, AdaptiveSettings(agreement_easy=0.9)).plan.mode == "rerank"
