@@ -102,10 +102,11 @@ def after_rerank(signals: Signals, scores: Mapping[str, Score], settings: Adapti
                                               f"{settings.spread_clear:.2f}): imagine the outcomes", signals, seen)
 
 
-def step_signals(obs: Observation, visited: Sequence[str], last_surprise: float | None, last_mode: str | None,
-                 agreement: float | None, risky: str | None) -> Signals:
-    """The signals known before any scoring. A failed last action is a full surprise."""
-    surprise = 1.0 if obs.last_action_error else last_surprise
+def step_signals(obs: Observation, visited: Sequence[str], last_failed: bool, last_surprise: float | None,
+                 last_mode: str | None, agreement: float | None, risky: str | None) -> Signals:
+    """The signals known before any scoring. A failed last action is a full surprise (a dialog or a
+    download the page started on its own is not a failure)."""
+    surprise = 1.0 if last_failed else last_surprise
     return Signals(agreement=agreement, new_page=obs.url not in visited, surprise=surprise, risky=risky,
                    last_mode=last_mode)
 

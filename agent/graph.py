@@ -122,8 +122,9 @@ class Nodes:
         settings, decisions, proposal = self.config.adaptive, state["decisions"], state["proposal"]
         if not decisions:
             obs, top = state["observation"], proposal.candidates[0]
-            signals = step_signals(obs, state.get("visited", []), state.get("last_surprise"), state.get("last_mode"),
-                                   state["agreement"], irreversible_reason(top, obs))
+            signals = step_signals(obs, state.get("visited", []), state.get("last_failed", False),
+                                   state.get("last_surprise"), state.get("last_mode"), state["agreement"],
+                                   irreversible_reason(top, obs))
             decision = first_decision(signals, settings)
         else:
             decision = after_rerank(decisions[-1].signals, state["scores"], settings)
@@ -223,7 +224,8 @@ class Nodes:
                              surprise=surprise, reward=reward, stop_reason=stop)
         return {"observation": after, "history": history, "reward": reward, "answer": info.get("answer"),
                 "record": record, "stop_reason": stop, "visited": [*state.get("visited", []), before.url],
-                "last_surprise": surprise.score if surprise else None, "last_mode": state["plan"].mode}
+                "last_failed": bool(info.get("action_error")), "last_surprise": surprise.score if surprise else None,
+                "last_mode": state["plan"].mode}
 
     def after_act(self, state: PlannerState) -> str:
         return END if state.get("stop_reason") else "observe"

@@ -96,6 +96,7 @@ class PlannerState(TypedDict, total=False):
     decisions: list[Decision]  # adaptive's decisions this step
     agreement: float | None  # adaptive: share of sampled proposals agreeing on the top action
     visited: list[str]  # URLs the agent has acted on (adaptive: is this page new?)
+    last_failed: bool  # the last real action failed (its own error, not a page's dialog or download)
     last_surprise: float | None  # the last real step's surprise (None when it imagined nothing)
     last_mode: str  # the mode the last real step ran (adaptive: no two beam searches in a row on surprise)
     search: list[dict[str, Any]]  # beam: the scored paths

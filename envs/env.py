@@ -30,7 +30,8 @@ class BrowserEnv:
     {{NAME}} and shown by name in every observation (envs/secrets.py).
 
     What a page does on its own (dialogs, downloads, file choosers; envs/browser.py) is listed in
-    info["page_events"] and told to the agent in `last_action_error`. If the browser dies, the next
+    info["page_events"] and told to the agent in `last_action_error` (info["action_error"] is the
+    action's own error alone). If the browser dies, the next
     step or observe() starts a new one at the last URL and says so in `last_action_error`; when it
     cannot start, BrowserCrashed is raised."""
 
@@ -130,7 +131,7 @@ class BrowserEnv:
             notes = _with_notes(obs.last_action_error, [e["note"] for e in page_events])
             obs = self.last_observation = replace(obs, last_action_error=notes)
         self._events_reported = events_before + len(page_events)
-        info.update(action_seconds=time.perf_counter() - started, answer=self.answer,
+        info.update(action_seconds=time.perf_counter() - started, answer=self.answer, action_error=error,
                     blocked_urls=[self.secrets.mask(b.url) for b in blocked], page_events=page_events)
         return obs, reward, done, False, info
 

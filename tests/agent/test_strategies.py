@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
-from agent.adaptive import Signals, first_decision, propose_by_vote
+from agent.adaptive import Signals, first_decision, propose_by_vote, step_signals
 from agent.loop import RunResult, run_task
 from agent.scripted import ScriptedLLM
 from agent.strategies import AdaptiveSettings, PlannerConfig
 from envs.env import BrowserEnv
 from envs.observation import render_text
 from envs.tasks import UrlTask
+from envs.types import Observation
 from tests.agent.answers import candidates
 
 COUNTER_PAGE = """<!doctype html>
@@ -270,6 +271,14 @@ async def test_a_surprising_outcome_raises_the_next_steps_compute(
     assert decision["signals"]["last_mode"] == "dreamer"
     assert second["choice"] == "send_msg_to_user('done')" and result.answer == "done"
     assert result.usage["calls"] == 10 + 3  # the answer is imagined and scored, and its path ends there
+
+
+def test_only_a_failed_action_is_a_full_surprise() -> None:
+    obs = Observation(url="http://site/", title="t", elements=[],
+                      last_action_error="alert dialog 'Saved' was accepted")  # a page's note, not a failure
+    assert step_signals(obs, [], False, None, "reactive", 1.0, None).surprise is None
+    assert step_signals(obs, [], False, 0.2, "dreamer", 1.0, None).surprise == 0.2
+    assert step_signals(obs, [], True, 0.2, "dreamer", 1.0, None).surprise == 1.0
 
 
 def test_first_decision_follows_the_thresholds() -> None:

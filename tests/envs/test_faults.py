@@ -57,6 +57,7 @@ async def test_dialogs_are_answered_and_reported(session):
     assert info["page_events"][0]["details"]["message"] == "Delete the draft?"
     assert "confirm dialog 'Delete the draft?'" in obs.last_action_error
     assert "accepted" in obs.last_action_error
+    assert info["action_error"] is None  # the click itself did not fail (adaptive: no surprise)
 
     obs, _, _, _, info = await env.step(f"click('{_id_of(obs, 'Prompt')}')")
     assert obs.title == "prompt Ada"  # a prompt gets its default value
