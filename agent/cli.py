@@ -228,7 +228,8 @@ async def run_and_report(args: argparse.Namespace, task: Task, llm: Any, config:
     if args.har:
         browser.har_path = str(out / task.id / "network.har")
     try:
-        async with BrowserEnv(browser, allow_domains=args.allow_domain, secrets=secrets) as env:
+        async with BrowserEnv(browser, allow_domains=args.allow_domain, secrets=secrets,
+                              upload_dirs=args.upload_dir) as env:
             result = await run_task(task, llm, env, config, out, models=models,
                                     screenshots=not args.no_screenshots, resume=resume)
     except (EndpointUnreachable, ConfigError) as exc:  # result.json is written by then
@@ -303,6 +304,8 @@ def add_run_parser(commands: Any) -> None:
     run.add_argument("--secrets-file", metavar="FILE", help="secrets as KEY=VALUE lines or one JSON object")
     run.add_argument("--allow-downloads", action="store_true",
                      help="let pages download files, kept in <out>/<task-id>/downloads (off by default)")
+    run.add_argument("--upload-dir", action="append", default=[], metavar="DIR",
+                     help="upload_file may send files under DIR (repeatable; no uploads by default)")
     add_browser_options(run)
     run.set_defaults(handler=run_command)
 

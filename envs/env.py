@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Iterable
 
 from playwright.async_api import Error as PlaywrightError
@@ -31,7 +32,7 @@ class BrowserEnv:
 
     What a page does on its own (dialogs, downloads, file choosers; envs/browser.py) is listed in
     info["page_events"] and told to the agent in `last_action_error` (info["action_error"] is the
-    action's own error alone). If the browser dies, the next
+    action's own error alone). `upload_file` may only send files under `upload_dirs` (none by default). If the browser dies, the next
     step or observe() starts a new one at the last URL and says so in `last_action_error`; when it
     cannot start, BrowserCrashed is raised."""
 
@@ -43,6 +44,7 @@ class BrowserEnv:
         allow_domains: Iterable[str] = (),
         guard: bool = True,
         secrets: Secrets | None = None,
+        upload_dirs: Iterable[str | Path] = (),
     ) -> None:
         self.session = browser if isinstance(browser, BrowserSession) else BrowserSession(browser)
         self.options = observation or ObservationOptions()
@@ -50,6 +52,7 @@ class BrowserEnv:
         self.use_guard = guard
         self.guard: OriginGuard | None = None  # the current task's, set by reset()
         self.secrets = secrets or Secrets()
+        self.upload_dirs = [Path(d).resolve() for d in upload_dirs]
         self.task: Task | None = None
         self.goal: str = ""
         self.answer: str | None = None
@@ -98,6 +101,8 @@ class BrowserEnv:
                 parsed.check_ids(self.last_observation)
             if parsed.name in ANSWER_ACTIONS:
                 self.answer = parsed.answer
+            if parsed.name == "upload_file":
+                self._check_upload(parsed.args[1])
             if parsed.name == "goto" and self.guard and not self.guard.check_navigation(parsed.args[0]):
                 left_the_page = False  # refused before it ran; navigation_error below says why
             else:
@@ -134,6 +139,15 @@ class BrowserEnv:
         info.update(action_seconds=time.perf_counter() - started, answer=self.answer, action_error=error,
                     blocked_urls=[self.secrets.mask(b.url) for b in blocked], page_events=page_events)
         return obs, reward, done, False, info
+
+    def _check_upload(self, files: str | list[str]) -> None:
+        # A page could talk the agent into uploading any file it can read: only the user's folders.
+        for file in [files] if isinstance(files, str) else files:
+            path = Path(file).resolve()
+            if not any(path.is_relative_to(folder) for folder in self.upload_dirs):
+                allowed = ", ".join(map(str, self.upload_dirs)) or "none"
+                raise ActionError(f"upload_file: {file} is outside the folders uploads may come from "
+                                  f"({allowed}; the user allows one with --upload-dir DIR)")
 
     def _page_events(self, since: int) -> list[dict[str, Any]]:
         """What pages did on their own since event `since`, secrets masked (envs/browser.py PageEvent)."""

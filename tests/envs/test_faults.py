@@ -115,9 +115,11 @@ async def test_downloads_are_reported_and_saved_only_when_on(session, tmp_path):
 
 
 async def test_file_choosers_do_not_hang_and_upload_file_fills_them(session, tmp_path):
-    photo = tmp_path / "photo.png"
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    photo = uploads / "photo.png"
     photo.write_bytes(b"not really a png")
-    env = BrowserEnv(session)
+    env = BrowserEnv(session, upload_dirs=[uploads])
     obs = await _start(env, str(PAGES / "faults_files.html"))
 
     started = time.perf_counter()
@@ -132,8 +134,23 @@ async def test_file_choosers_do_not_hang_and_upload_file_fills_them(session, tmp
     assert any(e.name == "chosen: photo.png" for e in obs.elements)
     obs, *_ = await env.step(f"upload_file('{_id_of(obs, 'Attachment')}', '{photo}')")
     assert obs.last_action_error is None
-    obs, *_ = await env.step(f"upload_file('{_id_of(obs, 'Attachment')}', '{tmp_path / 'missing.png'}')")
+    obs, *_ = await env.step(f"upload_file('{_id_of(obs, 'Attachment')}', '{uploads / 'missing.png'}')")
     assert "there is no file" in obs.last_action_error and "missing.png" in obs.last_action_error
+
+
+async def test_upload_file_sends_only_files_under_the_users_upload_folders(session, tmp_path):
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    secret = tmp_path / "id_rsa"
+    secret.write_text("PRIVATE KEY")
+    for env, path in [(BrowserEnv(session), secret),  # no folder given: no uploads at all
+                      (BrowserEnv(session, upload_dirs=[uploads]), secret),
+                      (BrowserEnv(session, upload_dirs=[uploads]), uploads / ".." / "id_rsa")]:
+        obs = await _start(env, str(PAGES / "faults_files.html"))
+        obs, *_ = await env.step(f"upload_file('{_id_of(obs, 'Choose a photo')}', '{path}')")
+        assert "outside the folders uploads may come from" in obs.last_action_error
+        assert "--upload-dir" in obs.last_action_error
+        assert not any(e.name.startswith("chosen:") for e in obs.elements if e.name)
 
 
 class StallingServer:
