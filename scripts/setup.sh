@@ -12,7 +12,16 @@ if [ -z "${FORETHOUGHT_CHROMIUM:-}" ] && ! { command -v chromium && command -v c
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-headless-shell >/dev/null
 fi
 
-if ! command -v forethought >/dev/null 2>&1 || [ "${FORETHOUGHT_REINSTALL:-0}" = 1 ]; then
+# Installed from this checkout? (-I: not found through the current directory; an editable install of
+# another checkout, since moved or deleted, must not count.)
+installed_here() {
+    command -v forethought >/dev/null 2>&1 && python3 -I -c '
+import importlib.util, pathlib, sys
+spec = importlib.util.find_spec("agent.cli")
+sys.exit(not (spec and pathlib.Path(spec.origin).resolve().parents[1] == pathlib.Path(sys.argv[1]).resolve()))
+' "$PWD" 2>/dev/null
+}
+if ! installed_here || [ "${FORETHOUGHT_REINSTALL:-0}" = 1 ]; then
     echo "forethought setup: installing the Python package and test tools..." >&2
     python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 fi
