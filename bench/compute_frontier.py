@@ -30,6 +30,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -81,12 +82,29 @@ async def run_suite(suite: str, tasks: list[SuiteTask], strategies: tuple[str, .
     return summary, [json.loads(line) for line in lines if line.strip()], seconds
 
 
-def report(title: str, summary: dict[str, Any]) -> None:
+def adaptive_modes(run_dirs: list[Path]) -> Counter[str]:
+    """How many of adaptive's real steps ran each mode (its traces under each run_dir/adaptive)."""
+    modes: Counter[str] = Counter()
+    for run_dir in run_dirs:
+        for trace in sorted((run_dir / "adaptive").glob("*/trace.jsonl")):
+            for line in trace.read_text(encoding="utf-8").splitlines():
+                event = json.loads(line) if line.strip() else {}
+                if event.get("type") == "step" and event.get("choice") is not None:
+                    modes[event["mode"]] += 1
+    return modes
+
+
+def report(title: str, summary: dict[str, Any], run_dirs: list[Path]) -> None:
     print(f"\n== {title}")
     print(format_frontier_table(summary))
     for strategy, row in summary["strategies"].items():
         if row["errors"]:
             print(f"  {strategy}: {row['errors']} task(s) ended in an error, left out of its success rate")
+    if modes := adaptive_modes(run_dirs):
+        total = sum(modes.values())
+        print(f"adaptive's {total} steps by mode: " + ", ".join(
+            f"{mode} {count} ({100 * count / total:.0f}%)" for mode, count in modes.most_common()))
+        summary["adaptive_modes"] = dict(modes)
     ratio = token_ratio(summary, "adaptive", "dreamer")
     if ratio is None:
         print("adaptive tokens / dreamer tokens: - (needs adaptive and dreamer, each with a scored task)")
@@ -114,7 +132,7 @@ async def bench(args: argparse.Namespace, settings: Any, planner: PlannerConfig)
         summary, suite_records, seconds = await run_suite(suite, tasks, strategies, args, planner, settings)
         records += suite_records
         total_seconds += seconds
-        report(f"{suite}: {len(tasks)} task(s), {seconds:.0f} s", summary)
+        report(f"{suite}: {len(tasks)} task(s), {seconds:.0f} s", summary, [args.out / suite])
         write_summary(args.out / suite, summary)  # again, with the token ratio
     common = [s for s in args.strategies if s not in LOCAL_ONLY]
     if len(plan) > 1 and common:
@@ -123,7 +141,7 @@ async def bench(args: argparse.Namespace, settings: Any, planner: PlannerConfig)
                                        "strategies": common, "tasks": task_ids, "skipped_without_oracle": []})
         left_out = sorted(set(args.strategies) & set(LOCAL_ONLY))
         without = f"; without {', '.join(left_out)} (local only)" if left_out else ""
-        report(f"combined: {len(task_ids)} task(s){without}", combined)
+        report(f"combined: {len(task_ids)} task(s){without}", combined, [args.out / suite for suite, *_ in plan])
         if len(common) > 1:
             files = await write_frontier(args.out, combined)
             combined["frontier"] = {"csv": str(files.csv), "svg": str(files.svg),
