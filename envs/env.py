@@ -32,9 +32,9 @@ class BrowserEnv:
 
     What a page does on its own (dialogs, downloads, file choosers; envs/browser.py) is listed in
     info["page_events"] and told to the agent in `last_action_error` (info["action_error"] is the
-    action's own error alone). `upload_file` may only send files under `upload_dirs` (none by default). If the browser dies, the next
-    step or observe() starts a new one at the last URL and says so in `last_action_error`; when it
-    cannot start, BrowserCrashed is raised."""
+    action's own error alone). `upload_file` may only send files under `upload_dirs` (none by default).
+    If the browser dies, the next step or observe() starts a new one at the last URL and says so in
+    `last_action_error`; when it cannot start, BrowserCrashed is raised."""
 
     def __init__(
         self,
