@@ -17,7 +17,8 @@ and choose the step's mode and its K/H/m (`AdaptiveSettings`):
       decided as if nothing had surprised (a weak world model would otherwise search every step)
   agreement >= agreement_easy (on a new page: >= agreement_easy_new_page), no surprise, safe
                                                              -> reactive (one call for the step)
-  otherwise                                                  -> rerank, and then
+  proposals disagree (and not rerank_first)                  -> dreamer (imagine and score)
+  otherwise (agreeing but risky, or rerank_first)            -> rerank, and then
       spread >= spread_clear                                 -> keep rerank's choice
       else                                                   -> dreamer (imagine and re-score)
 
@@ -75,7 +76,8 @@ def first_decision(signals: Signals, settings: AdaptiveSettings) -> Decision:
     hesitations = []
     needed = settings.agreement_easy_new_page if signals.new_page else settings.agreement_easy
     where = "a new page" if signals.new_page else "a known page"
-    if signals.agreement is None or signals.agreement < needed:
+    disagree = signals.agreement is None or signals.agreement < needed
+    if disagree:
         agreement = "one sample" if signals.agreement is None else f"{signals.agreement:.2f}"
         hesitations.append(f"proposals disagree (agreement {agreement} < {needed:.2f} on {where})")
     if signals.risky:
@@ -86,7 +88,10 @@ def first_decision(signals: Signals, settings: AdaptiveSettings) -> Decision:
         if signals.surprise is not None and not surprised:
             why += f", last surprise {signals.surprise:.2f} < {settings.surprise_hard:.2f}"
         return Decision(settings.plan("reactive"), why, signals)
-    return Decision(settings.plan("rerank"), after_beam + "; ".join(hesitations), signals)
+    why = after_beam + "; ".join(hesitations)
+    if disagree and not settings.rerank_first:
+        return Decision(settings.plan("dreamer"), f"{why}: imagine the outcomes", signals)
+    return Decision(settings.plan("rerank"), why, signals)
 
 
 def after_rerank(signals: Signals, scores: Mapping[str, Score], settings: AdaptiveSettings) -> Decision:

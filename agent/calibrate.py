@@ -11,6 +11,8 @@ largest balanced accuracy, TPR + TNR - 1; ties go to the cut nearest the current
   agreement_easy  adaptive runs' proposal agreement: at or above -> did not pay off
   spread_clear    adaptive runs that escalated from rerank to dreamer: rerank's spread at or above ->
                   imagining did not change rerank's choice
+  rerank_first    adaptive runs that reranked steps whose proposals disagreed: on when rerank settled
+                  more than half of them (then its K verifier calls save dreamer's 2K more often than not)
 
 A threshold with too few examples of either outcome keeps its current value; `fitted_from` in the
 written file says which were fitted and from how much.
@@ -36,6 +38,7 @@ class Examples:
     surprise: list[tuple[float, bool]] = field(default_factory=list)
     agreement: list[tuple[float, bool]] = field(default_factory=list)
     spread: list[tuple[float, bool]] = field(default_factory=list)
+    rerank_settled: list[bool] = field(default_factory=list)  # per disagreement reranked first: settled there
     steps: int = 0
     tasks: int = 0
 
@@ -95,6 +98,8 @@ def collect(files: Sequence[Path]) -> Examples:
                 agreement = decisions[0]["signals"].get("agreement") if decisions else None
                 if agreement is not None:
                     examples.agreement.append((agreement, paid_off))
+            if decisions and decisions[0].get("mode") == "rerank" and "proposals disagree" in decisions[0]["why"]:
+                examples.rerank_settled.append(len(decisions) == 1)
             for decision in decisions:  # an escalation records the rerank scores it was made on
                 if decision.get("mode") == "dreamer" and decision.get("scores"):
                     rerank_choice = max(decision["scores"], key=decision["scores"].get)
@@ -122,6 +127,14 @@ def fit_threshold(examples: Sequence[tuple[float, bool]], current: float, paid_o
     return round(best, 4), f"fitted {best:g} from {len(examples)} steps (balanced accuracy {accuracy(best):+.2f})"
 
 
+def fit_rerank_first(settled: Sequence[bool], current: bool) -> tuple[bool, str]:
+    """Whether reranking disagreements first pays: it settled more than half of them."""
+    if len(settled) < 2 * MIN_EACH:
+        return current, f"kept {str(current).lower()} ({len(settled)} disagreements reranked first; {2 * MIN_EACH} needed)"
+    share = sum(settled) / len(settled)
+    return share > 0.5, f"fitted {str(share > 0.5).lower()}: rerank settled {sum(settled)} of {len(settled)} disagreements"
+
+
 def calibrate(paths: Sequence[str | Path], base: AdaptiveSettings | None = None) -> tuple[AdaptiveSettings, list[str]]:
     """Settings with thresholds fitted from the recorded runs under `paths`, and one line per threshold."""
     base = base or AdaptiveSettings()
@@ -129,10 +142,13 @@ def calibrate(paths: Sequence[str | Path], base: AdaptiveSettings | None = None)
     surprise_hard, surprise_how = fit_threshold(examples.surprise, base.surprise_hard, paid_off_above=True)
     agreement_easy, agreement_how = fit_threshold(examples.agreement, base.agreement_easy, paid_off_above=False)
     spread_clear, spread_how = fit_threshold(examples.spread, base.spread_clear, paid_off_above=False)
-    lines = [f"surprise_hard: {surprise_how}", f"agreement_easy: {agreement_how}", f"spread_clear: {spread_how}"]
+    rerank_first, rerank_how = fit_rerank_first(examples.rerank_settled, base.rerank_first)
+    lines = [f"surprise_hard: {surprise_how}", f"agreement_easy: {agreement_how}", f"spread_clear: {spread_how}",
+             f"rerank_first: {rerank_how}"]
     summary = f"{examples.steps} steps of {examples.tasks} tasks in {', '.join(map(str, paths))}; " + "; ".join(lines)
     fitted = base.model_copy(update={"surprise_hard": surprise_hard, "agreement_easy": agreement_easy,
-                                     "spread_clear": spread_clear, "fitted_from": summary})
+                                     "spread_clear": spread_clear, "rerank_first": rerank_first,
+                                     "fitted_from": summary})
     return fitted, lines
 
 

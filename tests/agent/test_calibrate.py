@@ -91,6 +91,32 @@ def test_fit_threshold(examples: list, current: float, above: bool, expected: fl
     assert fit_threshold(examples, current, paid_off_above=above)[0] == expected
 
 
+def adaptive_step(decisions: list[tuple[str, str]]) -> dict[str, Any]:
+    return {"step": 1, "candidates": ["a", "b"], "scores": {"a": 0.5, "b": 0.5}, "choice": "a",
+            "adaptive": [{"mode": mode, "why": why, "signals": {"agreement": 0.5, "spread": 0.0}}
+                         for mode, why in decisions]}
+
+
+@pytest.mark.parametrize("settled, expected", [(3, True), (1, False)])
+def test_calibrate_turns_rerank_first_on_only_when_rerank_settles_most_disagreements(
+    tmp_path: Path, settled: int, expected: bool
+) -> None:
+    disagree = ("rerank", "proposals disagree (agreement 0.50 < 1.00 on a new page)")
+    steps = [adaptive_step([disagree]) for _ in range(settled)]
+    steps += [adaptive_step([disagree, ("dreamer", "the verifier is unsure")]) for _ in range(4 - settled)]
+    steps.append(adaptive_step([("rerank", "the top action is irreversible (click on 'Buy')")]))  # agreeing: not counted
+    (tmp_path / "task").mkdir()
+    (tmp_path / "task" / "steps.jsonl").write_text("".join(json.dumps(s) + "\n" for s in steps))
+
+    settings, lines = calibrate([tmp_path], AdaptiveSettings(rerank_first=not expected))
+
+    assert settings.rerank_first is expected
+    assert lines[3] == f"rerank_first: fitted {str(expected).lower()}: rerank settled {settled} of 4 disagreements"
+    (tmp_path / "task" / "steps.jsonl").write_text("".join(json.dumps(s) + "\n" for s in steps[:3]))
+    kept, kept_lines = calibrate([tmp_path], AdaptiveSettings(rerank_first=not expected))
+    assert kept.rerank_first is not expected and kept_lines[3].startswith("rerank_first: kept")
+
+
 def test_calibrate_without_recorded_steps_names_the_problem(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no recorded steps"):
         calibrate_cli(["calibrate", str(tmp_path), "--out", str(tmp_path / "a.json")])

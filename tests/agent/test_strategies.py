@@ -233,18 +233,25 @@ def adaptive_script(buttons: dict[str, str], gamma_url: str = "") -> dict[str, A
     }
 
 
+@pytest.mark.parametrize("rerank_first", [False, True])
 async def test_adaptive_spends_one_call_on_an_easy_step_and_more_on_a_hard_one(
-    env: BrowserEnv, page_path: Path, buttons: dict[str, str], tmp_path: Path
+    env: BrowserEnv, page_path: Path, buttons: dict[str, str], tmp_path: Path, rerank_first: bool
 ) -> None:
     llm = ScriptedLLM(adaptive_script(buttons))
-    result, (hard, easy) = await run(env, page_path, llm, tmp_path, strategy="adaptive", adaptive=THREE_SAMPLES)
+    settings = THREE_SAMPLES.model_copy(update={"rerank_first": rerank_first})
+    result, (hard, easy) = await run(env, page_path, llm, tmp_path, strategy="adaptive", adaptive=settings)
 
     assert await clicks(env) == {"Alpha": 0, "Beta": 0, "Gamma": 1}
     assert (result.stop_reason, result.answer) == ("answer", "done")
-    assert [d["mode"] for d in hard["adaptive"]] == ["rerank", "dreamer"]
     assert hard["adaptive"][0]["signals"]["new_page"] and hard["adaptive"][0]["signals"]["agreement"] == 0.3333
-    assert hard["adaptive"][0]["why"] == "proposals disagree (agreement 0.33 < 1.00 on a new page)"
-    assert "the verifier is unsure (spread 0.00 < 0.50)" in hard["adaptive"][1]["why"]
+    disagree = "proposals disagree (agreement 0.33 < 1.00 on a new page)"
+    if rerank_first:  # the cascade: rerank cannot decide (spread 0), so the candidates are imagined
+        assert [d["mode"] for d in hard["adaptive"]] == ["rerank", "dreamer"]
+        assert hard["adaptive"][0]["why"] == disagree
+        assert "the verifier is unsure (spread 0.00 < 0.50)" in hard["adaptive"][1]["why"]
+    else:
+        assert [d["mode"] for d in hard["adaptive"]] == ["dreamer"]
+        assert hard["adaptive"][0]["why"] == f"{disagree}: imagine the outcomes"
     assert hard["candidates"][0] == buttons["Beta"]  # two of three answers proposed Beta
     assert hard["mode"] == "dreamer" and hard["choice"] == buttons["Gamma"]
 
@@ -252,9 +259,10 @@ async def test_adaptive_spends_one_call_on_an_easy_step_and_more_on_a_hard_one(
     assert easy["adaptive"][0]["signals"] == {"agreement": 1.0, "new_page": False, "surprise": 0.0,
                                               "risky": None, "spread": None, "last_mode": "dreamer"}
     assert easy["scores"] == {} and easy["imagined"] == {}
-    # Step 1: one proposal call (3 answers), 3 rerank scorings, 3 imaginings, 3 scorings; step 2: one call.
-    assert result.usage["calls"] == 10 + 1
-    assert llm.used("world_model") == 3 and llm.used("verifier") == 6
+    # Step 1: one proposal call (3 answers), [3 rerank scorings,] 3 imaginings, 3 scorings; step 2: one call.
+    reranked = 3 if rerank_first else 0
+    assert result.usage["calls"] == 7 + reranked + 1
+    assert llm.used("world_model") == 3 and llm.used("verifier") == 3 + reranked
 
 
 async def test_a_surprising_outcome_raises_the_next_steps_compute(
@@ -270,7 +278,7 @@ async def test_a_surprising_outcome_raises_the_next_steps_compute(
     assert decision["why"] == "the last step surprised (surprise 0.50 >= 0.50)"
     assert decision["signals"]["last_mode"] == "dreamer"
     assert second["choice"] == "send_msg_to_user('done')" and result.answer == "done"
-    assert result.usage["calls"] == 10 + 3  # the answer is imagined and scored, and its path ends there
+    assert result.usage["calls"] == 7 + 3  # the answer is imagined and scored, and its path ends there
 
 
 def test_only_a_failed_action_is_a_full_surprise() -> None:
@@ -285,23 +293,25 @@ def test_first_decision_follows_the_thresholds() -> None:
     settings = AdaptiveSettings(agreement_easy=0.6, surprise_hard=0.4)
     easy = Signals(agreement=0.67, new_page=False, surprise=0.1)
     assert first_decision(easy, settings).plan.mode == "reactive"
-    assert first_decision(Signals(agreement=0.67, new_page=True), settings).plan.mode == "rerank"
+    assert first_decision(Signals(agreement=0.67, new_page=True), settings).plan.mode == "dreamer"
     assert first_decision(Signals(agreement=1.0, new_page=True), settings).plan.mode == "reactive"  # unanimous
     lenient = AdaptiveSettings(agreement_easy=0.6, agreement_easy_new_page=0.6)
     assert first_decision(Signals(agreement=0.67, new_page=True), lenient).plan.mode == "reactive"
     two_of_three = Signals(agreement=0.6667, new_page=False)
     assert first_decision(two_of_three, AdaptiveSettings()).plan.mode == "reactive"
-    assert first_decision(Signals(agreement=0.5, new_page=False), settings).plan.mode == "rerank"
+    assert first_decision(Signals(agreement=0.5, new_page=False), settings).plan.mode == "dreamer"
+    cascade = settings.model_copy(update={"rerank_first": True})
+    assert first_decision(Signals(agreement=0.5, new_page=False), cascade).plan.mode == "rerank"
     assert first_decision(Signals(agreement=1.0, surprise=0.4), settings).plan.mode == "beam"
     # Surprised again right after a beam search: no second search; decided as if nothing surprised.
     again = first_decision(Signals(agreement=1.0, surprise=0.9, last_mode="beam"), settings)
     assert again.plan.mode == "reactive" and again.why.startswith("the last step surprised (surprise 0.90 >= 0.40), "
                                                                     "but beam did not pay last step; easy")
-    assert first_decision(Signals(agreement=0.5, surprise=0.9, last_mode="beam"), settings).plan.mode == "rerank"
+    assert first_decision(Signals(agreement=0.5, surprise=0.9, last_mode="beam"), settings).plan.mode == "dreamer"
     assert first_decision(Signals(agreement=1.0, surprise=0.9, last_mode="dreamer"), settings).plan.mode == "beam"
     risky = Signals(agreement=1.0, risky="click on button 'Place order'")
     assert first_decision(risky, settings).plan.mode == "rerank"  # its margin must be checked
-    assert first_decision(easy, AdaptiveSettings(agreement_easy=0.9)).plan.mode == "rerank"
+    assert first_decision(easy, AdaptiveSettings(agreement_easy=0.9)).plan.mode == "dreamer"
 
 
 async def test_propose_by_vote_makes_one_call_and_orders_candidates_by_votes(
