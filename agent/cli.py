@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.llm import ConfigError
+from agent.llm import MODEL_SEED_HELP, ConfigError
 from envs.browser import BrowserConfig, BrowserNotFound
 from envs.env import BrowserEnv
 from envs.guard import OriginPolicy
@@ -201,7 +201,8 @@ def run_settings(args: argparse.Namespace, strategy: str,
             flags[f"{role}_model"], flags[f"{role}_base_url"] = spec.get("model"), spec.get("base_url")
     try:
         settings = load_settings(model=args.model, base_url=args.base_url, budget_tokens=args.budget_tokens,
-                                 budget_usd=args.budget_usd, budget_calls=args.budget_calls, **flags)
+                                 budget_usd=args.budget_usd, budget_calls=args.budget_calls, seed=args.model_seed,
+                                 **flags)
         return settings, build_llm(settings, ROLES_USED[strategy])
     except ConfigError as exc:
         raise UserError(str(exc)) from None
@@ -278,6 +279,7 @@ def add_run_parser(commands: Any) -> None:
     run.add_argument("--world-model", metavar="SPEC", help="model imagining outcomes")
     run.add_argument("--verifier-model", metavar="SPEC", help="model scoring outcomes")
     run.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)")
+    run.add_argument("--model-seed", type=int, metavar="N", help=MODEL_SEED_HELP)
     run.add_argument("-k", "--candidates", type=int, default=defaults.k, help="candidates per step (default: %(default)s)")
     run.add_argument("--horizon", type=int, default=defaults.horizon, help="imagined steps (default: 1; beam: 2)")
     run.add_argument("--revisions", type=int, default=defaults.revisions, help="revise: rounds (default: %(default)s)")

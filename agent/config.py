@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     temperature: float | None = None
     samples: int = 1
     max_tokens: int | None = None
+    seed: int | None = None  # sent to the endpoint so sampled answers repeat run to run; None: not sent
 
     policy_model: str | None = None
     policy_base_url: str | None = None
@@ -242,6 +243,7 @@ class _Clients:
             max_tokens=role.max_tokens or local_model.MAX_TOKENS,
             retry=self.settings.retry_policy(),
             prices=PriceTable({model_name: Price(input=0.0, output=0.0)}),  # computed here: free
+            seed=self.settings.seed,
         )
 
     def scripted_llm(self, path: str) -> ScriptedLLM:
@@ -273,6 +275,7 @@ def client_for_spec(spec: str, role: RoleSettings, clients: _Clients) -> LLM:
             max_tokens=role.max_tokens,
             retry=clients.settings.retry_policy(),
             prices=clients.prices,
+            seed=clients.settings.seed,
         )
     if scheme == "scripted":
         return clients.scripted_llm(rest)

@@ -29,6 +29,7 @@ from typing import Any, Iterable, TextIO
 
 from agent.config import ConfigError, Settings, build_llm
 from agent.judge import LLMJudge
+from agent.llm import MODEL_SEED_HELP
 from agent.state import STOP_ERROR, STOP_LLM_ERROR
 from agent.strategies import STRATEGIES, PlannerConfig
 from envs.browser import BrowserConfig, BrowserSession
@@ -661,6 +662,7 @@ def add_eval_command(commands: argparse._SubParsersAction) -> None:
                     help=f"one or more of {', '.join(STRATEGIES)}, compared side by side (default: %(default)s)")
     ev.add_argument("--model", metavar="SPEC",
                     help="model for every role: local (default), gguf:PATH, openai:MODEL, scripted:FILE")
+    ev.add_argument("--model-seed", type=int, metavar="N", help=MODEL_SEED_HELP)
     ev.add_argument("--policy-model", metavar="SPEC", help="model proposing actions")
     ev.add_argument("--world-model", metavar="SPEC", help="model imagining outcomes")
     ev.add_argument("--verifier-model", metavar="SPEC", help="model scoring outcomes")
@@ -706,7 +708,7 @@ def options_from_args(args: argparse.Namespace) -> tuple[EvalOptions, list[Suite
             settings = load_settings(
                 model=args.model, policy_model=args.policy_model, world_model_model=args.world_model,
                 verifier_model=args.verifier_model, base_url=args.base_url, budget_tokens=args.budget_tokens,
-                budget_usd=args.budget_usd, budget_calls=args.budget_calls,
+                budget_usd=args.budget_usd, budget_calls=args.budget_calls, seed=args.model_seed,
             )
         except ConfigError as exc:
             raise EvalError(str(exc)) from None

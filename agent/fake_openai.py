@@ -49,6 +49,7 @@ class FakeOpenAIServer:
         reject_response_format: bool = False,
         support_n: bool = True,
         reject_n: bool = False,
+        reject_seed: bool = False,
         cached_tokens: int = 0,
         model: str = "fake-model",
     ) -> None:
@@ -58,6 +59,7 @@ class FakeOpenAIServer:
         self.reject_response_format = reject_response_format
         self.support_n = support_n
         self.reject_n = reject_n  # answer 400 to n > 1, as llama.cpp's server does
+        self.reject_seed = reject_seed  # answer 400 to `seed`, as some OpenAI-compatible servers do
         self.cached_tokens = cached_tokens
         self.model = model
         self.requests: list[RecordedRequest] = []
@@ -180,6 +182,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.reject_n and int(body.get("n") or 1) > 1:
             self._send(400, _error("Field 'n': Value must be between 1 <= value <= 1", "invalid_request_error",
                                    param="n"))
+            return
+        if fake.reject_seed and "seed" in body:
+            self._send(400, _error("Unrecognized request argument supplied: seed", "invalid_request_error"))
             return
         if fake.delay_s:
             time.sleep(fake.delay_s)

@@ -66,6 +66,7 @@ class OpenAIChatLLM:
         max_tokens: int | None = None,
         retry: RetryPolicy | None = None,
         prices: PriceTable | None = None,
+        seed: int | None = None,
     ) -> None:
         self.model = model
         self.client = client
@@ -74,10 +75,12 @@ class OpenAIChatLLM:
         self.max_tokens = max_tokens
         self.retry = retry or RetryPolicy()
         self.prices = prices or PriceTable()
+        self.seed = seed  # sent as `seed` (sample i of a call gets seed + i) so sampled answers repeat
         self.base_url = str(client.base_url).rstrip("/")
-        # Learned from the endpoint: some reject response_format json_schema, some ignore `n`.
+        # Learned from the endpoint: some reject response_format json_schema, some ignore `n` or `seed`.
         self.json_schema_supported = True
         self.n_supported = True
+        self.seed_supported = True
 
     async def aclose(self) -> None:
         """Close the HTTP connections (else they stay open until garbage collection)."""
@@ -96,7 +99,7 @@ class OpenAIChatLLM:
         started = time.perf_counter()
         temperature = self.temperature if temperature is None else temperature
         if n > 1 and not self.n_supported:
-            calls = [self._call(messages, 1, json_schema, temperature) for _ in range(n)]
+            calls = [self._call(messages, 1, json_schema, temperature, sample=i) for i in range(n)]
             results = await asyncio.gather(*calls)
         else:
             try:
@@ -114,7 +117,8 @@ class OpenAIChatLLM:
                 # The endpoint ignored `n` (llama.cpp, some proxies): get the rest one call at a time.
                 self.n_supported = False
                 log.info("endpoint %s returned %d of %d choices; using separate calls", self.base_url, len(first[0]), n)
-                results += await asyncio.gather(*[self._call(messages, 1, json_schema, temperature) for _ in range(missing)])
+                results += await asyncio.gather(*[self._call(messages, 1, json_schema, temperature, sample=len(first[0]) + i)
+                                                  for i in range(missing)])
         latency = time.perf_counter() - started
         completions: list[Completion] = []
         for texts, usage in results:
@@ -128,12 +132,16 @@ class OpenAIChatLLM:
         return completions
 
     async def _call(
-        self, messages: list[dict[str, str]], n: int, json_schema: dict[str, Any] | None, temperature: float | None
+        self, messages: list[dict[str, str]], n: int, json_schema: dict[str, Any] | None, temperature: float | None,
+        sample: int = 0,
     ) -> tuple[list[str], Usage]:
-        """One API request (with retries): the choices' texts and the request's usage."""
+        """One API request (with retries): the choices' texts and the request's usage. `sample`: which
+        of a call's answers this request is for (its seed is seed + sample)."""
         request: dict[str, Any] = {"model": self.model, "messages": messages}
         if n > 1:
             request["n"] = n
+        if self.seed is not None and self.seed_supported:
+            request["seed"] = self.seed + sample
         if temperature is not None:
             request["temperature"] = temperature
         if self.max_tokens is not None:
@@ -150,7 +158,7 @@ class OpenAIChatLLM:
                 log.info("endpoint %s could not produce the schema's format (%s); asking in plain text", self.base_url, exc)
                 self.json_schema_supported = False
                 try:
-                    return await self._call(messages, n, json_schema, temperature)
+                    return await self._call(messages, n, json_schema, temperature, sample)
                 finally:
                     self.json_schema_supported = True
             except openai.BadRequestError as exc:
@@ -158,7 +166,7 @@ class OpenAIChatLLM:
                 log.info("endpoint %s rejected response_format (%s); trying plain text", self.base_url, _one_line(exc))
                 self.json_schema_supported = False
                 try:
-                    return await self._call(messages, n, json_schema, temperature)
+                    return await self._call(messages, n, json_schema, temperature, sample)
                 except Exception:
                     self.json_schema_supported = True  # the 400 was about something else
                     raise
@@ -193,6 +201,16 @@ class OpenAIChatLLM:
         )
 
     async def _create_with_retries(self, request: dict[str, Any]) -> Any:
+        try:
+            return await self._create(request)
+        except openai.BadRequestError as exc:
+            if "seed" not in request or "seed" not in str(exc).lower():
+                raise
+            log.info("endpoint %s rejected seed (%s); not sending it", self.base_url, _one_line(exc))
+            self.seed_supported = False
+            return await self._create({k: v for k, v in request.items() if k != "seed"})
+
+    async def _create(self, request: dict[str, Any]) -> Any:
         retry = 0
         while True:
             try:

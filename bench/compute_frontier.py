@@ -155,6 +155,8 @@ async def bench(args: argparse.Namespace, settings: Any, planner: PlannerConfig)
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="local", help="model spec for every role (default: %(default)s)")
+    parser.add_argument("--model-seed", type=int, default=SEED, metavar="N",
+                        help="seed sent with model requests, so sampled answers repeat (default: %(default)s)")
     parser.add_argument("--miniwob", type=int, metavar="N",
                         help=f"the first N of the {len(EASY_MINIWOB)} easy MiniWoB++ tasks "
                              f"(default: {FULL['miniwob']})")
@@ -204,7 +206,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     try:
-        settings = load_settings(model=args.model, budget_tokens=args.budget_tokens)
+        settings = load_settings(model=args.model, budget_tokens=args.budget_tokens, seed=args.model_seed)
         adaptive = {"adaptive": AdaptiveSettings.load(args.adaptive_settings)} if args.adaptive_settings else {}
         planner = PlannerConfig(k=args.candidates, samples=args.samples, max_steps=args.max_steps,
                                 budget=settings.budget(), **adaptive)

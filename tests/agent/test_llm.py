@@ -115,6 +115,25 @@ async def test_n_samples_use_the_api_n_and_fall_back_to_separate_calls() -> None
         assert [r.get("n") for r in server.chat_requests] == [3, 3] + [None] * 5
 
 
+async def test_a_model_seed_is_sent_with_each_sample_and_dropped_where_rejected() -> None:
+    with FakeOpenAIServer(answers=list("abcdef"), support_n=False) as server:
+        llm = openai_llm(server.base_url, seed=7)
+        await llm.complete("policy", user("act"), n=3)  # one request that ignored n, then two more
+        await llm.complete("policy", user("act"))
+        assert sorted(r["seed"] for r in server.chat_requests[:3]) == [7, 8, 9]
+        assert server.chat_requests[3]["seed"] == 7  # the same call again: the same seed
+    with FakeOpenAIServer(answers=["a", "b"]) as server:
+        await openai_llm(server.base_url).complete("policy", user("act"))
+        assert "seed" not in server.chat_requests[0]  # none given: none sent
+
+    with FakeOpenAIServer(answers=["a", "b"], reject_seed=True) as server:
+        llm = openai_llm(server.base_url, seed=7)
+        [first] = await llm.complete("policy", user("act"))
+        [second] = await llm.complete("policy", user("act"))
+        assert (first.text, second.text) == ("a", "b")
+        assert ["seed" in r for r in server.chat_requests] == [True, False, False]  # learned once
+
+
 async def test_an_answer_the_server_cannot_fit_to_the_schema_is_asked_again_in_plain_text() -> None:
     # llama.cpp answers 500 when a constrained generation ends outside its grammar; retrying verbatim
     # would fail again, so that one call is asked again with the schema in the prompt.
