@@ -387,6 +387,15 @@ def test_cli_run_with_an_unreachable_endpoint_exits_2_with_one_line(
     assert json.loads((tmp_path / "task" / "result.json").read_text())["stop_reason"] == "llm_error"
 
 
+def test_cli_run_sends_the_model_seed(page_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    with FakeOpenAIServer(answers=["send_msg_to_user('hi')"]) as server:
+        code = main(["run", "--url", str(page_path), "--goal", "Say hi", "--model", "openai:some-model",
+                     "--strategy", "reactive", "--base-url", server.base_url, "--model-seed", "11",
+                     "--out", str(tmp_path)])
+    assert code == 0 and [r["seed"] for r in server.chat_requests] == [11]
+
+
 @pytest.mark.parametrize("content, message", [
     (None, "task file not found"),
     ("{not json", "is not valid JSON"),
