@@ -73,8 +73,10 @@ def suite_strategies(suite: str, chosen: tuple[str, ...]) -> tuple[str, ...]:
 async def run_suite(suite: str, tasks: list[SuiteTask], strategies: tuple[str, ...], args: argparse.Namespace,
                     planner: PlannerConfig, settings: Any) -> tuple[dict[str, Any], list[dict[str, Any]], float]:
     """One eval of `suite`'s tasks with every strategy: (summary, its task records, seconds)."""
+    # --resume finishes what an interrupted run started; a suite it had not reached starts afresh.
+    resume = args.resume and (args.out / suite / "run.json").is_file()
     options = EvalOptions(suite=suite, out=args.out / suite, strategies=strategies, workers=args.workers,
-                          task_timeout=args.task_timeout, resume=args.resume, settings=settings, planner=planner)
+                          task_timeout=args.task_timeout, resume=resume, settings=settings, planner=planner)
     started = time.perf_counter()
     summary = await run_eval(options, tasks)
     seconds = time.perf_counter() - started
