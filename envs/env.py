@@ -113,17 +113,13 @@ class BrowserEnv:
             error = _short_error(exc)
             if await self._browser_died(exc):
                 error = await self._restart_browser(f"{str(action).strip()} may not have run")
-        navigation = self.guard.navigation_error(blocked_before) if self.guard else None
-        if navigation:
+        obs = await self.observe(last_action_error=error)
+        # Checked after observing: a link followed a moment after the action returned is blocked by then.
+        if self.guard and (navigation := self.guard.navigation_error(blocked_before)):
             error = navigation  # Playwright's net::ERR_BLOCKED_BY_CLIENT does not say why
             if left_the_page:
                 await self._leave_blocked_page()
-        obs = await self.observe(last_action_error=error)
-        if (self.guard and not navigation and obs.url.startswith("chrome-error:")
-                and (late := self.guard.navigation_error(blocked_before))):
-            # The navigation was blocked only after the action returned (a link followed a moment later).
-            await self._leave_blocked_page()
-            obs = await self.observe(last_action_error=late)
+            obs = await self.observe(last_action_error=error)
         reward, done, info = await self.task.validate(self.session.page, self.answer)
         if self.answer is not None:
             done = True

@@ -123,10 +123,10 @@ class OriginPolicy:
         URLs it does not match never reach Python at all (Playwright matches it in its driver), which
         saves a round trip per request. It may match allowed URLs too (`allows` has the last word),
         never the other way round."""
-        schemes = sorted(ALWAYS_ALLOWED_SCHEMES | ({"file"} if self.allow_files else set()))
-        allowed = [f"(?:{'|'.join(schemes)}):"]
         if "*" in self.domains:
             return re.compile(r"(?!)")  # matches nothing: everything is allowed
+        schemes = sorted(ALWAYS_ALLOWED_SCHEMES | ({"file"} if self.allow_files else set()))
+        allowed = [f"(?:{'|'.join(schemes)}):"]
         for origin in sorted(self.origins):
             scheme, host, port = re.fullmatch(r"(\w+)://(.*):(\d+)", origin).groups()
             optional = "?" if _DEFAULT_PORTS.get(scheme) == int(port) else ""
