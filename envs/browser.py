@@ -301,7 +301,12 @@ class BrowserSession:
                 Path(self.config.trace_path).parent.mkdir(parents=True, exist_ok=True)
                 await context.tracing.stop(path=self.config.trace_path)
         finally:
-            await context.close()  # also writes the HAR
+            try:
+                await context.close()  # also writes the HAR
+            except PlaywrightError as exc:
+                if self.connected:
+                    raise
+                log.debug("closing the context of a dead browser: %s", exc)  # it died with the browser
 
     async def close(self) -> None:
         await self.close_context()

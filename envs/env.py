@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from envs.actions import ANSWER_ACTIONS, Action, ActionError, execute_action, parse_action
 from envs.browser import BrowserConfig, BrowserCrashed, BrowserSession
@@ -17,7 +16,7 @@ from envs.observation import ObservationOptions, observe
 from envs.secrets import Secrets
 from envs.types import Observation, Task
 
-ERROR_PAGE_WAIT_MS = 2000
+ERROR_PAGE_WAIT_S = 2.0
 CRASH_NOTICE_S = 1.0  # how long a closed tab may take to show that the whole browser died
 
 
@@ -191,10 +190,13 @@ class BrowserEnv:
         page = self.session.page
         if page is None:
             return
-        try:  # Chromium commits its error page a moment after the request is aborted
-            await page.wait_for_url(lambda url: url.startswith("chrome-error:"), timeout=ERROR_PAGE_WAIT_MS)
-        except PlaywrightTimeoutError:
-            return  # the tab stayed where it was
+        # Chromium commits its error page a moment after the request is aborted. Polled: wait_for_url
+        # raises the aborted navigation's own error when it catches that instead.
+        deadline = time.perf_counter() + ERROR_PAGE_WAIT_S
+        while not page.url.startswith("chrome-error:"):
+            if time.perf_counter() > deadline or page.is_closed():
+                return  # the tab stayed where it was
+            await asyncio.sleep(0.02)
         await page.go_back(wait_until="domcontentloaded")
         if page.url.startswith("chrome-error:") and len(self.session.pages) > 1:
             await self.session.close_tab()

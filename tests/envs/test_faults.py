@@ -3,8 +3,6 @@ hang or an opaque Playwright error. One test per fault; real headless Chromium o
 from __future__ import annotations
 
 import gc
-import os
-import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -229,6 +227,12 @@ async def test_a_page_that_never_finishes_loading_does_not_hang_the_step(session
     assert any(e.name == "text is here" for e in obs.elements)
 
 
+def _kill(pid: int) -> None:
+    process = psutil.Process(pid)  # taken before the kill: Playwright reaps the process at once
+    process.kill()
+    process.wait(5)
+
+
 def _browser_processes() -> set[int]:
     """Chromium main processes started by this test process (renderers and helpers have --type=)."""
     return {p.pid for p in psutil.Process().children(recursive=True)
@@ -243,8 +247,7 @@ async def test_a_killed_browser_is_restarted_at_the_last_url(tmp_path):
         obs = await _start(env, f"{server.url}/")
         obs, *_ = await env.step(f"click('{_id_of(obs, 'next')}')")
         [pid] = _browser_processes() - before
-        os.kill(pid, signal.SIGKILL)
-        psutil.Process(pid).wait(5)
+        _kill(pid)
 
         obs, _, _, _, info = await env.step("go_back()")
         assert obs.last_action_error.startswith(f"the browser crashed and was restarted at {server.url}/second")
@@ -258,8 +261,7 @@ async def test_a_killed_browser_is_restarted_at_the_last_url(tmp_path):
         assert "was blocked" in obs.last_action_error and info["blocked_urls"] == ["http://127.0.0.1:9/elsewhere"]
 
         # Killed between steps, observe() restarts it too.
-        os.kill(new_pid, signal.SIGKILL)
-        psutil.Process(new_pid).wait(5)
+        _kill(new_pid)
         obs = await env.observe()
         assert obs.last_action_error.startswith(f"the browser crashed and was restarted at {server.url}/second")
         assert obs.title == "Second"
@@ -270,8 +272,7 @@ async def test_a_killed_browser_is_restarted_at_the_last_url(tmp_path):
         not_a_browser.chmod(0o755)
         env.session.config.chromium = str(not_a_browser)
         [last_pid] = _browser_processes() - before
-        os.kill(last_pid, signal.SIGKILL)
-        psutil.Process(last_pid).wait(5)
+        _kill(last_pid)
         with pytest.raises(BrowserCrashed, match="the browser crashed and could not be started again"):
             await env.step("noop(0)")
     finally:
