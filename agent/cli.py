@@ -148,7 +148,7 @@ async def run_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     out = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
-    models = {role: {"model": spec.model, "base_url": without_credentials(spec.base_url)}
+    models = {role: {"model": spec.model, "base_url": without_credentials(spec.base_url), "seed": settings.seed}
               for role in ALL_ROLES if (spec := settings.role(role)).model}
     return await run_and_report(args, task, llm, config, out, models)
 
@@ -191,7 +191,7 @@ def _task_dir(path: Path) -> Path:
 def run_settings(args: argparse.Namespace, strategy: str,
                  recorded: dict[str, Any] | None = None) -> tuple[Any, Any]:
     """The settings and LLM a run uses: environment, then flags; a resumed run's `recorded` models
-    fill the roles no flag names."""
+    fill the roles no flag names, and its seed applies unless --model-seed names another."""
     from agent.config import ConfigError, build_llm, load_settings
 
     flags = {"policy_model": args.policy_model, "world_model_model": args.world_model,
@@ -199,9 +199,12 @@ def run_settings(args: argparse.Namespace, strategy: str,
     for role, spec in (recorded or {}).items():
         if args.model is None and flags.get(f"{role}_model") is None:
             flags[f"{role}_model"], flags[f"{role}_base_url"] = spec.get("model"), spec.get("base_url")
+    seed = args.model_seed
+    if seed is None:
+        seed = next((spec["seed"] for spec in (recorded or {}).values() if spec.get("seed") is not None), None)
     try:
         settings = load_settings(model=args.model, base_url=args.base_url, budget_tokens=args.budget_tokens,
-                                 budget_usd=args.budget_usd, budget_calls=args.budget_calls, seed=args.model_seed,
+                                 budget_usd=args.budget_usd, budget_calls=args.budget_calls, seed=seed,
                                  **flags)
         return settings, build_llm(settings, ROLES_USED[strategy])
     except ConfigError as exc:

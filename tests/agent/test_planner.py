@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from agent.budget import Budget
-from agent.cli import main
+from agent.cli import build_parser, main, run_settings
 from agent.config import Settings, build_llm
 from agent.fake_openai import Failure, FakeOpenAIServer
 from agent.loop import RunResult, run_task
@@ -24,6 +24,7 @@ from envs.env import BrowserEnv
 from envs.observation import render_text
 from envs.tasks import UrlTask
 from tests.agent.answers import candidates
+from traces.schema import read_trace
 
 COUNTER_PAGE = """<!doctype html>
 <html><head><title>Click counter</title></head><body>
@@ -394,6 +395,16 @@ def test_cli_run_sends_the_model_seed(page_path: Path, tmp_path: Path, monkeypat
                      "--strategy", "reactive", "--base-url", server.base_url, "--model-seed", "11",
                      "--out", str(tmp_path)])
     assert code == 0 and [r["seed"] for r in server.chat_requests] == [11]
+    models = read_trace(tmp_path / "task").task["models"]
+    assert models["policy"]["seed"] == 11  # so that --resume asks with it again
+
+
+@pytest.mark.parametrize("flag, sent", [(None, 11), ("5", 5)])
+def test_a_resumed_run_asks_with_its_recorded_seed_unless_told_another(flag: str | None, sent: int) -> None:
+    args = build_parser().parse_args(["run", "--resume", "runs/x", *(["--model-seed", flag] if flag else [])])
+    recorded = {"policy": {"model": "openai:some-model", "base_url": "http://127.0.0.1:9/v1", "seed": 11}}
+    settings, _ = run_settings(args, "reactive", recorded)
+    assert settings.seed == sent and settings.role("policy").model == "openai:some-model"
 
 
 @pytest.mark.parametrize("content, message", [
