@@ -13,8 +13,9 @@ Role = Literal["policy", "world_model", "verifier"]
 ROLES: tuple[Role, ...] = ("policy", "world_model", "verifier")
 
 
-MODEL_SEED_HELP = ("seed sent with every model request (sample i of a call gets N + i), so sampled answers "
-                   "repeat run to run where the endpoint honours it (llama.cpp, OpenAI); default: none")
+MODEL_SEED_HELP = ("seed sent with every model request (the i-th answer asked of a prompt gets N + i), so "
+                   "sampled answers repeat run to run where the endpoint honours it (llama.cpp, OpenAI); "
+                   "default: none")
 
 
 class ConfigError(Exception):

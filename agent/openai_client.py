@@ -13,6 +13,7 @@ from typing import Any
 
 import openai
 
+from agent.budget import prompt_hash
 from agent.llm import Completion, ConfigError, Role, Usage, check_role
 from agent.parsing import extract_json
 from agent.pricing import PriceTable
@@ -75,7 +76,8 @@ class OpenAIChatLLM:
         self.max_tokens = max_tokens
         self.retry = retry or RetryPolicy()
         self.prices = prices or PriceTable()
-        self.seed = seed  # sent as `seed` (sample i of a call gets seed + i) so sampled answers repeat
+        self.seed = seed  # sent as `seed` (see _first_sample) so sampled answers repeat run to run
+        self._samples_asked: dict[str, int] = {}  # per prompt: how many answers were asked for so far
         self.base_url = str(client.base_url).rstrip("/")
         # Learned from the endpoint: some reject response_format json_schema, some ignore `n` or `seed`.
         self.json_schema_supported = True
@@ -98,26 +100,29 @@ class OpenAIChatLLM:
         check_role(role)
         started = time.perf_counter()
         temperature = self.temperature if temperature is None else temperature
+        first = self._first_sample(messages, n)
         if n > 1 and not self.n_supported:
-            calls = [self._call(messages, 1, json_schema, temperature, sample=i) for i in range(n)]
+            calls = [self._call(messages, 1, json_schema, temperature, sample=first + i) for i in range(n)]
             results = await asyncio.gather(*calls)
         else:
             try:
-                first = await self._call(messages, n, json_schema, temperature)
+                answered = await self._call(messages, n, json_schema, temperature, sample=first)
             except (LLMError, openai.BadRequestError) as exc:
                 if n == 1 or not _is_bad_request(exc):
                     raise
                 # Some servers (llama.cpp) reject n > 1 outright: ask n times instead, from now on.
                 log.info("endpoint %s rejected n=%d (%s); using separate calls", self.base_url, n, _one_line(exc))
                 self.n_supported = False
+                self._samples_asked[prompt_hash(messages)] -= n  # asked again below, with the same seeds
                 return await self.complete(role, messages, n=n, json_schema=json_schema, temperature=temperature)
-            results = [first]
-            missing = n - len(first[0])
+            results = [answered]
+            missing = n - len(answered[0])
             if missing > 0:
                 # The endpoint ignored `n` (llama.cpp, some proxies): get the rest one call at a time.
                 self.n_supported = False
-                log.info("endpoint %s returned %d of %d choices; using separate calls", self.base_url, len(first[0]), n)
-                results += await asyncio.gather(*[self._call(messages, 1, json_schema, temperature, sample=len(first[0]) + i)
+                log.info("endpoint %s returned %d of %d choices; using separate calls", self.base_url, len(answered[0]), n)
+                results += await asyncio.gather(*[self._call(messages, 1, json_schema, temperature,
+                                                             sample=first + len(answered[0]) + i)
                                                   for i in range(missing)])
         latency = time.perf_counter() - started
         completions: list[Completion] = []
@@ -130,6 +135,15 @@ class OpenAIChatLLM:
             raise LLMError(f"the endpoint at {self.base_url} returned no choices for {self.model!r}")
         completions[0].usage.latency_s = latency
         return completions
+
+    def _first_sample(self, messages: list[dict[str, str]], n: int) -> int:
+        """How many answers this prompt was asked for before: sample i of this call is seeded
+        seed + first + i, so a prompt asked again (a retry after unparseable answers) gets new answers
+        while a whole run still repeats."""
+        key = prompt_hash(messages)
+        first = self._samples_asked.get(key, 0)
+        self._samples_asked[key] = first + n
+        return first
 
     async def _call(
         self, messages: list[dict[str, str]], n: int, json_schema: dict[str, Any] | None, temperature: float | None,

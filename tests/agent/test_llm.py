@@ -119,9 +119,16 @@ async def test_a_model_seed_is_sent_with_each_sample_and_dropped_where_rejected(
     with FakeOpenAIServer(answers=list("abcdef"), support_n=False) as server:
         llm = openai_llm(server.base_url, seed=7)
         await llm.complete("policy", user("act"), n=3)  # one request that ignored n, then two more
-        await llm.complete("policy", user("act"))
-        assert sorted(r["seed"] for r in server.chat_requests[:3]) == [7, 8, 9]
-        assert server.chat_requests[3]["seed"] == 7  # the same call again: the same seed
+        await llm.complete("policy", user("act"))  # asked again (a retry): new seeds, so new answers
+        await llm.complete("policy", user("look"))  # another prompt starts at the seed
+        seeds = [r["seed"] for r in server.chat_requests]
+        assert sorted(seeds[:3]) == [7, 8, 9] and seeds[3:] == [10, 7]
+    with FakeOpenAIServer(answers=list("abcdef"), support_n=False) as server:  # the same run again
+        llm = openai_llm(server.base_url, seed=7)
+        for prompt, n in [("act", 3), ("act", 1), ("look", 1)]:
+            await llm.complete("policy", user(prompt), n=n)
+        again = [r["seed"] for r in server.chat_requests]
+        assert sorted(again[:3]) == sorted(seeds[:3]) and again[3:] == seeds[3:]  # the first 3 ran concurrently
     with FakeOpenAIServer(answers=["a", "b"]) as server:
         await openai_llm(server.base_url).complete("policy", user("act"))
         assert "seed" not in server.chat_requests[0]  # none given: none sent
