@@ -294,11 +294,12 @@ def _retry_after_s(headers: Any) -> float | None:
 
 
 def _with_schema_instruction(messages: list[dict[str, str]], json_schema: dict[str, Any]) -> list[dict[str, str]]:
-    """The messages with a system instruction to answer as JSON (kept first: some chat templates require it)."""
+    """The messages with an instruction to answer as JSON at the end of the last one, so the prompt's
+    start (shared by the roles of a step, see world_model/templates.py) stays the same."""
     instruction = "Reply with only a JSON object that matches this JSON schema:\n" + json.dumps(json_schema)
-    if messages and messages[0].get("role") == "system":
-        return [{**messages[0], "content": f"{messages[0]['content']}\n\n{instruction}"}, *messages[1:]]
-    return [{"role": "system", "content": instruction}, *messages]
+    if not messages:
+        return [{"role": "user", "content": instruction}]
+    return [*messages[:-1], {**messages[-1], "content": f"{messages[-1]['content']}\n\n{instruction}"}]
 
 
 def _schema_name(json_schema: dict[str, Any]) -> str:

@@ -4,6 +4,10 @@ placeholder, is an error — a prompt never silently loses the task or the page.
 A template file holds chat messages. A line `[system]` or `[user]` starts a message; `{{name}}` is a
 placeholder. Values are inserted as-is (never re-scanned), so page text cannot inject placeholders.
 
+Every role's prompt in a step starts with the same text (parts/step_context.txt), so an endpoint's prompt
+cache (llama.cpp's, OpenAI's cheaper cached input) serves the page once per step instead of once per
+role.
+
 Untrusted text (the page, what was imagined about it) sits in the templates between delimiter tags,
 <page>...</page> and <imagined>...</imagined>. Those tags come only from the template: any spelling of
 them inside a value is neutralised to [page], [/page], ..., so page text cannot close its block early
@@ -51,10 +55,21 @@ def neutralise_delimiters(text: str) -> str:
     return _DATA_TAG.sub(lambda m: f"[{m.group(1)}{m.group(2).lower()}]", text)
 
 
+SHARED = Path(__file__).parent / "prompts" / "parts"
+STEP_CONTEXT_LINE, ACTIONS_LINE = "[step context]\n", "[actions]\n"
+
+
 @lru_cache(maxsize=None)
 def load_template(path: str | Path) -> PromptTemplate:
+    """A template file. One that starts with the line `[step context]` continues the step's shared
+    context (parts/step_context.txt: the system text, then the task, history and page) with its own text;
+    a line `[actions]` stands for the list of browser actions (parts/actions.txt)."""
     path = Path(path)
-    return PromptTemplate(path.read_text(encoding="utf-8"), name=path.name)
+    text = path.read_text(encoding="utf-8")
+    if text.startswith(STEP_CONTEXT_LINE):
+        text = (SHARED / "step_context.txt").read_text(encoding="utf-8") + text.removeprefix(STEP_CONTEXT_LINE)
+    text = text.replace(ACTIONS_LINE, (SHARED / "actions.txt").read_text(encoding="utf-8"))
+    return PromptTemplate(text, name=path.name)
 
 
 def _split_messages(text: str, name: str) -> list[tuple[str, str]]:

@@ -174,8 +174,10 @@ async def test_rejected_response_format_falls_back_to_prompted_plain_text() -> N
     sent = server.chat_requests
     assert "response_format" in sent[0] and "response_format" not in sent[1]
     assert len(sent) == 4  # the rejection is remembered: later calls go straight to plain text
-    assert json.dumps(SCHEMA) in sent[1]["messages"][0]["content"]  # the schema is asked for in the prompt
-    assert sent[1]["messages"][1:] == user("score")[1:]
+    # The schema is asked for at the end of the prompt, so its start stays what other calls share.
+    asked, last = sent[1]["messages"], user("score")[-1]["content"]
+    assert asked[:-1] == user("score")[:-1] and asked[-1]["content"].startswith(last)
+    assert asked[-1]["content"].endswith(json.dumps(SCHEMA))
 
 
 async def test_500_then_success_is_retried() -> None:

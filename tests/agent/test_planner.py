@@ -305,10 +305,11 @@ def fake_answers(ids: dict[str, str]) -> Any:
     alpha, gamma = click(ids["Alpha"]), click(ids["Gamma"])
 
     def answer(body: dict[str, Any]) -> str:
-        system, user = body["messages"][0]["content"], body["messages"][-1]["content"]
-        if "world model" in system:
+        user = body["messages"][-1]["content"]
+        role = user.split("Your part:")[-1]  # what the prompt asks for comes after the page
+        if role.startswith(" the world model"):
             return prediction(f"{'Gamma' if gamma in user.split('Action:')[-1] else 'Other'} counter shows 1")
-        if "judge" in system:
+        if role.startswith(" judge"):
             return verdict("complete" if "Gamma counter" in user or "send_msg" in user else "wrong")
         if "Previous actions:\n1." in user:  # after the first real action
             return candidates("send_msg_to_user('done')")
@@ -331,8 +332,13 @@ async def test_dreamer_end_to_end_through_the_openai_client(
     assert (result.stop_reason, result.answer) == ("answer", "done")
     assert await clicks(env) == {"Alpha": 0, "Beta": 0, "Gamma": 1}
     assert len(server.chat_requests) == 2 + 3 + 3  # proposals, imaginings, scorings (n=3 in one request)
-    scoring = [b for b in server.chat_requests if "judge" in b["messages"][0]["content"]]
-    assert all(b["n"] == 3 and b["response_format"]["type"] == "json_schema" for b in scoring)
+    scoring = [b for b in server.chat_requests if "Your part: judge" in b["messages"][-1]["content"]]
+    assert len(scoring) == 3 and all(b["n"] == 3 and b["response_format"]["type"] == "json_schema" for b in scoring)
+    # Every role's prompt of the first step starts the same up to the end of the page, so an
+    # endpoint's prompt cache computes the page once for the step.
+    first_step = [b["messages"] for b in server.chat_requests if "(none: this is the first step)" in str(b)]
+    starts = {json.dumps(m[:-1]) + m[-1]["content"].split("</page>")[0] for m in first_step}
+    assert len(first_step) == 1 + 2 + 2 and len(starts) == 1 and "Gamma" in starts.pop()
     assert result.usage["by_role"]["verifier"]["prompt_tokens"] > 0
 
 
