@@ -150,10 +150,12 @@ class BrowserEnv:
                  "details": {k: self.secrets.mask(v) for k, v in e.details.items()}}
                 for e in self.session.events[since:]]
 
-    async def _browser_died(self, exc: Exception) -> bool:
+    async def _browser_died(self, exc: Exception | None = None) -> bool:
         if not self.session.connected:
             return True
-        if "has been closed" not in str(exc):  # TargetClosedError (not exported): a tab, context or browser is gone
+        # TargetClosedError (not exported): a tab, context or browser is gone. No active tab left: all
+        # closed, as they do when the browser dies.
+        if "has been closed" not in str(exc) and self.session.page is not None:
             return False
         # A tab can close on its own; when the browser died, Playwright reports the disconnection a
         # moment after the tab's error.
@@ -202,6 +204,9 @@ class BrowserEnv:
             await self.session.close_tab()
 
     async def observe(self, last_action_error: str | None = None) -> Observation:
+        if self.task is not None and self.session.page is None and not await self._browser_died():
+            await self.session.new_tab()
+            last_action_error = _with_notes(last_action_error, ["the page closed its last tab; a blank tab was opened"])
         if self.task is not None and not self.session.connected:  # died since the last step
             last_action_error = await self._restarted(last_action_error)
         try:

@@ -358,3 +358,17 @@ async def test_a_file_task_may_still_open_browser_pages(session):
     obs, _, _, _, info = await env.step("goto('chrome://version')")
     assert info["blocked_urls"] == []  # the guard let it through (the headless shell has no such page to show)
     assert obs.url.startswith("chrome://version") or "ERR_INVALID_URL" in (obs.last_action_error or "")
+
+
+async def test_a_page_that_closes_its_last_tab_leaves_a_blank_tab_and_says_so(session):
+    env = BrowserEnv(session)
+    obs = await _start(env, str(PAGES / "faults_popups.html"))
+    obs, *_ = await env.step(f"click('{_id_of(obs, 'Open window')}')")
+    await env.step("tab_focus(0)")
+    obs, *_ = await env.step("tab_close()")  # only the popup is left, and a script opened it
+    assert [t.title for t in obs.tabs] == ["Popup child"]
+    obs, *_ = await env.step(f"click('{_id_of(obs, 'Close this window')}')")
+    assert obs.url == "about:blank" and len(obs.tabs) == 1
+    assert "closed its last tab; a blank tab was opened" in obs.last_action_error
+    obs, *_ = await env.step("noop(0)")  # and the run goes on from there
+    assert obs.url == "about:blank" and obs.last_action_error is None
