@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
 from pydantic import AliasChoices, BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agent.budget import Budget
 from agent.llm import LLM, ROLES, Completion, ConfigError, Role, check_role
-from agent.openai_client import DEFAULT_BASE_URL, OpenAIChatLLM, RetryPolicy
 from agent.pricing import Price, PriceTable, default_price_table
 from agent.scripted import ScriptedLLM
 
+if TYPE_CHECKING:  # the openai SDK takes ~0.4 s to import: only runs that call a model load it
+    import openai
+
+    from agent.openai_client import OpenAIChatLLM, RetryPolicy
+
 __all__ = ["ConfigError", "RoleSettings", "Settings", "load_settings", "RoutedLLM", "build_llm", "client_for_spec", "SCHEMES"]
 
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
 SCHEMES = ("openai", "scripted", "replay", "local", "gguf")
 LOCAL_SPEC = "local"  # the default when no model and no endpoint is configured (agent/local_model.py)
 NO_MODEL = (
@@ -117,6 +121,8 @@ class Settings(BaseSettings):
         return Budget(max_tokens=self.budget_tokens, max_calls=self.budget_calls, max_usd=self.budget_usd)
 
     def retry_policy(self) -> RetryPolicy:
+        from agent.openai_client import RetryPolicy
+
         return RetryPolicy(max_retries=self.max_retries, base_delay_s=self.retry_base_delay)
 
 
@@ -203,9 +209,13 @@ class _Clients:
                     "or set OPENAI_BASE_URL / --base-url to a server that needs no key"
                 )
             api_key = "no-key"  # local servers (vLLM, Ollama, llama.cpp) ignore it, the SDK requires one
+        return self._endpoint(base_url, api_key, self.settings.request_timeout)
+
+    def _endpoint(self, base_url: str, api_key: str, timeout: float) -> openai.AsyncOpenAI:
+        import openai
+
         key = (base_url, api_key)
         if key not in self.openai_clients:
-            timeout = self.settings.request_timeout
             self.openai_clients[key] = openai.AsyncOpenAI(
                 base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0,
                 # The SDK's own HTTP client closes itself on garbage collection from a background task,
@@ -213,6 +223,14 @@ class _Clients:
                 http_client=openai.DefaultAsyncHttpxClient(timeout=timeout),
             )
         return self.openai_clients[key]
+
+    def chat_llm(self, model: str, endpoint: openai.AsyncOpenAI, role: RoleSettings, max_tokens: int | None,
+                 prices: PriceTable) -> OpenAIChatLLM:
+        from agent.openai_client import OpenAIChatLLM
+
+        return OpenAIChatLLM(model, endpoint, semaphore=self.semaphore, temperature=role.temperature,
+                             max_tokens=max_tokens, retry=self.settings.retry_policy(), prices=prices,
+                             seed=self.settings.seed)
 
     def replay_llm(self, path: str) -> LLM:
         from agent.replay_llm import ReplayLLM  # reads traces; imported only when asked for
@@ -227,24 +245,11 @@ class _Clients:
         from agent import local_model  # starts processes; imported only when a local model is asked for
 
         server = local_model.shared_server(gguf)
-        key = (str(server.base_url), "no-key")
-        if key not in self.openai_clients:
-            # Local prompts can take minutes on a busy CPU; the endpoint is ours, so waiting is safe.
-            timeout = max(self.settings.request_timeout, local_model.REQUEST_TIMEOUT_S)
-            self.openai_clients[key] = openai.AsyncOpenAI(
-                base_url=key[0], api_key=key[1], timeout=timeout, max_retries=0,
-                http_client=openai.DefaultAsyncHttpxClient(timeout=timeout),
-            )
-        return OpenAIChatLLM(
-            model_name,
-            self.openai_clients[key],
-            semaphore=self.semaphore,
-            temperature=role.temperature,
-            max_tokens=role.max_tokens or local_model.MAX_TOKENS,
-            retry=self.settings.retry_policy(),
-            prices=PriceTable({model_name: Price(input=0.0, output=0.0)}),  # computed here: free
-            seed=self.settings.seed,
-        )
+        # Local prompts can take minutes on a busy CPU; the endpoint is ours, so waiting is safe.
+        timeout = max(self.settings.request_timeout, local_model.REQUEST_TIMEOUT_S)
+        endpoint = self._endpoint(str(server.base_url), "no-key", timeout)
+        free = PriceTable({model_name: Price(input=0.0, output=0.0)})  # computed here
+        return self.chat_llm(model_name, endpoint, role, role.max_tokens or local_model.MAX_TOKENS, free)
 
     def scripted_llm(self, path: str) -> ScriptedLLM:
         resolved = Path(path).expanduser().resolve()
@@ -267,16 +272,8 @@ def client_for_spec(spec: str, role: RoleSettings, clients: _Clients) -> LLM:
             f"(schemes: {', '.join(SCHEMES)})"
         )
     if scheme == "openai":
-        return OpenAIChatLLM(
-            rest,
-            clients.openai_client(role.base_url, role.api_key),
-            semaphore=clients.semaphore,
-            temperature=role.temperature,
-            max_tokens=role.max_tokens,
-            retry=clients.settings.retry_policy(),
-            prices=clients.prices,
-            seed=clients.settings.seed,
-        )
+        endpoint = clients.openai_client(role.base_url, role.api_key)
+        return clients.chat_llm(rest, endpoint, role, role.max_tokens, clients.prices)
     if scheme == "scripted":
         return clients.scripted_llm(rest)
     if scheme == "replay":  # answers from a recorded trace: replay:runs/<run-id>/<task-id>

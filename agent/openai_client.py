@@ -21,7 +21,6 @@ from envs.tokens import count_tokens
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _RETRY_STATUSES = {408, 409, 429}  # and every 5xx
 
 
