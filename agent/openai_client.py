@@ -100,9 +100,13 @@ class OpenAIChatLLM:
         started = time.perf_counter()
         temperature = self.temperature if temperature is None else temperature
         first = self._first_sample(messages, n)
+
+        async def one_by_one(start: int, count: int) -> list[tuple[list[str], Usage]]:
+            return list(await asyncio.gather(*[self._call(messages, 1, json_schema, temperature, sample=start + i)
+                                               for i in range(count)]))
+
         if n > 1 and not self.n_supported:
-            calls = [self._call(messages, 1, json_schema, temperature, sample=first + i) for i in range(n)]
-            results = await asyncio.gather(*calls)
+            results = await one_by_one(first, n)
         else:
             try:
                 answered = await self._call(messages, n, json_schema, temperature, sample=first)
@@ -112,17 +116,14 @@ class OpenAIChatLLM:
                 # Some servers (llama.cpp) reject n > 1 outright: ask n times instead, from now on.
                 log.info("endpoint %s rejected n=%d (%s); using separate calls", self.base_url, n, _one_line(exc))
                 self.n_supported = False
-                self._samples_asked[prompt_hash(messages)] -= n  # asked again below, with the same seeds
-                return await self.complete(role, messages, n=n, json_schema=json_schema, temperature=temperature)
-            results = [answered]
-            missing = n - len(answered[0])
-            if missing > 0:
-                # The endpoint ignored `n` (llama.cpp, some proxies): get the rest one call at a time.
-                self.n_supported = False
-                log.info("endpoint %s returned %d of %d choices; using separate calls", self.base_url, len(answered[0]), n)
-                results += await asyncio.gather(*[self._call(messages, 1, json_schema, temperature,
-                                                             sample=first + len(answered[0]) + i)
-                                                  for i in range(missing)])
+                results = await one_by_one(first, n)
+            else:
+                results, got = [answered], len(answered[0])
+                if got < n:
+                    # The endpoint ignored `n` (llama.cpp, some proxies): get the rest one call at a time.
+                    self.n_supported = False
+                    log.info("endpoint %s returned %d of %d choices; using separate calls", self.base_url, got, n)
+                    results += await one_by_one(first + got, n - got)
         latency = time.perf_counter() - started
         completions: list[Completion] = []
         for texts, usage in results:
