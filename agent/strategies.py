@@ -82,10 +82,12 @@ class AdaptiveSettings(BaseModel):
     # Easy (act on the voted top action, no more calls): at least this share of the sampled answers
     # agree on the top action (0.66: two of three), the last step did not surprise, and the action is
     # reversible. On a page the task has not acted on before, the bar is agreement_easy_new_page.
-    agreement_easy: float = Field(default=0.66, ge=0, le=1)
-    agreement_easy_new_page: float = Field(default=1.0, ge=0, le=1)
+    # Above 1 no step is easy (agreement is at most 1).
+    agreement_easy: float = Field(default=0.66, ge=0)
+    agreement_easy_new_page: float = Field(default=1.0, ge=0)
     # Hard (search in imagination): the last real step's surprise (1.0 when it failed) at or above this.
-    surprise_hard: float = Field(default=0.5, ge=0, le=1)
+    # Above 1 no surprise is hard, not even a failed action.
+    surprise_hard: float = Field(default=0.5, ge=0)
     # When proposals disagree: rerank first and imagine only when the verifier is unsure (a cascade:
     # it pays when rerank settles most such steps, as its K calls come on top of dreamer's 2K), or
     # imagine at once. Off by default: with SmolLM2 rerank settled 1 of 11 disagreements on MiniWoB++.

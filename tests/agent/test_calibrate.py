@@ -86,6 +86,10 @@ def test_calibrate_fits_the_surprise_threshold_from_steps_and_traces(tmp_path: P
     ([(0.2, False), (0.3, False), (0.6, True), (0.9, True)], 0.5, True, 0.6),
     ([(1.0, False), (1.0, False), (0.33, True), (0.67, True)], 0.5, False, 1.0),  # easy at or above the cut
     ([(0.2, False), (0.6, True)], 0.5, True, 0.5),  # too few examples: kept
+    ([(0.5, False)] * 4 + [(1.0, False)], 1.0, False, 0.5),  # never paid: every step was easy
+    ([(0.3, False)] * 4 + [(1.0, False)], 0.5, True, 1.01),  # never paid: no surprise is hard
+    ([(0.5, True)] * 4 + [(1.0, True)], 0.66, False, 1.01),  # always paid: no step is easy
+    ([(0.5, False)] * 4 + [(1.0, True)], 1.0, False, 1.0),  # one of five paid off: too few to fit
 ])
 def test_fit_threshold(examples: list, current: float, above: bool, expected: float) -> None:
     assert fit_threshold(examples, current, paid_off_above=above)[0] == expected
@@ -111,10 +115,44 @@ def test_calibrate_turns_rerank_first_on_only_when_rerank_settles_most_disagreem
     settings, lines = calibrate([tmp_path], AdaptiveSettings(rerank_first=not expected))
 
     assert settings.rerank_first is expected
-    assert lines[3] == f"rerank_first: fitted {str(expected).lower()}: rerank settled {settled} of 4 disagreements"
+    assert lines[4] == f"rerank_first: fitted {str(expected).lower()}: rerank settled {settled} of 4 disagreements"
     (tmp_path / "task" / "steps.jsonl").write_text("".join(json.dumps(s) + "\n" for s in steps[:3]))
     kept, kept_lines = calibrate([tmp_path], AdaptiveSettings(rerank_first=not expected))
-    assert kept.rerank_first is not expected and kept_lines[3].startswith("rerank_first: kept")
+    assert kept.rerank_first is not expected and kept_lines[4].startswith("rerank_first: kept")
+
+
+def write_eval(root: Path, reactive_solved: dict[str, bool], adaptive_solved: dict[str, bool]) -> Path:
+    """An eval run (RUN/STRATEGY/TASK, results.jsonl) whose adaptive steps, on new pages, disagreed and
+    had dreamer change the policy's choice."""
+    rows = []
+    for strategy, solved in (("reactive", reactive_solved), ("adaptive", adaptive_solved)):
+        for task, success in solved.items():
+            rows.append({"strategy": strategy, "task_id": task, "success": success})
+            if strategy == "adaptive":
+                step = {"step": 1, "candidates": ["a", "b"], "scores": {"a": 0.2, "b": 0.9}, "choice": "b",
+                        "adaptive": [{"mode": "dreamer", "why": "proposals disagree",
+                                      "signals": {"agreement": 0.5, "new_page": True}}]}
+                (root / strategy / task).mkdir(parents=True)
+                (root / strategy / task / "steps.jsonl").write_text(json.dumps(step) + "\n")
+    (root / "results.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows) + '{"torn')
+    return root
+
+
+def test_a_changed_choice_pays_off_only_where_it_won_a_task_one_call_lost(tmp_path: Path) -> None:
+    tasks = [f"t{i}" for i in range(6)]
+    # Dreamer changed the choice everywhere, but reactive solved the same tasks: compute never paid.
+    same = write_eval(tmp_path / "same", {t: i < 2 for i, t in enumerate(tasks)}, {t: i < 2 for i, t in enumerate(tasks)})
+    settings, lines = calibrate([same], AdaptiveSettings())
+    assert settings.agreement_easy_new_page == 0.5  # a disagreeing step on a new page is now easy
+    assert lines[2] == "agreement_easy_new_page: fitted 0.5 from 6 steps (compute paid off on none of them)"
+    assert settings.agreement_easy == AdaptiveSettings().agreement_easy  # no step on a known page
+
+    # Where adaptive won tasks that reactive lost, the same steps paid off: disagreement stays hard.
+    won = write_eval(tmp_path / "won", {t: False for t in tasks}, {t: i < 3 for i, t in enumerate(tasks)})
+    settings, lines = calibrate([won], AdaptiveSettings())
+    assert settings.agreement_easy_new_page == 1.0
+    assert lines[2] == "agreement_easy_new_page: kept 1 (no cut separates the 3 steps where compute paid off " \
+                       "from the 3 where not)"
 
 
 def test_calibrate_without_recorded_steps_names_the_problem(tmp_path: Path) -> None:
