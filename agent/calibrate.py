@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from agent.evaluate import read_records
 from agent.strategies import AdaptiveSettings
 
 MIN_EACH = 2  # examples of each outcome a threshold needs before it is fitted
@@ -90,23 +91,16 @@ def read_steps(path: Path) -> list[dict[str, Any]]:
 def task_outcomes(files: Sequence[Path]) -> dict[Path, tuple[bool, bool | None]]:
     """Per task directory of an eval run (RUN/STRATEGY/TASK): (it succeeded, the same eval's reactive run
     of the task succeeded, or None without one). Tasks outside an eval run are left out."""
-    results: dict[Path, dict[tuple[str, str], bool]] = {}
+    ended: dict[Path, dict[tuple[str, str], bool]] = {}  # per run directory
     outcomes: dict[Path, tuple[bool, bool | None]] = {}
     for task_dir in {file.parent for file in files}:
         run_dir = task_dir.parent.parent
-        if run_dir not in results:
-            results[run_dir] = {}
-            results_file = run_dir / "results.jsonl"
-            if results_file.is_file():
-                for line in results_file.read_text(encoding="utf-8").splitlines():
-                    try:
-                        row = json.loads(line)
-                        results[run_dir][(row["strategy"], row["task_id"])] = bool(row["success"])
-                    except (ValueError, KeyError, TypeError):
-                        continue  # a torn last line of an interrupted eval
-        ended = results[run_dir]
-        if (task_dir.parent.name, task_dir.name) in ended:
-            outcomes[task_dir] = (ended[(task_dir.parent.name, task_dir.name)], ended.get(("reactive", task_dir.name)))
+        if run_dir not in ended:
+            ended[run_dir] = {(r["strategy"], r["task_id"]): bool(r["success"])
+                              for r in read_records(run_dir / "results.jsonl")}
+        success = ended[run_dir].get((task_dir.parent.name, task_dir.name))
+        if success is not None:
+            outcomes[task_dir] = (success, ended[run_dir].get(("reactive", task_dir.name)))
     return outcomes
 
 
@@ -163,10 +157,11 @@ def fit_threshold(examples: Sequence[tuple[float, bool]], current: float, paid_o
     values = sorted({x for x, _ in examples})
     cuts = [*values, round(values[-1] + 0.01, 4)]  # the last one is above every example
     best = max(cuts, key=lambda cut: (round(accuracy(cut), 9), -abs(cut - current)))
-    if accuracy(best) <= 0:
+    separation = accuracy(best)
+    if separation <= 0:
         return current, f"kept {current:g} (no cut separates the {positives} steps where compute paid off " \
                         f"from the {negatives} where not)"
-    how = f"balanced accuracy {accuracy(best):+.2f}" if not one_sided else \
+    how = f"balanced accuracy {separation:+.2f}" if not one_sided else \
         f"compute {'paid off on all' if positives else 'paid off on none'} of them"
     return round(best, 4), f"fitted {best:g} from {len(examples)} steps ({how})"
 
@@ -193,8 +188,8 @@ def calibrate(paths: Sequence[str | Path], base: AdaptiveSettings | None = None)
              f"agreement_easy_new_page: {new_page_how}", f"spread_clear: {spread_how}", f"rerank_first: {rerank_how}"]
     summary = f"{examples.steps} steps of {examples.tasks} tasks in {', '.join(map(str, paths))}; " + "; ".join(lines)
     fitted = base.model_copy(update={"surprise_hard": surprise_hard, "agreement_easy": agreement_easy,
-                                     "agreement_easy_new_page": new_page, "spread_clear": spread_clear, "rerank_first": rerank_first,
-                                     "fitted_from": summary})
+                                     "agreement_easy_new_page": new_page, "spread_clear": spread_clear,
+                                     "rerank_first": rerank_first, "fitted_from": summary})
     return fitted, lines
 
 

@@ -510,7 +510,7 @@ def _prepare_out_dir(out: Path, plan: dict[str, Any], resume: bool) -> list[dict
                 raise EvalError(f"{out} holds a run with {key} {earlier.get(key)!r}, not {plan[key]!r}; "
                                 "resume it with the same options, or choose another --out")
         wanted = {(s, t) for s in plan["strategies"] for t in plan["tasks"]}
-        return [r for r in _read_records(results_path) if (r["strategy"], r["task_id"]) in wanted]
+        return [r for r in read_records(results_path) if (r["strategy"], r["task_id"]) in wanted]
     if results_path.exists():
         raise EvalError(f"{out} already holds results; pass --resume to finish that run, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
@@ -518,7 +518,7 @@ def _prepare_out_dir(out: Path, plan: dict[str, Any], resume: bool) -> list[dict
     return []
 
 
-def _read_records(path: Path) -> list[dict[str, Any]]:
+def read_records(path: Path) -> list[dict[str, Any]]:
     """results.jsonl, the last record of each (strategy, task) winning; a torn last line is ignored."""
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     if path.is_file():
