@@ -96,7 +96,7 @@ def adaptive_modes(run_dirs: list[Path]) -> Counter[str]:
     return modes
 
 
-def report(title: str, summary: dict[str, Any], run_dirs: list[Path]) -> None:
+def report(title: str, summary: dict[str, Any], run_dirs: list[Path], adaptive: dict[str, Any]) -> None:
     print(f"\n== {title}")
     print(format_frontier_table(summary))
     for strategy, row in summary["strategies"].items():
@@ -107,6 +107,7 @@ def report(title: str, summary: dict[str, Any], run_dirs: list[Path]) -> None:
         print(f"adaptive's {total} steps by mode: " + ", ".join(
             f"{mode} {count} ({100 * count / total:.0f}%)" for mode, count in modes.most_common()))
         summary["adaptive_modes"] = dict(modes)
+        summary["adaptive_settings"] = adaptive
     ratio = token_ratio(summary, "adaptive", "dreamer")
     if ratio is None:
         print("adaptive tokens / dreamer tokens: - (needs adaptive and dreamer, each with a scored task)")
@@ -129,12 +130,15 @@ async def bench(args: argparse.Namespace, settings: Any, planner: PlannerConfig)
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores; "
           f"run directory {args.out}", flush=True)
 
+    # Which thresholds adaptive ran with goes into each summary: its ratio means little without them.
+    adaptive = {"file": str(args.adaptive_settings) if args.adaptive_settings else None,
+                **planner.adaptive.model_dump(mode="json")}
     records, total_seconds = [], 0.0
     for suite, tasks, strategies in plan:
         summary, suite_records, seconds = await run_suite(suite, tasks, strategies, args, planner, settings)
         records += suite_records
         total_seconds += seconds
-        report(f"{suite}: {len(tasks)} task(s), {seconds:.0f} s", summary, [args.out / suite])
+        report(f"{suite}: {len(tasks)} task(s), {seconds:.0f} s", summary, [args.out / suite], adaptive)
         write_summary(args.out / suite, summary)  # again, with the token ratio
     common = [s for s in args.strategies if s not in LOCAL_ONLY]
     if len(plan) > 1 and common:
@@ -143,7 +147,8 @@ async def bench(args: argparse.Namespace, settings: Any, planner: PlannerConfig)
                                        "strategies": common, "tasks": task_ids, "skipped_without_oracle": []})
         left_out = sorted(set(args.strategies) & set(LOCAL_ONLY))
         without = f"; without {', '.join(left_out)} (local only)" if left_out else ""
-        report(f"combined: {len(task_ids)} task(s){without}", combined, [args.out / suite for suite, *_ in plan])
+        report(f"combined: {len(task_ids)} task(s){without}", combined, [args.out / suite for suite, *_ in plan],
+               adaptive)
         if len(common) > 1:
             files = await write_frontier(args.out, combined)
             combined["frontier"] = {"csv": str(files.csv), "svg": str(files.svg),
