@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from agent.adaptive import Signals, first_decision
 from agent.calibrate import add_calibrate_command, calibrate, fit_threshold
 from agent.cli import UserError
 from agent.loop import run_task
@@ -205,3 +206,12 @@ async def test_calibrated_thresholds_change_adaptives_choice(env: BrowserEnv, tm
 
     # By default a surprise of 1/3 is below 0.5, so the agreed step is easy; the runs taught otherwise.
     assert modes == {"default": "reactive", "calibrated": "beam"}
+
+
+def test_the_shipped_smollm2_thresholds_act_at_once_unless_a_step_is_risky() -> None:
+    # bench/adaptive-smollm2-135m.json is what the README's frontier figures were measured with.
+    settings = AdaptiveSettings.load(Path(__file__).parents[2] / "bench" / "adaptive-smollm2-135m.json")
+    after_a_failed_action = Signals(agreement=0.5, new_page=True, surprise=1.0, last_mode="reactive")
+    assert first_decision(after_a_failed_action, settings).plan.mode == "reactive"
+    risky = Signals(agreement=1.0, risky="click on button 'Place order'")
+    assert first_decision(risky, settings).plan.mode == "rerank"
