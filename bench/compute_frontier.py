@@ -37,11 +37,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from agent.cli import adaptive_settings  # noqa: E402
 from agent.config import ConfigError, load_settings  # noqa: E402
 from agent.evaluate import (EvalError, EvalOptions, SuiteTask, load_suite, run_eval, summarize,  # noqa: E402
                             write_summary)
 from agent.frontier import format_frontier_table, token_ratio, write_frontier  # noqa: E402
-from agent.strategies import STRATEGIES, AdaptiveSettings, PlannerConfig  # noqa: E402
+from agent.strategies import STRATEGIES, PlannerConfig  # noqa: E402
 
 EASY_MINIWOB = (
     "click-test", "click-button", "focus-text", "click-link", "enter-text", "click-dialog",
@@ -214,9 +215,8 @@ def main() -> int:
     args = parse_args()
     try:
         settings = load_settings(model=args.model, budget_tokens=args.budget_tokens, seed=args.model_seed)
-        adaptive = {"adaptive": AdaptiveSettings.load(args.adaptive_settings)} if args.adaptive_settings else {}
         planner = PlannerConfig(k=args.candidates, samples=args.samples, max_steps=args.max_steps,
-                                budget=settings.budget(), **adaptive)
+                                budget=settings.budget(), **adaptive_settings(args))
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
