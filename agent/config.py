@@ -1,313 +1,181 @@
-"""Configuration: one typed settings object read from env vars, overridden by CLI flags.
+"""Planner settings. The strategies are settings of the one graph in agent/graph.py, not copies of it:
 
-Precedence, lowest first: defaults < env vars (`OPENAI_*`, `FORETHOUGHT_*`) < CLI flags
-(`Settings.with_overrides`). Each role (policy, world_model, verifier) falls back to the shared
-setting for anything it does not set itself: FORETHOUGHT_POLICY_MODEL beats FORETHOUGHT_MODEL.
+- `reactive`: one proposal from the policy, acted on directly (K is 1; nothing imagined or scored);
+- `rerank`:   K proposals scored by the verifier on the action alone, best one acted on;
+- `dreamer`:  K proposals, each imagined H steps ahead by the world model, the imagined
+              trajectories scored by the verifier (m samples), best one acted on (WebDreamer);
+- `revise`:   one proposal, imagined and critiqued by the verifier; the policy revises it after seeing
+              the outcome and the critique, up to R rounds; the verifier's best version is acted on
+              (an earlier version wins when the revisions score worse — agent/strategies/revise.py);
+- `beam`:     search in imagination: the K proposals start paths that the imagined policy extends,
+              B kept per depth, every imagined step scored; the first action of the best path runs
+              (agent/strategies/beam.py);
+- `lookahead`: as dreamer, but a candidate classified reversible, on a file:// page or a local site
+              (any origin with `lookahead_any_origin`), is tried for real in a forked browser context
+              and its real outcome is scored; irreversible ones are only imagined (agent/strategies/lookahead.py);
+- `tree`:     best-first search in the REAL environment on local pages: every node is tried in a fresh
+              fork (the local site reset, the task's start URL, real history and path replayed), the
+              verifier scores the real outcome, the best node grows next (K children, depth H, at most
+              `tree_expansions` expansions); the first action of the best real path runs (agent/strategies/tree.py);
+- `adaptive`: per step, cheap difficulty signals choose one of reactive, rerank, dreamer and beam and
+              its K/H/m (agent/strategies/adaptive.py; thresholds in `AdaptiveSettings`, fitted by
+              `forethought calibrate`).
+
+Every strategy passes the risk gate (agent/risk.py): an action predicted to be irreversible needs a
+higher verifier margin, and `safe` refuses it.
 """
 from __future__ import annotations
 
-import asyncio
+import json
+import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, ValidationError
 
-from agent.budget import Budget
-from agent.llm import LLM, ROLES, Completion, ConfigError, Role, check_role
-from agent.pricing import Price, PriceTable, default_price_table
-from agent.scripted import ScriptedLLM
+from agent.llm.budget import Budget
 
-if TYPE_CHECKING:  # the openai SDK takes ~0.4 s to import: only runs that call a model load it
-    import openai
-
-    from agent.openai_client import OpenAIChatLLM, RetryPolicy
-
-__all__ = ["ConfigError", "RoleSettings", "Settings", "load_settings", "RoutedLLM", "build_llm", "client_for_spec", "SCHEMES"]
-
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
-SCHEMES = ("openai", "scripted", "replay", "local", "gguf")
-LOCAL_SPEC = "local"  # the default when no model and no endpoint is configured (agent/local_model.py)
-NO_MODEL = (
-    "no model configured: pass --model openai:gpt-4o and set OPENAI_API_KEY, "
-    "or --model scripted:FILE (a JSON file of answers per role), or set FORETHOUGHT_MODEL"
-)
+STRATEGIES = ("reactive", "rerank", "dreamer", "revise", "beam", "lookahead", "tree", "adaptive")
+MODES = ("reactive", "rerank", "dreamer", "revise", "beam")  # what one step can run (adaptive picks one)
+AGGREGATES = ("last", "min", "mean")
 
 
-class RoleSettings(BaseModel):
-    """What one role's calls go to, after falling back to the shared settings."""
+@dataclass(frozen=True)
+class StepPlan:
+    """What one step spends: the mode it runs and its knobs."""
 
-    model: str | None = None  # a spec: openai:MODEL or scripted:FILE
-    base_url: str | None = None
-    api_key: str | None = Field(default=None, repr=False)
-    temperature: float | None = None  # None: the endpoint's default
-    samples: int = 1
-    max_tokens: int | None = None
+    mode: str  # one of MODES, or "lookahead" or "tree"
+    k: int  # candidates considered
+    horizon: int = 1  # imagined steps (dreamer: per candidate; beam, tree: search depth)
+    samples: int = 1  # verifier samples per scoring (m)
+    width: int = 1  # beam width (B)
+
+    @property
+    def imagines(self) -> bool:
+        """Whether candidates are imagined before scoring (beam imagines in its own search)."""
+        return self.mode in ("dreamer", "revise", "lookahead")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"mode": self.mode, "k": self.k, "horizon": self.horizon, "samples": self.samples, "width": self.width}
 
 
-def _shared(*env_names: str) -> Any:
-    # populate_by_name lets code and flags still use the field's own name.
-    return Field(default=None, validation_alias=AliasChoices(*env_names))
+class ModeSettings(BaseModel):
+    """The K/H/m (and beam width) adaptive gives a mode when it picks it."""
+
+    model_config = {"extra": "forbid"}
+    k: int = Field(default=3, ge=1)
+    horizon: int = Field(default=1, ge=1)
+    samples: int = Field(default=1, ge=1)
+    width: int = Field(default=1, ge=1)
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FORETHOUGHT_", populate_by_name=True, protected_namespaces=())
+class AdaptiveSettings(BaseModel):
+    """Difficulty signals' thresholds for `adaptive` (see agent/strategies/adaptive.py for how they are used).
+    Load with `AdaptiveSettings.load(FILE)` (JSON or TOML); `forethought calibrate` writes them."""
 
-    # Shared by all roles unless a role sets its own.
-    model: str | None = None
-    base_url: str | None = _shared("FORETHOUGHT_BASE_URL", "OPENAI_BASE_URL")
-    api_key: str | None = Field(default=None, repr=False,
-                                validation_alias=AliasChoices("FORETHOUGHT_API_KEY", "OPENAI_API_KEY"))
-    temperature: float | None = None
-    samples: int = 1
-    max_tokens: int | None = None
-    seed: int | None = None  # sent to the endpoint so sampled answers repeat run to run; None: not sent
+    model_config = {"extra": "forbid"}
+    # Policy answers in the step's one proposal call. Two suffice to tell agreement (both the same) from
+    # doubt, and an endpoint without `n` (llama.cpp) is asked once per answer, so each one costs a prompt.
+    proposal_samples: int = Field(default=2, ge=1)
+    k: int = Field(default=3, ge=1)  # candidates kept from their votes
+    # Easy (act on the voted top action, no more calls): at least this share of the sampled answers
+    # agree on the top action (0.66: two of three), the last step did not surprise, and the action is
+    # reversible. On a page the task has not acted on before, the bar is agreement_easy_new_page.
+    # Above 1 no step is easy (agreement is at most 1).
+    agreement_easy: float = Field(default=0.66, ge=0)
+    agreement_easy_new_page: float = Field(default=1.0, ge=0)
+    # Hard (search in imagination): the last real step's surprise (1.0 when it failed) at or above this.
+    # Above 1 no surprise is hard, not even a failed action.
+    surprise_hard: float = Field(default=0.5, ge=0)
+    # When proposals disagree: rerank first and imagine only when the verifier is unsure (a cascade:
+    # it pays when rerank settles most such steps, as its K calls come on top of dreamer's 2K), or
+    # imagine at once. Off by default: with SmolLM2 rerank settled 1 of 11 disagreements on MiniWoB++.
+    # A risky step whose proposals agree is always reranked first (its margin must be checked).
+    rerank_first: bool = False
+    # After rerank: the verifier's best minus its runner-up at or above this settles the step;
+    # below it, the candidates are imagined (dreamer).
+    spread_clear: float = Field(default=0.5, ge=0, le=1)
+    rerank: ModeSettings = ModeSettings(k=3, samples=1)
+    dreamer: ModeSettings = ModeSettings(k=3, horizon=1, samples=1)
+    beam: ModeSettings = ModeSettings(k=3, horizon=2, samples=1, width=2)
+    fitted_from: str | None = None  # what `forethought calibrate` fitted these from, when it did
 
-    policy_model: str | None = None
-    policy_base_url: str | None = None
-    policy_api_key: str | None = Field(default=None, repr=False)
-    policy_temperature: float | None = None
-    policy_samples: int | None = None
-    policy_max_tokens: int | None = None
-
-    world_model_model: str | None = None
-    world_model_base_url: str | None = None
-    world_model_api_key: str | None = Field(default=None, repr=False)
-    world_model_temperature: float | None = None
-    world_model_samples: int | None = None
-    world_model_max_tokens: int | None = None
-
-    verifier_model: str | None = None
-    verifier_base_url: str | None = None
-    verifier_api_key: str | None = Field(default=None, repr=False)
-    verifier_temperature: float | None = None
-    verifier_samples: int | None = None
-    verifier_max_tokens: int | None = None
-
-    # Per-task budget; None means unlimited.
-    budget_tokens: int | None = None
-    budget_usd: float | None = None
-    budget_calls: int | None = None
-
-    max_concurrency: int = Field(default=16, ge=1)  # LLM requests in flight, across all roles
-    request_timeout: float = Field(default=60.0, gt=0)  # seconds per request
-    max_retries: int = Field(default=4, ge=0)
-    retry_base_delay: float = Field(default=0.5, ge=0)  # seconds; backoff doubles per retry
-    prices: Path | None = None  # JSON file extending the price table
-
-    def with_overrides(self, **flags: Any) -> Settings:
-        """These settings with CLI flags applied; a flag of None was not given and changes nothing."""
-        unknown = set(flags) - set(type(self).model_fields)
-        if unknown:
-            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        given = {name: value for name, value in flags.items() if value is not None}
+    @classmethod
+    def load(cls, path: str | Path) -> AdaptiveSettings:
+        """Settings from a JSON or TOML file; ValueError with one line naming the problem."""
+        path = Path(path)
         try:
-            # model_validate (unlike the constructor) does not read the environment again.
-            return type(self).model_validate({**self.model_dump(), **given})
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ValueError(f"adaptive settings file not found: {path}") from None
+        try:
+            data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except ValueError as exc:
+            kind = "TOML" if path.suffix == ".toml" else "JSON (name it .toml for TOML)"
+            raise ValueError(f"adaptive settings file {path} is not valid {kind}: {exc}") from None
+        try:
+            return cls.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, "option")) from None
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '?'}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"adaptive settings file {path}: {problems}") from None
 
-    def role(self, role: Role) -> RoleSettings:
-        """The settings `role` runs with: its own where set, else the shared ones."""
-        check_role(role)
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
-        def pick(name: str) -> Any:
-            own = getattr(self, f"{role}_{name}")
-            return getattr(self, name) if own is None else own
-
-        return RoleSettings(**{name: pick(name) for name in RoleSettings.model_fields})
-
-    def budget(self) -> Budget:
-        return Budget(max_tokens=self.budget_tokens, max_calls=self.budget_calls, max_usd=self.budget_usd)
-
-    def retry_policy(self) -> RetryPolicy:
-        from agent.openai_client import RetryPolicy
-
-        return RetryPolicy(max_retries=self.max_retries, base_delay_s=self.retry_base_delay)
+    def plan(self, mode: str) -> StepPlan:
+        if mode == "reactive":
+            return StepPlan("reactive", k=1)
+        mode_settings: ModeSettings = getattr(self, mode)
+        return StepPlan(mode, **mode_settings.model_dump())
 
 
-def load_settings(**flags: Any) -> Settings:
-    """Settings from the environment with CLI flags applied; bad values raise a one-line ConfigError."""
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, "environment variable")) from None
-    return settings.with_overrides(**flags)
+@dataclass
+class PlannerConfig:
+    strategy: str = "dreamer"
+    k: int = 5  # candidate actions proposed per step
+    horizon: int | None = None  # imagined steps (dreamer), search depth (beam, tree); None: 1, beam/tree 2
+    samples: int = 3  # verifier samples averaged per candidate (m)
+    revisions: int = 2  # revise: rounds of revision after the first version (R)
+    beam_width: int = 2  # beam: paths kept per depth (B)
+    beam_aggregate: Literal["last", "min", "mean"] = "last"  # beam: a path's value from its step scores
+    safe: bool = False  # refuse actions predicted to be irreversible (the agent picks another or stops)
+    risk_margin: float = 0.25  # how far an irreversible action must out-score the best reversible one
+    lookahead_any_origin: bool = False  # lookahead: also try candidates for real on non-local sites
+    tree_expansions: int = 3  # tree: nodes whose K children are tried for real, per step (N)
+    adaptive: AdaptiveSettings = field(default_factory=AdaptiveSettings)
+    self_refine: bool = False  # one extra policy call that drops irrelevant candidates
+    max_steps: int = 20  # real actions per task
+    repeat_limit: int = 3  # stop when the same action ran this many times in a row
+    parse_failure_limit: int = 3  # stop after this many proposals in a row without a usable action
+    observation_tokens: int | None = None  # token budget of the page text in prompts (None: envs' default)
+    budget: Budget | None = None  # per-task LLM budget (tokens, calls, dollars)
 
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        for name in ("k", "horizon", "samples", "beam_width", "tree_expansions", "max_steps", "repeat_limit",
+                     "parse_failure_limit"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.revisions < 0:
+            raise ValueError(f"revisions must be at least 0, got {self.revisions}")
+        if self.beam_aggregate not in AGGREGATES:
+            raise ValueError(f"beam_aggregate must be one of {', '.join(AGGREGATES)}, got {self.beam_aggregate!r}")
+        if not 0 <= self.risk_margin <= 1:
+            raise ValueError(f"risk_margin must be between 0 and 1, got {self.risk_margin}")
 
-def _describe(exc: ValidationError, source: str) -> str:
-    problems = []
-    for error in exc.errors():
-        name = str(error["loc"][0]) if error["loc"] else "?"
-        if source == "environment variable" and not name.isupper():
-            name = f"FORETHOUGHT_{name.upper()}"
-        problems.append(f"{name}={error.get('input')!r}: {error['msg']}")
-    return f"invalid {source}: " + "; ".join(problems)
+    def step_plan(self) -> StepPlan | None:
+        """The plan of every step of a fixed strategy; None for adaptive (it plans each step)."""
+        if self.strategy == "adaptive":
+            return None
+        k = 1 if self.strategy in ("reactive", "revise") else self.k
+        beam = self.strategy == "beam"
+        horizon = self.horizon or (2 if self.strategy in ("beam", "tree") else 1)  # one step deep: dreamer, lookahead
+        return StepPlan(self.strategy, k=k, horizon=horizon, samples=self.samples, width=self.beam_width if beam else 1)
 
+    @property
+    def candidates(self) -> int:
+        plan = self.step_plan()
+        return plan.k if plan else self.adaptive.k
 
-class RoutedLLM:
-    """Sends each role's calls to the client configured for it."""
-
-    def __init__(self, clients: dict[Role, LLM]) -> None:
-        self.clients = clients
-
-    async def aclose(self) -> None:
-        """Close every client's connections (call once the run is over)."""
-        closed: set[int] = set()
-        for client in self.clients.values():
-            if id(client) not in closed and hasattr(client, "aclose"):
-                closed.add(id(client))
-                await client.aclose()
-
-    def skip_answered(self, calls: list[tuple[Role, list[dict[str, str]], int]]) -> None:
-        """A resumed run: clients that answer in order (scripted) skip what its finished steps used."""
-        for client in {id(c): c for c in self.clients.values()}.values():
-            if hasattr(client, "skip_answered"):
-                client.skip_answered([call for call in calls if self.clients.get(call[0]) is client])
-
-    async def __aenter__(self) -> RoutedLLM:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def complete(
-        self,
-        role: Role,
-        messages: list[dict[str, str]],
-        *,
-        n: int = 1,
-        json_schema: dict[str, Any] | None = None,
-        temperature: float | None = None,
-    ) -> list[Completion]:
-        client = self.clients.get(check_role(role))
-        if client is None:
-            raise ConfigError(
-                f"no model configured for role {role!r}: pass --model (all roles) or "
-                f"--{role.replace('_', '-')}-model, or set FORETHOUGHT_{role.upper()}_MODEL"
-            )
-        return await client.complete(role, messages, n=n, json_schema=json_schema, temperature=temperature)
-
-
-class _Clients:
-    """Clients shared between roles: one AsyncOpenAI per endpoint, one ScriptedLLM per file, one semaphore."""
-
-    def __init__(self, settings: Settings, prices: PriceTable) -> None:
-        self.settings = settings
-        self.prices = prices
-        self.semaphore = asyncio.Semaphore(settings.max_concurrency)
-        self.openai_clients: dict[tuple[str, str], openai.AsyncOpenAI] = {}
-        self.scripted: dict[Path, ScriptedLLM] = {}
-        self.replayed: dict[Path, LLM] = {}  # one per trace, so every role shares its answers
-
-    def openai_client(self, base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
-        base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        if not api_key:
-            if base_url == DEFAULT_BASE_URL:
-                raise ConfigError(
-                    "OPENAI_API_KEY is not set: export OPENAI_API_KEY=sk-... for OpenAI, "
-                    "or set OPENAI_BASE_URL / --base-url to a server that needs no key"
-                )
-            api_key = "no-key"  # local servers (vLLM, Ollama, llama.cpp) ignore it, the SDK requires one
-        return self._endpoint(base_url, api_key, self.settings.request_timeout)
-
-    def _endpoint(self, base_url: str, api_key: str, timeout: float) -> openai.AsyncOpenAI:
-        import openai
-
-        key = (base_url, api_key)
-        if key not in self.openai_clients:
-            self.openai_clients[key] = openai.AsyncOpenAI(
-                base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0,
-                # The SDK's own HTTP client closes itself on garbage collection from a background task,
-                # which was seen to stall other clients' requests until their timeout; this one does not.
-                http_client=openai.DefaultAsyncHttpxClient(timeout=timeout),
-            )
-        return self.openai_clients[key]
-
-    def chat_llm(self, model: str, endpoint: openai.AsyncOpenAI, role: RoleSettings, max_tokens: int | None,
-                 prices: PriceTable) -> OpenAIChatLLM:
-        from agent.openai_client import OpenAIChatLLM
-
-        return OpenAIChatLLM(model, endpoint, semaphore=self.semaphore, temperature=role.temperature,
-                             max_tokens=max_tokens, retry=self.settings.retry_policy(), prices=prices,
-                             seed=self.settings.seed)
-
-    def replay_llm(self, path: str) -> LLM:
-        from agent.replay_llm import ReplayLLM  # reads traces; imported only when asked for
-
-        resolved = Path(path).expanduser().resolve()
-        if resolved not in self.replayed:
-            self.replayed[resolved] = ReplayLLM.from_dir(resolved)
-        return self.replayed[resolved]
-
-    def local_llm(self, gguf: Path, model_name: str, role: RoleSettings) -> OpenAIChatLLM:
-        """A client of the llama.cpp server for `gguf`, started on first use and shared by every role."""
-        from agent import local_model  # starts processes; imported only when a local model is asked for
-
-        server = local_model.shared_server(gguf)
-        # Local prompts can take minutes on a busy CPU; the endpoint is ours, so waiting is safe.
-        timeout = max(self.settings.request_timeout, local_model.REQUEST_TIMEOUT_S)
-        endpoint = self._endpoint(str(server.base_url), "no-key", timeout)
-        free = PriceTable({model_name: Price(input=0.0, output=0.0)})  # computed here
-        return self.chat_llm(model_name, endpoint, role, role.max_tokens or local_model.MAX_TOKENS, free)
-
-    def scripted_llm(self, path: str) -> ScriptedLLM:
-        resolved = Path(path).expanduser().resolve()
-        if resolved not in self.scripted:
-            self.scripted[resolved] = ScriptedLLM.from_file(resolved)
-        return self.scripted[resolved]
-
-
-def client_for_spec(spec: str, role: RoleSettings, clients: _Clients) -> LLM:
-    """The client a model spec names. New schemes (replay:, local:, gguf:) get a branch here."""
-    if spec == LOCAL_SPEC:
-        from agent.local_model import default_model
-
-        model = default_model()
-        return clients.local_llm(model.path, model.name, role)
-    scheme, colon, rest = spec.partition(":")
-    if not colon or not rest:
-        raise ConfigError(
-            f"model spec {spec!r} needs a scheme and a name, e.g. openai:{spec or 'gpt-4o'} "
-            f"(schemes: {', '.join(SCHEMES)})"
-        )
-    if scheme == "openai":
-        endpoint = clients.openai_client(role.base_url, role.api_key)
-        return clients.chat_llm(rest, endpoint, role, role.max_tokens, clients.prices)
-    if scheme == "scripted":
-        return clients.scripted_llm(rest)
-    if scheme == "replay":  # answers from a recorded trace: replay:runs/<run-id>/<task-id>
-        return clients.replay_llm(rest)
-    if scheme == "local":  # a cached model by name (`forethought models`)
-        from agent.local_model import cached_model
-
-        model = cached_model(rest)
-        return clients.local_llm(model.path, model.name, role)
-    if scheme == "gguf":  # any GGUF file, served by llama.cpp
-        from agent.local_model import gguf_file
-
-        path = gguf_file(rest)
-        return clients.local_llm(path, path.stem, role)
-    raise ConfigError(f"unknown model scheme {scheme!r} in {spec!r}; known schemes: {', '.join(SCHEMES)}")
-
-
-def build_llm(settings: Settings, roles: tuple[Role, ...] = ROLES, prices: PriceTable | None = None) -> RoutedLLM:
-    """One client per role. Every role in `roles` must have a model; other roles get one if configured."""
-    if prices is None:
-        prices = default_price_table(settings.prices)
-    clients = _Clients(settings, prices)
-    routed: dict[Role, LLM] = {}
-    configured = any(settings.role(r).model or settings.role(r).base_url for r in ROLES)
-    for role in ROLES:
-        role_settings = settings.role(role)
-        spec = role_settings.model or (None if configured else LOCAL_SPEC)
-        if spec:
-            routed[role] = client_for_spec(spec, role_settings, clients)
-        elif role in roles:
-            if not any(settings.role(r).model for r in ROLES):
-                raise ConfigError(NO_MODEL)
-            raise ConfigError(
-                f"no model configured for role {role!r}: pass --model (all roles) or "
-                f"--{role.replace('_', '-')}-model, or set FORETHOUGHT_{role.upper()}_MODEL"
-            )
-    return RoutedLLM(routed)

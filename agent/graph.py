@@ -1,4 +1,4 @@
-"""The planner as a LangGraph StateGraph. One graph; each strategy (agent/strategies.py) is a choice
+"""The planner as a LangGraph StateGraph. One graph; each strategy (agent/config.py) is a choice
 of the planning nodes a step runs between `propose` and `select`:
 
   observe → propose ─┬───────────────────────────→ select → act → observe …   reactive
@@ -18,24 +18,34 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Awaitable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agent.adaptive import after_rerank, first_decision, propose_by_vote, step_signals
-from agent.beam import Imagination, beam_search
-from agent.llm import LLM
-from agent.lookahead import look_ahead
+from agent.config import PlannerConfig
+from agent.llm.protocol import LLM
 from agent.proposer import Proposal, propose_candidates
-from agent.revise import Versions, revise_versions
 from agent.risk import gate, irreversible_reason
-from agent.state import (STOP_ANSWER, STOP_MAX_STEPS, STOP_REFUSED, STOP_REPEATED, STOP_TASK_DONE, STOP_UNPARSEABLE,
-                         PlannerState, StepRecord, summarize)
-from agent.strategies import PlannerConfig
-from agent.tree import tree_search
+from agent.state import (
+    STOP_ANSWER,
+    STOP_MAX_STEPS,
+    STOP_REFUSED,
+    STOP_REPEATED,
+    STOP_TASK_DONE,
+    STOP_UNPARSEABLE,
+    PlannerState,
+    StepRecord,
+    summarize,
+)
+from agent.strategies.adaptive import after_rerank, first_decision, propose_by_vote, step_signals
+from agent.strategies.beam import Imagination, beam_search
+from agent.strategies.lookahead import look_ahead
+from agent.strategies.revise import Versions, revise_versions
+from agent.strategies.tree import tree_search
 from agent.verifier import Score, Verifier
 from envs.env import BrowserEnv
 from envs.observation import render_text
@@ -137,7 +147,7 @@ class Nodes:
     async def simulate(self, state: PlannerState) -> dict[str, Any]:
         imagined, how = dict(state.get("imagined") or {}), dict(state.get("lookahead") or {})
         todo = [a for a in state["proposal"].candidates if a not in imagined]
-        if state["plan"].mode == "lookahead":  # real outcomes where safe (agent/lookahead.py); the rest imagined
+        if state["plan"].mode == "lookahead":  # real outcomes where safe (agent/strategies/lookahead.py); the rest imagined
             tried = await look_ahead(self.parts.env, state["observation"], state["history"], todo,
                                      any_origin=self.config.lookahead_any_origin)
             imagined.update(tried.real)
@@ -170,7 +180,7 @@ class Nodes:
                 "imagined": versions.imagined, "scores": versions.scores, "revision_note": versions.note}
 
     async def search(self, state: PlannerState) -> dict[str, Any]:
-        if state["plan"].mode == "tree":  # in the real environment, not in imagination (agent/tree.py)
+        if state["plan"].mode == "tree":  # in the real environment, not in imagination (agent/strategies/tree.py)
             return await tree_search(self.parts, state)
         plan, aggregate = state["plan"], self.config.beam_aggregate
         imagination = Imagination(self.parts.llm, state["goal"], state["page_text"], state["history"],

@@ -9,24 +9,32 @@ out_dir/<task-id>/checkpoint.sqlite  the graph's LangGraph checkpoints while the
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
 
 import aiosqlite
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph.state import CompiledStateGraph
 
-from agent.budget import BudgetExceeded, CallRecord, MeteredLLM, UsageMeter
+from agent.config import PlannerConfig
 from agent.graph import Parts, build_graph, step_record
-from agent.llm import LLM, Usage
-from agent.openai_client import EndpointUnreachable, LLMError
-from agent.scripted import ScriptExhausted
-from agent.state import (STATE_TYPES, STOP_BROWSER_CRASHED, STOP_BUDGET, STOP_ERROR, STOP_LLM_ERROR, PlannerState,
-                         StepRecord)
-from agent.strategies import PlannerConfig
+from agent.llm.budget import BudgetExceeded, CallRecord, MeteredLLM, UsageMeter
+from agent.llm.openai_client import EndpointUnreachable, LLMError
+from agent.llm.protocol import LLM, Usage
+from agent.llm.scripted import ScriptExhausted
+from agent.state import (
+    STATE_TYPES,
+    STOP_BROWSER_CRASHED,
+    STOP_BUDGET,
+    STOP_ERROR,
+    STOP_LLM_ERROR,
+    PlannerState,
+    StepRecord,
+)
 from agent.verifier import LLMVerifier
 from envs.browser import BrowserCrashed
 from envs.env import BrowserEnv

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from agent.llm import LLM
+from agent.llm.protocol import LLM
 from envs.actions import ActionError, format_action, parse_action
 from envs.types import Observation
 from world_model.templates import load_template

@@ -15,8 +15,8 @@ irreversibly in safe mode.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from agent.verifier import Score
 from envs.actions import ActionError, parse_action

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from agent.adaptive import Decision, Signals
+from agent.config import StepPlan
 from agent.proposer import Proposal
-from agent.strategies import StepPlan
+from agent.strategies.adaptive import Decision, Signals
 from agent.verifier import Score
 from envs.types import Element, Observation, Tab
 from world_model.surprise import Surprise

@@ -4,11 +4,12 @@ verdict is read from plain text."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
-from agent.llm import LLM
+from agent.llm.protocol import LLM
 from world_model.templates import load_template
 from world_model.world_model import ImaginedStep, describe, format_history
 

@@ -37,12 +37,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.cli import adaptive_settings  # noqa: E402
-from agent.config import ConfigError, load_settings  # noqa: E402
-from agent.evaluate import (EvalError, EvalOptions, SuiteTask, load_suite, run_eval, summarize,  # noqa: E402
-                            write_summary)
-from agent.frontier import format_frontier_table, token_ratio, write_frontier  # noqa: E402
-from agent.strategies import STRATEGIES, PlannerConfig  # noqa: E402
+from agent.cli.main import adaptive_settings  # noqa: E402
+from agent.config import STRATEGIES, PlannerConfig  # noqa: E402
+from agent.evaluation.frontier import format_frontier_table, token_ratio, write_frontier  # noqa: E402
+from agent.evaluation.runner import EvalError, EvalOptions, SuiteTask, load_suite, run_eval, summarize, write_summary  # noqa: E402
+from agent.llm.settings import ConfigError, load_settings  # noqa: E402
 
 EASY_MINIWOB = (
     "click-test", "click-button", "focus-text", "click-link", "enter-text", "click-dialog",

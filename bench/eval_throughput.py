@@ -18,7 +18,6 @@ Bar: 2 workers >= 1.6x the throughput of 1 worker.
 from __future__ import annotations
 
 import argparse
-from contextlib import nullcontext
 import asyncio
 import os
 import sys
@@ -26,13 +25,14 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from contextlib import nullcontext
 from pathlib import Path
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.evaluate import EvalOptions, load_suite, run_eval  # noqa: E402
+from agent.evaluation.runner import EvalOptions, load_suite, run_eval  # noqa: E402
 from envs.browser import find_chromium  # noqa: E402
 
 BAR = 1.6
@@ -104,7 +104,7 @@ class CpuSampler:
             self._sample()
         self.own_seconds = time.thread_time()
 
-    def __enter__(self) -> "CpuSampler":
+    def __enter__(self) -> CpuSampler:
         self._sample()
         self._start = {key: (seconds, reaped) for key, (_, _, seconds, reaped, _) in self.seen.items()}
         self._thread.start()

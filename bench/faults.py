@@ -22,21 +22,22 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.config import Settings, build_llm  # noqa: E402
-from agent.fake_openai import Failure, FakeOpenAIServer  # noqa: E402
-from agent.llm import LLM  # noqa: E402
+from agent.config import PlannerConfig  # noqa: E402
+from agent.llm.fake_server import Failure, FakeOpenAIServer  # noqa: E402
+from agent.llm.openai_client import EndpointUnreachable  # noqa: E402
+from agent.llm.protocol import LLM  # noqa: E402
+from agent.llm.scripted import ScriptedLLM  # noqa: E402
+from agent.llm.settings import Settings, build_llm  # noqa: E402
 from agent.loop import RunResult, run_task  # noqa: E402
-from agent.openai_client import EndpointUnreachable  # noqa: E402
-from agent.scripted import ScriptedLLM  # noqa: E402
-from agent.strategies import PlannerConfig  # noqa: E402
 from envs.browser import BrowserSession  # noqa: E402
 from envs.env import BrowserEnv  # noqa: E402
 from envs.observation import ObservationOptions  # noqa: E402

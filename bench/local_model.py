@@ -27,11 +27,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.config import Settings, build_llm  # noqa: E402
-from agent.llm import Completion, Role, sum_usage  # noqa: E402
-from agent.local_model import ServerSettings, default_model, shared_server  # noqa: E402
+from agent.config import PlannerConfig  # noqa: E402
+from agent.llm.local_model import ServerSettings, default_model, shared_server  # noqa: E402
+from agent.llm.protocol import Completion, Role, sum_usage  # noqa: E402
+from agent.llm.settings import Settings, build_llm  # noqa: E402
 from agent.loop import run_task  # noqa: E402
-from agent.strategies import PlannerConfig  # noqa: E402
 from envs.env import BrowserEnv  # noqa: E402
 from envs.tasks import UrlTask  # noqa: E402
 

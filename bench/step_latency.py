@@ -24,10 +24,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.config import Settings, build_llm  # noqa: E402
-from agent.fake_openai import FakeOpenAIServer  # noqa: E402
+from agent.config import PlannerConfig  # noqa: E402
+from agent.llm.fake_server import FakeOpenAIServer  # noqa: E402
+from agent.llm.settings import Settings, build_llm  # noqa: E402
 from agent.loop import run_task  # noqa: E402
-from agent.strategies import PlannerConfig  # noqa: E402
 from envs.env import BrowserEnv  # noqa: E402
 from envs.tasks import UrlTask  # noqa: E402
 

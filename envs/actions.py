@@ -664,7 +664,7 @@ async def _timeout_reason(page: Page, action: Action, message: str) -> str:
 
 
 # Per page: the URLs it asked to open in a new window (target=_blank, window.open) during the action.
-_window_open_log: "weakref.WeakKeyDictionary[Page, tuple[Any, list[str]]]" = weakref.WeakKeyDictionary()
+_window_open_log: weakref.WeakKeyDictionary[Page, tuple[Any, list[str]]] = weakref.WeakKeyDictionary()
 
 
 async def _window_opens(session: BrowserSession, page: Page) -> list[str]:

@@ -21,9 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, Dialog, Download, FileChooser, Page, Playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Dialog,
+    Download,
+    FileChooser,
+    Page,
+    Playwright,
+    async_playwright,
+)
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import async_playwright
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +127,7 @@ class BrowserSession:
         self._temporary_downloads_dir: Path | None = None
         self._saving: set[asyncio.Task] = set()  # downloads being written to downloads_dir
 
-    async def start(self) -> "BrowserSession":
+    async def start(self) -> BrowserSession:
         if self._browser is None:
             executable = find_chromium(self.config.chromium, self.config.headless)
             self._playwright = await async_playwright().start()
@@ -320,7 +328,7 @@ class BrowserSession:
             await self._playwright.stop()
             self._playwright = None
 
-    async def __aenter__(self) -> "BrowserSession":
+    async def __aenter__(self) -> BrowserSession:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 
@@ -228,7 +229,7 @@ class BrowserEnv:
             self.task = None
         await self.session.close()
 
-    async def __aenter__(self) -> "BrowserEnv":
+    async def __aenter__(self) -> BrowserEnv:
         await self.session.start()
         return self
 

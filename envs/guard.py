@@ -14,8 +14,9 @@ BrowserEnv checks with `check_navigation` before a `goto` runs. Both are blocked
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from envs.tasks import START_URL_SEPARATOR, resolve_url
@@ -67,7 +68,7 @@ class OriginPolicy:
     allow_files: bool = False  # file:// and chrome:// (file-based tasks only)
 
     @classmethod
-    def for_task(cls, task: Any, allow_domains: Iterable[str] = ()) -> "OriginPolicy":
+    def for_task(cls, task: Any, allow_domains: Iterable[str] = ()) -> OriginPolicy:
         """The task's origins: `task.allowed_origins()` if it has one, else those of its start URLs."""
         hook = getattr(task, "allowed_origins", None)
         urls = list(hook()) if callable(hook) else task_start_urls(task)

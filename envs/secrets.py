@@ -16,8 +16,9 @@ import dataclasses
 import json
 import os
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from envs.actions import Action
 from envs.types import Observation
@@ -85,7 +86,7 @@ class Secrets:
     values: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> value
 
     @classmethod
-    def from_args(cls, pairs: Iterable[str] = (), files: Iterable[str | Path] = ()) -> "Secrets":
+    def from_args(cls, pairs: Iterable[str] = (), files: Iterable[str | Path] = ()) -> Secrets:
         values: dict[str, str] = {}
         for path in files:
             values.update(load_secrets_file(path))

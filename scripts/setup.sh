@@ -17,7 +17,7 @@ fi
 installed_here() {
     command -v forethought >/dev/null 2>&1 && python3 -I -c '
 import importlib.util, pathlib, sys
-spec = importlib.util.find_spec("agent.cli")
+spec = importlib.util.find_spec("agent")
 sys.exit(not (spec and pathlib.Path(spec.origin).resolve().parents[1] == pathlib.Path(sys.argv[1]).resolve()))
 ' "$PWD" 2>/dev/null
 }

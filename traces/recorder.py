@@ -13,16 +13,25 @@ import logging
 import os
 import time
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import quote, quote_plus
 
-from agent.budget import CallRecord, prompt_hash
+from agent.llm.budget import CallRecord, prompt_hash
 from envs.actions import ActionError, parse_action
 from envs.secrets import is_reference
 from envs.types import Observation
-from traces.schema import (PASSWORD_MASK, SCHEMA_VERSION, TRACE_FILE, Trace, fingerprint, observation_data, task_spec,
-                           tree_hash)
+from traces.schema import (
+    PASSWORD_MASK,
+    SCHEMA_VERSION,
+    TRACE_FILE,
+    Trace,
+    fingerprint,
+    observation_data,
+    task_spec,
+    tree_hash,
+)
 
 log = logging.getLogger(__name__)
 STEPS_FILE = "steps.jsonl"  # the planner's own per-step log (agent tests read it); same records as `step` events

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from envs.browser import BrowserConfig, BrowserSession
 from envs.env import BrowserEnv
@@ -92,8 +93,8 @@ async def replay_actions(
 
 def planner_config(trace: Trace) -> Any:
     """The planner settings a trace was recorded with."""
-    from agent.budget import Budget
-    from agent.strategies import PlannerConfig
+    from agent.config import PlannerConfig
+    from agent.llm.budget import Budget
 
     defaults = PlannerConfig()
     known = {f.name for f in dataclasses.fields(PlannerConfig)}
@@ -145,8 +146,8 @@ async def replay_agent(
 ) -> AgentReplayOutcome:
     """Run the agent again on the recorded task and settings, every answer from the trace; the new
     run is recorded under `out_dir`. Raises ReplayMismatch when it asks something the trace lacks."""
+    from agent.llm.replayed import ReplayLLM
     from agent.loop import run_task
-    from agent.replay_llm import ReplayLLM
 
     trace = read_trace(trace_dir)
     task = build_task(trace.task["task"])

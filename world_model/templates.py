@@ -16,7 +16,7 @@ and pose as instructions after it.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -59,7 +59,7 @@ SHARED = Path(__file__).parent / "prompts" / "parts"
 STEP_CONTEXT_LINE, ACTIONS_LINE = "[step context]\n", "[actions]\n"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_template(path: str | Path) -> PromptTemplate:
     """A template file. One that starts with the line `[step context]` continues the step's shared
     context (parts/step_context.txt: the system text, then the task, history and page) with its own text;

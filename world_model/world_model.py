@@ -6,9 +6,10 @@ and the page first and the action last, so all candidates of one step share a lo
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from envs.actions import ANSWER_ACTIONS, ActionError, format_action, parse_action
 from envs.observation import render_text
@@ -16,7 +17,7 @@ from envs.types import Observation
 from world_model.templates import load_template
 
 if TYPE_CHECKING:  # imports point agent -> world_model, so the LLM protocol is only a type here
-    from agent.llm import LLM
+    from agent.llm.protocol import LLM
 
 PROMPTS = Path(__file__).parent / "prompts"
 
@@ -73,7 +74,7 @@ class WorldModel(Protocol):
 class LLMWorldModel:
     """Predictions from the `world_model` role; the next imagined actions (horizon > 1) from `policy`."""
 
-    def __init__(self, llm: "LLM", observation_tokens: int | None = None) -> None:
+    def __init__(self, llm: LLM, observation_tokens: int | None = None) -> None:
         self.llm = llm
         self.observation_tokens = observation_tokens
         self.predict_prompt = load_template(PROMPTS / "predict.txt")

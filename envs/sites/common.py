@@ -6,9 +6,9 @@ import hashlib
 import math
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

@@ -121,7 +121,7 @@ class SiteServer:
     def accounts(self) -> list[tuple[str, str, str]]:
         return site_accounts(self.name)
 
-    def start(self) -> "SiteServer":
+    def start(self) -> SiteServer:
         if self._process is not None:
             return self
         self.pristine_path = pristine_database(self.name, self.cache_dir)
@@ -207,7 +207,7 @@ class SiteServer:
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def __enter__(self) -> "SiteServer":
+    def __enter__(self) -> SiteServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

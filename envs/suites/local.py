@@ -22,10 +22,11 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from envs.sites.server import SiteServer, login_storage_state, site_accounts
 from envs.webarena.config import TaskConfig, TaskConfigError, load_tasks, site_url_mapping
@@ -117,12 +118,12 @@ class LocalSites:
         self.auth_dir: Path | None = None
 
     @classmethod
-    def for_tasks(cls, configs: Iterable[TaskConfig], cache_dir: Path | None = None) -> "LocalSites":
+    def for_tasks(cls, configs: Iterable[TaskConfig], cache_dir: Path | None = None) -> LocalSites:
         """Sites for just the sites these tasks use (not started yet)."""
         used = {_local_name(site) for config in configs for site in config.sites}
         return cls([name for name in WEBARENA_NAME_OF if name in used], cache_dir=cache_dir)
 
-    def start(self) -> "LocalSites":
+    def start(self) -> LocalSites:
         if self.auth_dir is not None:
             return self
         # Each server seeds (first time only) and boots in its own process: start them side by side.
@@ -176,7 +177,7 @@ class LocalSites:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(state), encoding="utf-8")
 
-    def task(self, config: TaskConfig, **options: Any) -> "LocalTask":
+    def task(self, config: TaskConfig, **options: Any) -> LocalTask:
         """The config as a runnable task on these sites (judge=..., helpers=... pass through)."""
         options.setdefault("wait_seconds", 0.0)  # server-rendered pages are complete once loaded
         return LocalTask(config, auth_dir=self.auth_dir, sites=self, **options)
@@ -188,7 +189,7 @@ class LocalSites:
             shutil.rmtree(self.auth_dir, ignore_errors=True)
             self.auth_dir = None
 
-    def __enter__(self) -> "LocalSites":
+    def __enter__(self) -> LocalSites:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -7,7 +7,8 @@ the same observations and action grammar an agent uses.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from envs.miniwob import MINIWOB_TASKS, TASK_ID_PREFIX, MiniWoBTask
 from envs.suites.miniwob_oracle import PLAYERS

@@ -8,7 +8,7 @@ that did not take effect is simply tried again. None means it cannot find what i
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from envs.types import Element, Observation
 

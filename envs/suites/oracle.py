@@ -20,8 +20,9 @@ from __future__ import annotations
 import ast
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from envs.actions import ANSWER_ACTIONS, Action, parse_action
 from envs.types import Element, Observation

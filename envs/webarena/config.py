@@ -16,9 +16,10 @@ import importlib.util
 import json
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 EVAL_TYPES = ("string_match", "url_match", "program_html")
 ANSWER_KINDS = ("exact_match", "must_include", "fuzzy_match")
@@ -115,7 +116,7 @@ class TaskConfig:
                 "to the site's base URL, or pass site_urls when loading"
             )
 
-    def with_site_urls(self, site_urls: Mapping[str, str] | None = None, use_env: bool = True) -> "TaskConfig":
+    def with_site_urls(self, site_urls: Mapping[str, str] | None = None, use_env: bool = True) -> TaskConfig:
         """This task with its placeholders replaced (explicit URLs win over env vars)."""
         source = self.raw or None
         if source is None:

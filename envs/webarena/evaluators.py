@@ -16,8 +16,9 @@ import functools
 import html
 import inspect
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlparse
 
 from envs.webarena.config import OR_SEPARATOR, EvalConfig, ProgramHtmlTarget, TaskConfig

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from envs.webarena.config import TaskConfig, TaskConfigError
 from envs.webarena.evaluators import DEFAULT_PAGE_WAIT_SECONDS, Helper, Judge, evaluate

@@ -7,15 +7,16 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from agent.config import Settings, build_llm
+from agent.config import PlannerConfig
+from agent.llm.scripted import ScriptedLLM
+from agent.llm.settings import Settings, build_llm
 from agent.loop import run_task
-from agent.scripted import ScriptedLLM
-from agent.strategies import PlannerConfig
 from envs.env import BrowserEnv
 from envs.guard import origin_of
 from envs.observation import render_text

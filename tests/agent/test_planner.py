@@ -1,5 +1,5 @@
 """The planner on a real page: a local page whose buttons count their clicks proves which actions
-reached the browser. Models are scripted (agent.scripted) or served over HTTP by the local fake
+reached the browser. Models are scripted (agent.llm.scripted) or served over HTTP by the local fake
 OpenAI-compatible endpoint through the real openai client."""
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from agent.budget import Budget
-from agent.cli import build_parser, main, run_settings
-from agent.config import Settings, build_llm
-from agent.fake_openai import Failure, FakeOpenAIServer
+from agent.cli.main import build_parser, main, run_settings
+from agent.config import PlannerConfig
+from agent.llm.budget import Budget
+from agent.llm.fake_server import Failure, FakeOpenAIServer
+from agent.llm.scripted import ScriptedLLM
+from agent.llm.settings import Settings, build_llm
 from agent.loop import RunResult, run_task
 from agent.proposer import propose_candidates
-from agent.scripted import ScriptedLLM
-from agent.strategies import PlannerConfig
 from agent.verifier import LLMVerifier, read_verdict
 from envs.env import BrowserEnv
 from envs.observation import render_text

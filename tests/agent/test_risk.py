@@ -8,17 +8,17 @@ from typing import Any
 
 import pytest
 
-from agent.cli import main
+from agent.cli.main import main
+from agent.config import PlannerConfig
+from agent.llm.scripted import ScriptedLLM
 from agent.loop import RunResult, run_task
 from agent.risk import gate, irreversible_reason
-from agent.scripted import ScriptedLLM
-from agent.strategies import PlannerConfig
 from agent.verifier import Score
 from envs.env import BrowserEnv
 from envs.tasks import UrlTask
 from envs.types import Element, Observation
-from world_model.world_model import Prediction
 from tests.agent.answers import candidates
+from world_model.world_model import Prediction
 
 CHECKOUT_PAGE = """<!doctype html>
 <html><head><title>Checkout</title></head><body>

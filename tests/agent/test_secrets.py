@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from agent.cli import main
+from agent.cli.main import main
+from agent.config import PlannerConfig
+from agent.llm.scripted import ScriptedLLM
 from agent.loop import run_task
-from agent.scripted import ScriptedLLM
-from agent.strategies import PlannerConfig
 from envs.env import BrowserEnv
 from envs.secrets import Secrets, SecretsError, load_secrets_file, parse_secret
 from envs.tasks import UrlTask

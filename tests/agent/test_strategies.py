@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from agent.adaptive import Signals, first_decision, propose_by_vote, step_signals
+from agent.config import AdaptiveSettings, PlannerConfig
+from agent.llm.scripted import ScriptedLLM
 from agent.loop import RunResult, run_task
-from agent.scripted import ScriptedLLM
-from agent.strategies import AdaptiveSettings, PlannerConfig
+from agent.strategies.adaptive import Signals, first_decision, propose_by_vote, step_signals
 from envs.env import BrowserEnv
 from envs.observation import render_text
 from envs.tasks import UrlTask

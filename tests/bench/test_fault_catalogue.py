@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.scripted import ScriptedLLM
-from agent.strategies import PlannerConfig
+from agent.config import PlannerConfig
+from agent.llm.scripted import ScriptedLLM
 from bench.faults import PASSWORD, SOLUTION, FaultOutcome, Lab, answered, proposal, run_catalogue, secrets_in
 
 

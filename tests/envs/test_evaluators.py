@@ -11,7 +11,6 @@ import pytest
 import pytest_asyncio
 
 from envs.browser import BrowserSession
-from tests.pages.page_server import PageServer
 from envs.webarena.config import parse_task
 from envs.webarena.evaluators import (
     EvaluationError,
@@ -27,6 +26,7 @@ from envs.webarena.evaluators import (
     reddit_get_post_url,
 )
 from envs.webarena.verified import agent_response, infer_task_type, write_agent_response
+from tests.pages.page_server import PageServer
 
 # webarena-verified's URL normalizer warns about an idna option at every call.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:url_normalize.*")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import gc
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import psutil
 import pytest
 from websockets.asyncio.server import serve
 
+from bench.faults import rss_mb
 from envs import actions
 from envs.browser import BrowserConfig, BrowserCrashed, BrowserSession
 from envs.env import BrowserEnv
@@ -20,7 +21,6 @@ from envs.observation import render_text
 from envs.tasks import UrlTask
 from envs.tokens import count_tokens
 from tests.pages.big_page import make_big_page
-from bench.faults import rss_mb
 from tests.pages.page_server import PageServer
 
 PAGES = Path(__file__).parent.parent / "pages"

@@ -1,7 +1,7 @@
 """The origin guard: a task's browser reaches its own origins and nothing else, and says what it blocked."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -8,8 +8,8 @@ import pytest
 
 from envs.env import BrowserEnv
 from envs.miniwob import MINIWOB_TASKS, MiniWoBTask, miniwob_html_dir, task_name
-from envs.types import Observation, Task
 from envs.suites.miniwob_oracle import PLAYERS
+from envs.types import Observation, Task
 
 ORACLE_SEEDS = range(5)
 ORACLE_MAX_STEPS = 12

@@ -12,7 +12,6 @@ import pytest
 import pytest_asyncio
 
 from envs.browser import BrowserSession
-from tests.pages.page_server import PageServer
 from envs.env import BrowserEnv
 from envs.webarena import (
     TaskConfigError,
@@ -22,6 +21,7 @@ from envs.webarena import (
     load_webarena_official,
     parse_task,
 )
+from tests.pages.page_server import PageServer
 
 RAW_TASK: dict[str, Any] = {
     "sites": ["shopping"], "task_id": 7, "require_login": True,

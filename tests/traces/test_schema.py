@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.budget import CallRecord
-from agent.llm import Usage
+from agent.llm.budget import CallRecord
+from agent.llm.protocol import Usage
 from envs.types import Element, Observation
 from traces.recorder import TraceRecorder
 from traces.schema import PASSWORD_MASK, TRACE_FILE, TraceError, fingerprint, fingerprint_lines, read_trace

@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 
-from agent.cli import main
+from agent.cli.main import main
+from agent.config import PlannerConfig
+from agent.llm.budget import prompt_hash
+from agent.llm.replayed import ReplayLLM, ReplayMismatch
+from agent.llm.scripted import ScriptedLLM
 from agent.loop import run_task
-from agent.replay_llm import ReplayLLM, ReplayMismatch
-from agent.scripted import ScriptedLLM
-from agent.strategies import PlannerConfig
 from envs.browser import BrowserSession
 from envs.env import BrowserEnv
 from envs.tasks import UrlTask
 from traces.replay import replay_actions, replay_agent
 from traces.report import write_report
-from agent.budget import prompt_hash
 from traces.schema import TRACE_FILE, map_text, path_map, read_trace
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "traces" / "examples"

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from agent.budget import MeteredLLM, UsageMeter
-from agent.scripted import ScriptedLLM
+from agent.llm.budget import MeteredLLM, UsageMeter
+from agent.llm.scripted import ScriptedLLM
 from envs.observation import render_text
 from envs.types import Element, Observation
 from world_model.world_model import LLMWorldModel, parse_prediction
@@ -92,7 +92,7 @@ async def test_prompts_for_different_candidates_share_everything_before_the_acti
     ("The page does not change.", "The page does not change.", False),
 ])
 def test_predictions_are_read_from_json_or_plain_text(text: str, description: str, structured: bool) -> None:
-    from agent.parsing import extract_json
+    from agent.llm.parsing import extract_json
 
     parsed = parse_prediction(text, extract_json(text))
     assert (parsed.description, parsed.structured) == (description, structured)

@@ -1,0 +1,6 @@
+"""`python -m agent.cli`: the same as the `forethought` command."""
+import sys
+
+from agent.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,89 @@
+"""The LLM layer's contract. Every role (policy, world_model, verifier) is served through `LLM`.
+
+Usage accounting: summing `usage` over the completions one `complete()` call returns gives that
+call's usage (when an endpoint returns n choices in one response, the response's usage sits on the
+first completion and the others carry zeros).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Role = Literal["policy", "world_model", "verifier"]
+ROLES: tuple[Role, ...] = ("policy", "world_model", "verifier")
+
+
+MODEL_SEED_HELP = ("seed sent with every model request (the i-th answer asked of a prompt gets N + i), so "
+                   "sampled answers repeat run to run where the endpoint honours it (llama.cpp, OpenAI); "
+                   "default: none")
+
+
+class ConfigError(Exception):
+    """A misconfiguration the user can fix (no model, bad spec, bad key); the message says what to do."""
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0  # includes cached_tokens
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    latency_s: float = 0.0
+    cost_usd: float = 0.0
+    unpriced_calls: int = 0  # calls to models missing from the price table (counted at cost 0)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(Usage)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(Usage)} | {"total_tokens": self.total_tokens}
+
+
+def sum_usage(usages: Iterable[Usage]) -> Usage:
+    total = Usage()
+    for usage in usages:
+        total = total + usage
+    return total
+
+
+@dataclass
+class Completion:
+    """One answer of one call. `data` holds the parsed JSON when a schema was requested and met."""
+
+    text: str
+    role: Role
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    data: Any = None
+
+
+@runtime_checkable
+class LLM(Protocol):
+    async def complete(
+        self,
+        role: Role,
+        messages: list[dict[str, str]],
+        *,
+        n: int = 1,
+        json_schema: dict[str, Any] | None = None,
+        temperature: float | None = None,
+    ) -> list[Completion]:
+        """`n` answers for `messages` from the model configured for `role`."""
+        ...
+
+
+def check_role(role: str) -> Role:
+    if role not in ROLES:
+        raise ValueError(f"unknown LLM role {role!r}; roles are {', '.join(ROLES)}")
+    return role  # type: ignore[return-value]
+
+
+def last_user_message(messages: list[dict[str, str]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return str(message.get("content") or "")
+    return ""

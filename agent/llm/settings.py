@@ -1,0 +1,313 @@
+"""Configuration: one typed settings object read from env vars, overridden by CLI flags.
+
+Precedence, lowest first: defaults < env vars (`OPENAI_*`, `FORETHOUGHT_*`) < CLI flags
+(`Settings.with_overrides`). Each role (policy, world_model, verifier) falls back to the shared
+setting for anything it does not set itself: FORETHOUGHT_POLICY_MODEL beats FORETHOUGHT_MODEL.
+"""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import AliasChoices, BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agent.llm.budget import Budget
+from agent.llm.pricing import Price, PriceTable, default_price_table
+from agent.llm.protocol import LLM, ROLES, Completion, ConfigError, Role, check_role
+from agent.llm.scripted import ScriptedLLM
+
+if TYPE_CHECKING:  # the openai SDK takes ~0.4 s to import: only runs that call a model load it
+    import openai
+
+    from agent.llm.openai_client import OpenAIChatLLM, RetryPolicy
+
+__all__ = ["ConfigError", "RoleSettings", "Settings", "load_settings", "RoutedLLM", "build_llm", "client_for_spec", "SCHEMES"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+SCHEMES = ("openai", "scripted", "replay", "local", "gguf")
+LOCAL_SPEC = "local"  # the default when no model and no endpoint is configured (agent/llm/local_model.py)
+NO_MODEL = (
+    "no model configured: pass --model openai:gpt-4o and set OPENAI_API_KEY, "
+    "or --model scripted:FILE (a JSON file of answers per role), or set FORETHOUGHT_MODEL"
+)
+
+
+class RoleSettings(BaseModel):
+    """What one role's calls go to, after falling back to the shared settings."""
+
+    model: str | None = None  # a spec: openai:MODEL or scripted:FILE
+    base_url: str | None = None
+    api_key: str | None = Field(default=None, repr=False)
+    temperature: float | None = None  # None: the endpoint's default
+    samples: int = 1
+    max_tokens: int | None = None
+
+
+def _shared(*env_names: str) -> Any:
+    # populate_by_name lets code and flags still use the field's own name.
+    return Field(default=None, validation_alias=AliasChoices(*env_names))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FORETHOUGHT_", populate_by_name=True, protected_namespaces=())
+
+    # Shared by all roles unless a role sets its own.
+    model: str | None = None
+    base_url: str | None = _shared("FORETHOUGHT_BASE_URL", "OPENAI_BASE_URL")
+    api_key: str | None = Field(default=None, repr=False,
+                                validation_alias=AliasChoices("FORETHOUGHT_API_KEY", "OPENAI_API_KEY"))
+    temperature: float | None = None
+    samples: int = 1
+    max_tokens: int | None = None
+    seed: int | None = None  # sent to the endpoint so sampled answers repeat run to run; None: not sent
+
+    policy_model: str | None = None
+    policy_base_url: str | None = None
+    policy_api_key: str | None = Field(default=None, repr=False)
+    policy_temperature: float | None = None
+    policy_samples: int | None = None
+    policy_max_tokens: int | None = None
+
+    world_model_model: str | None = None
+    world_model_base_url: str | None = None
+    world_model_api_key: str | None = Field(default=None, repr=False)
+    world_model_temperature: float | None = None
+    world_model_samples: int | None = None
+    world_model_max_tokens: int | None = None
+
+    verifier_model: str | None = None
+    verifier_base_url: str | None = None
+    verifier_api_key: str | None = Field(default=None, repr=False)
+    verifier_temperature: float | None = None
+    verifier_samples: int | None = None
+    verifier_max_tokens: int | None = None
+
+    # Per-task budget; None means unlimited.
+    budget_tokens: int | None = None
+    budget_usd: float | None = None
+    budget_calls: int | None = None
+
+    max_concurrency: int = Field(default=16, ge=1)  # LLM requests in flight, across all roles
+    request_timeout: float = Field(default=60.0, gt=0)  # seconds per request
+    max_retries: int = Field(default=4, ge=0)
+    retry_base_delay: float = Field(default=0.5, ge=0)  # seconds; backoff doubles per retry
+    prices: Path | None = None  # JSON file extending the price table
+
+    def with_overrides(self, **flags: Any) -> Settings:
+        """These settings with CLI flags applied; a flag of None was not given and changes nothing."""
+        unknown = set(flags) - set(type(self).model_fields)
+        if unknown:
+            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        given = {name: value for name, value in flags.items() if value is not None}
+        try:
+            # model_validate (unlike the constructor) does not read the environment again.
+            return type(self).model_validate({**self.model_dump(), **given})
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, "option")) from None
+
+    def role(self, role: Role) -> RoleSettings:
+        """The settings `role` runs with: its own where set, else the shared ones."""
+        check_role(role)
+
+        def pick(name: str) -> Any:
+            own = getattr(self, f"{role}_{name}")
+            return getattr(self, name) if own is None else own
+
+        return RoleSettings(**{name: pick(name) for name in RoleSettings.model_fields})
+
+    def budget(self) -> Budget:
+        return Budget(max_tokens=self.budget_tokens, max_calls=self.budget_calls, max_usd=self.budget_usd)
+
+    def retry_policy(self) -> RetryPolicy:
+        from agent.llm.openai_client import RetryPolicy
+
+        return RetryPolicy(max_retries=self.max_retries, base_delay_s=self.retry_base_delay)
+
+
+def load_settings(**flags: Any) -> Settings:
+    """Settings from the environment with CLI flags applied; bad values raise a one-line ConfigError."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "environment variable")) from None
+    return settings.with_overrides(**flags)
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    problems = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        if source == "environment variable" and not name.isupper():
+            name = f"FORETHOUGHT_{name.upper()}"
+        problems.append(f"{name}={error.get('input')!r}: {error['msg']}")
+    return f"invalid {source}: " + "; ".join(problems)
+
+
+class RoutedLLM:
+    """Sends each role's calls to the client configured for it."""
+
+    def __init__(self, clients: dict[Role, LLM]) -> None:
+        self.clients = clients
+
+    async def aclose(self) -> None:
+        """Close every client's connections (call once the run is over)."""
+        closed: set[int] = set()
+        for client in self.clients.values():
+            if id(client) not in closed and hasattr(client, "aclose"):
+                closed.add(id(client))
+                await client.aclose()
+
+    def skip_answered(self, calls: list[tuple[Role, list[dict[str, str]], int]]) -> None:
+        """A resumed run: clients that answer in order (scripted) skip what its finished steps used."""
+        for client in {id(c): c for c in self.clients.values()}.values():
+            if hasattr(client, "skip_answered"):
+                client.skip_answered([call for call in calls if self.clients.get(call[0]) is client])
+
+    async def __aenter__(self) -> RoutedLLM:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def complete(
+        self,
+        role: Role,
+        messages: list[dict[str, str]],
+        *,
+        n: int = 1,
+        json_schema: dict[str, Any] | None = None,
+        temperature: float | None = None,
+    ) -> list[Completion]:
+        client = self.clients.get(check_role(role))
+        if client is None:
+            raise ConfigError(
+                f"no model configured for role {role!r}: pass --model (all roles) or "
+                f"--{role.replace('_', '-')}-model, or set FORETHOUGHT_{role.upper()}_MODEL"
+            )
+        return await client.complete(role, messages, n=n, json_schema=json_schema, temperature=temperature)
+
+
+class _Clients:
+    """Clients shared between roles: one AsyncOpenAI per endpoint, one ScriptedLLM per file, one semaphore."""
+
+    def __init__(self, settings: Settings, prices: PriceTable) -> None:
+        self.settings = settings
+        self.prices = prices
+        self.semaphore = asyncio.Semaphore(settings.max_concurrency)
+        self.openai_clients: dict[tuple[str, str], openai.AsyncOpenAI] = {}
+        self.scripted: dict[Path, ScriptedLLM] = {}
+        self.replayed: dict[Path, LLM] = {}  # one per trace, so every role shares its answers
+
+    def openai_client(self, base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
+        base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        if not api_key:
+            if base_url == DEFAULT_BASE_URL:
+                raise ConfigError(
+                    "OPENAI_API_KEY is not set: export OPENAI_API_KEY=sk-... for OpenAI, "
+                    "or set OPENAI_BASE_URL / --base-url to a server that needs no key"
+                )
+            api_key = "no-key"  # local servers (vLLM, Ollama, llama.cpp) ignore it, the SDK requires one
+        return self._endpoint(base_url, api_key, self.settings.request_timeout)
+
+    def _endpoint(self, base_url: str, api_key: str, timeout: float) -> openai.AsyncOpenAI:
+        import openai
+
+        key = (base_url, api_key)
+        if key not in self.openai_clients:
+            self.openai_clients[key] = openai.AsyncOpenAI(
+                base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0,
+                # The SDK's own HTTP client closes itself on garbage collection from a background task,
+                # which was seen to stall other clients' requests until their timeout; this one does not.
+                http_client=openai.DefaultAsyncHttpxClient(timeout=timeout),
+            )
+        return self.openai_clients[key]
+
+    def chat_llm(self, model: str, endpoint: openai.AsyncOpenAI, role: RoleSettings, max_tokens: int | None,
+                 prices: PriceTable) -> OpenAIChatLLM:
+        from agent.llm.openai_client import OpenAIChatLLM
+
+        return OpenAIChatLLM(model, endpoint, semaphore=self.semaphore, temperature=role.temperature,
+                             max_tokens=max_tokens, retry=self.settings.retry_policy(), prices=prices,
+                             seed=self.settings.seed)
+
+    def replay_llm(self, path: str) -> LLM:
+        from agent.llm.replayed import ReplayLLM  # reads traces; imported only when asked for
+
+        resolved = Path(path).expanduser().resolve()
+        if resolved not in self.replayed:
+            self.replayed[resolved] = ReplayLLM.from_dir(resolved)
+        return self.replayed[resolved]
+
+    def local_llm(self, gguf: Path, model_name: str, role: RoleSettings) -> OpenAIChatLLM:
+        """A client of the llama.cpp server for `gguf`, started on first use and shared by every role."""
+        from agent.llm import local_model  # starts processes; imported only when a local model is asked for
+
+        server = local_model.shared_server(gguf)
+        # Local prompts can take minutes on a busy CPU; the endpoint is ours, so waiting is safe.
+        timeout = max(self.settings.request_timeout, local_model.REQUEST_TIMEOUT_S)
+        endpoint = self._endpoint(str(server.base_url), "no-key", timeout)
+        free = PriceTable({model_name: Price(input=0.0, output=0.0)})  # computed here
+        return self.chat_llm(model_name, endpoint, role, role.max_tokens or local_model.MAX_TOKENS, free)
+
+    def scripted_llm(self, path: str) -> ScriptedLLM:
+        resolved = Path(path).expanduser().resolve()
+        if resolved not in self.scripted:
+            self.scripted[resolved] = ScriptedLLM.from_file(resolved)
+        return self.scripted[resolved]
+
+
+def client_for_spec(spec: str, role: RoleSettings, clients: _Clients) -> LLM:
+    """The client a model spec names. New schemes (replay:, local:, gguf:) get a branch here."""
+    if spec == LOCAL_SPEC:
+        from agent.llm.local_model import default_model
+
+        model = default_model()
+        return clients.local_llm(model.path, model.name, role)
+    scheme, colon, rest = spec.partition(":")
+    if not colon or not rest:
+        raise ConfigError(
+            f"model spec {spec!r} needs a scheme and a name, e.g. openai:{spec or 'gpt-4o'} "
+            f"(schemes: {', '.join(SCHEMES)})"
+        )
+    if scheme == "openai":
+        endpoint = clients.openai_client(role.base_url, role.api_key)
+        return clients.chat_llm(rest, endpoint, role, role.max_tokens, clients.prices)
+    if scheme == "scripted":
+        return clients.scripted_llm(rest)
+    if scheme == "replay":  # answers from a recorded trace: replay:runs/<run-id>/<task-id>
+        return clients.replay_llm(rest)
+    if scheme == "local":  # a cached model by name (`forethought models`)
+        from agent.llm.local_model import cached_model
+
+        model = cached_model(rest)
+        return clients.local_llm(model.path, model.name, role)
+    if scheme == "gguf":  # any GGUF file, served by llama.cpp
+        from agent.llm.local_model import gguf_file
+
+        path = gguf_file(rest)
+        return clients.local_llm(path, path.stem, role)
+    raise ConfigError(f"unknown model scheme {scheme!r} in {spec!r}; known schemes: {', '.join(SCHEMES)}")
+
+
+def build_llm(settings: Settings, roles: tuple[Role, ...] = ROLES, prices: PriceTable | None = None) -> RoutedLLM:
+    """One client per role. Every role in `roles` must have a model; other roles get one if configured."""
+    if prices is None:
+        prices = default_price_table(settings.prices)
+    clients = _Clients(settings, prices)
+    routed: dict[Role, LLM] = {}
+    configured = any(settings.role(r).model or settings.role(r).base_url for r in ROLES)
+    for role in ROLES:
+        role_settings = settings.role(role)
+        spec = role_settings.model or (None if configured else LOCAL_SPEC)
+        if spec:
+            routed[role] = client_for_spec(spec, role_settings, clients)
+        elif role in roles:
+            if not any(settings.role(r).model for r in ROLES):
+                raise ConfigError(NO_MODEL)
+            raise ConfigError(
+                f"no model configured for role {role!r}: pass --model (all roles) or "
+                f"--{role.replace('_', '-')}-model, or set FORETHOUGHT_{role.upper()}_MODEL"
+            )
+    return RoutedLLM(routed)
