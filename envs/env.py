@@ -10,8 +10,9 @@ from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 
-from envs.actions import ANSWER_ACTIONS, Action, ActionError, execute_action, parse_action
+from envs.actions import ANSWER_ACTIONS, Action, ActionError, parse_action
 from envs.browser import BrowserConfig, BrowserCrashed, BrowserSession
+from envs.executor import execute_action
 from envs.guard import OriginGuard, OriginPolicy
 from envs.observation import ObservationOptions, observe
 from envs.secrets import Secrets

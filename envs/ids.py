@@ -7,8 +7,10 @@ iframe get the frame's prefix, `f<K>e<N>` (the prefix is stored on the frame's w
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from playwright.async_api import Frame, Locator, Page
+if TYPE_CHECKING:  # only for annotations: the grammar (envs/actions.py) uses ID_PATTERN without a browser
+    from playwright.async_api import Frame, Locator, Page
 
 ID_ATTRIBUTE = "data-ft-id"
 ID_PATTERN = re.compile(r"^(?:f\d+)?e\d+$")

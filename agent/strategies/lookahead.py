@@ -27,9 +27,10 @@ from urllib.parse import urlsplit
 from playwright.async_api import Error as PlaywrightError
 
 from agent.risk import irreversible_reason
-from envs.actions import ANSWER_ACTIONS, ActionError, execute_action, parse_action
+from envs.actions import ANSWER_ACTIONS, ActionError, parse_action
 from envs.browser import BrowserSession
 from envs.env import BrowserEnv
+from envs.executor import execute_action
 from envs.guard import OriginGuard, task_start_urls
 from envs.observation import element_line, observe
 from envs.types import Observation

@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.server import serve
 
 from bench.faults import rss_mb
-from envs import actions
+from envs import executor
 from envs.browser import BrowserConfig, BrowserCrashed, BrowserSession
 from envs.env import BrowserEnv
 from envs.observation import render_text
@@ -207,7 +207,7 @@ def stalling() -> Iterator[StallingServer]:
 
 
 async def test_a_page_that_never_finishes_loading_does_not_hang_the_step(session, stalling, monkeypatch):
-    monkeypatch.setattr(actions, "SETTLE_TIMEOUT_MS", 1000)  # how long a step waits for a page after acting
+    monkeypatch.setattr(executor, "SETTLE_TIMEOUT_MS", 1000)  # how long a step waits for a page after acting
     env = BrowserEnv(session)  # navigation_timeout_ms=2000, action_timeout_ms=2000
     obs = await _start(env, f"{stalling.url}/")
 
