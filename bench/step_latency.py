@@ -6,7 +6,10 @@ openai client. A step's critical path is one proposal + one round of simulations
 scores = 3·D, plus the browser's own time for the action and the next observation (measured in the
 same run). Simulations and scores run concurrently, so the measured step should be close to it.
 
-    python bench/step_latency.py [--delay-ms 200] [--steps 10]
+    python bench/step_latency.py [--delay-ms 200] [--steps 10] [--quick]
+
+Bar: the median step (after the first, which opens the connections) <= 1.2x its critical path.
+--quick runs 3 steps and exits 0 whatever the ratio: a smoke test that the bench still runs.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,7 @@ from envs.env import BrowserEnv  # noqa: E402
 from envs.tasks import UrlTask  # noqa: E402
 
 BAR = 1.2
+FULL_STEPS, QUICK_STEPS = 10, 3
 K, HORIZON, SAMPLES = 5, 1, 3
 PAGE = "<!doctype html><title>Bench</title><h1>Counters</h1><p id=s>none</p>" + "".join(
     f"<button onclick=\"document.getElementById('s').textContent='{i} clicked'\">Button {i}</button>"
@@ -39,18 +44,46 @@ PAGE = "<!doctype html><title>Bench</title><h1>Counters</h1><p id=s>none</p>" + 
 )
 
 
+def requested_schema(body: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema a chat request asks its answer to match: sent as response_format, or (for an
+    endpoint without structured outputs) written into the last message by the client."""
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":
+        return dict(response_format["json_schema"]["schema"])
+    last = str(body["messages"][-1]["content"])
+    marker = "JSON schema:\n"
+    if marker in last:
+        return dict(json.loads(last.rsplit(marker, 1)[1]))
+    return {}
+
+
+def request_kind(body: dict[str, Any]) -> str:
+    """Which of the planner's requests this is. Every role's prompt in a step starts with the same
+    system text, task, history and page, so requests are told apart by the answer they ask for: the
+    fields of their JSON schema."""
+    fields = set(requested_schema(body).get("properties", {}))
+    for field, kind in (("changes", "prediction"), ("verdict", "verdict"), ("candidates", "proposal")):
+        if field in fields:
+            return kind
+    return "unexpected"
+
+
 def answer(body: dict[str, Any]) -> str:
-    """What a model would answer to each of the planner's prompts (the endpoint sees only messages)."""
-    system, user = body["messages"][0]["content"], body["messages"][-1]["content"]
-    if "world model" in system:
+    """What a model would answer to each of the planner's requests (the endpoint sees only the request)."""
+    kind = request_kind(body)
+    if kind == "prediction":
         return json.dumps({"changes": "The status line names the clicked button.", "url": "",
                            "appear": ["clicked"], "disappear": ["none"]})
-    if "judge" in system:
+    if kind == "verdict":
         return json.dumps({"reason": "progress", "verdict": "on track"})
-    ids = re.findall(r"\[(e\d+)\] button", user)
-    done = len(re.findall(r"^\d+\. ", user.split("<page>")[0], re.MULTILINE))
-    ids = ids[done % len(ids):] + ids[: done % len(ids)]  # rotate, so no action repeats three times
-    return json.dumps({"candidates": [{"action": f"click('{i}')", "reason": "try it"} for i in ids[:K]]})
+    if kind == "proposal":
+        user = str(body["messages"][-1]["content"])
+        history, _, rest = user.partition("<page>")
+        ids = re.findall(r"\[(e\d+)\] button", rest.partition("</page>")[0])
+        done = len(re.findall(r"^\d+\. ", history, re.MULTILINE))
+        ids = ids[done % len(ids):] + ids[: done % len(ids)]  # rotate, so no action repeats three times
+        return json.dumps({"candidates": [{"action": f"click('{i}')", "reason": "try it"} for i in ids[:K]]})
+    return "{}"  # nothing usable; the bench reports how many such requests came
 
 
 def serve(delay_s: float, conn: Any) -> None:
@@ -58,7 +91,8 @@ def serve(delay_s: float, conn: Any) -> None:
     with FakeOpenAIServer(answers=answer, delay_s=delay_s) as server:
         conn.send(server.base_url)
         conn.recv()  # until the bench is done
-        conn.send((len(server.chat_requests), server.max_in_flight))
+        kinds = Counter(request_kind(body) for body in server.chat_requests)
+        conn.send((dict(kinds), server.max_in_flight))
 
 
 class TimedEnv(BrowserEnv):
@@ -75,7 +109,8 @@ class TimedEnv(BrowserEnv):
         return result
 
 
-async def bench(delay_s: float, steps: int) -> float:
+async def bench(delay_s: float, steps: int) -> float | None:
+    """Run the steps and print the table; the median ratio, or None when the run did not measure."""
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "bench.html"
         page.write_text(PAGE, encoding="utf-8")
@@ -88,19 +123,28 @@ async def bench(delay_s: float, steps: int) -> float:
             env = TimedEnv()
             cpu_marks = [time.process_time()]  # this process's CPU time at the end of each step
             try:
-                await run_task(UrlTask("bench", str(page), "Click every button once."), llm, env, config,
-                               Path(tmp) / "runs", on_step=lambda _: cpu_marks.append(time.process_time()))
+                result = await run_task(UrlTask("bench", str(page), "Click every button once."), llm, env, config,
+                                        Path(tmp) / "runs", on_step=lambda _: cpu_marks.append(time.process_time()))
             finally:
                 await env.close()
             conn.send("done")
-            calls, most_in_flight = conn.recv()
+            kinds, most_in_flight = conn.recv()
         finally:
             server.join(timeout=5)
         records = [json.loads(line) for line in (Path(tmp) / "runs" / "bench" / "steps.jsonl").open()]
 
     walls = [r["seconds"] for r in records if r["choice"]]
-    print(f"D = {delay_s * 1000:.0f} ms; K={K}, H={HORIZON}, m={SAMPLES}; {len(walls)} steps, {calls} calls, "
-          f"at most {most_in_flight} in flight")
+    calls = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+    print(f"D = {delay_s * 1000:.0f} ms; K={K}, H={HORIZON}, m={SAMPLES}; {len(walls)} steps, requests: {calls}; "
+          f"at most {most_in_flight} in flight; stop reason {result.stop_reason}")
+    if kinds.get("unexpected"):
+        print(f"error: {kinds['unexpected']} request(s) asked for an answer this bench does not know "
+              "(see request_kind); the planner's requests changed", file=sys.stderr)
+        return None
+    if len(walls) < 2:
+        print(f"error: {len(walls)} step(s) chose an action, at least 2 are needed (the first is warm-up); "
+              f"the run stopped with {result.stop_reason}: {result.stop_detail or result.error}", file=sys.stderr)
+        return None
     # CPU time of this process per step (planner, openai client, LangGraph, Playwright's Python side):
     # on an idle machine the step can exceed its critical path by at most about this much.
     cpus = [b - a for a, b in zip(cpu_marks, cpu_marks[1:])]
@@ -123,12 +167,18 @@ async def bench(delay_s: float, steps: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delay-ms", type=float, default=200.0, help="the endpoint's delay per call (default 200)")
-    parser.add_argument("--steps", type=int, default=10, help="real steps to run (default 10; the first is warm-up)")
+    parser.add_argument("--steps", type=int, help=f"real steps to run (default {FULL_STEPS}; the first is warm-up)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a smoke run of {QUICK_STEPS} steps; exits 0 whatever the ratio (the flags above "
+                             "still override)")
     args = parser.parse_args()
-    if args.steps < 2:
+    steps = args.steps or (QUICK_STEPS if args.quick else FULL_STEPS)
+    if steps < 2:
         parser.error("--steps must be at least 2 (the first step is warm-up)")
-    median = asyncio.run(bench(args.delay_ms / 1000, args.steps))
-    return 0 if median <= BAR else 1
+    median = asyncio.run(bench(args.delay_ms / 1000, steps))
+    if median is None:
+        return 1
+    return 0 if args.quick or median <= BAR else 1
 
 
 if __name__ == "__main__":
