@@ -5,7 +5,9 @@ real openai client and llama.cpp's server, and prints per step: seconds, prompt 
 per second (from the server's /metrics), and the fraction of prompt tokens served from the prefix
 cache, for the simulation and the scoring calls (bar: >= 0.5 for both, on the median step).
 
-    python bench/local_model.py [--steps 6] [--model local] [--parallel 1] [--threads 0]
+    python bench/local_model.py [--steps 6] [--model local] [--parallel 1] [--threads 0] [--quick]
+
+--quick runs 3 steps against the fake endpoint (agent/llm/fake_server.py) instead: a smoke test.
 
 Prints the machine's load average too: the figures depend on what else runs.
 """
@@ -22,16 +24,19 @@ import tempfile
 import time
 import urllib.request
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.config import PlannerConfig  # noqa: E402
+from agent.llm.fake_server import FakeOpenAIServer  # noqa: E402
 from agent.llm.local_model import ServerSettings, default_model, shared_server  # noqa: E402
 from agent.llm.protocol import Completion, Role, sum_usage  # noqa: E402
 from agent.llm.settings import Settings, build_llm  # noqa: E402
 from agent.loop import run_task  # noqa: E402
+from bench.fake_answers import planner_answers  # noqa: E402
 from envs.env import BrowserEnv  # noqa: E402
 from envs.tasks import UrlTask  # noqa: E402
 
@@ -96,21 +101,40 @@ async def bench(model: str, steps: int, server: ServerSettings) -> bool:
     client = llm.clients["policy"]
     base_url = str(client.client.base_url).rstrip("/")
     print(f"model {model} ({client.model}) served at {base_url}; ready in {time.perf_counter() - started:.1f} s")
+    try:
+        return await measure(llm, steps, lambda: server_metrics(base_url))
+    finally:
+        await llm.aclose()
+
+
+async def quick(steps: int) -> None:
+    """The same steps against the fake endpoint (agent/llm/fake_server.py): seconds, offline, for CI.
+    It has no prefix cache and no /metrics, so its figures say only that the bench still runs."""
+    print("quick: the fake endpoint instead of the local model (no prefix cache, no /metrics)")
+    with FakeOpenAIServer(planner_answers(K, role="button")) as fake:
+        llm = build_llm(Settings(model=f"openai:{fake.model}", base_url=fake.base_url, api_key="quick"))
+        try:
+            await measure(llm, steps, dict)
+        finally:
+            await llm.aclose()
+
+
+async def measure(llm: Any, steps: int, metrics: Callable[[], dict[str, float]]) -> bool:
+    """Run the dreamer steps with `llm` and print their figures; `metrics` reads the server's counters."""
     log = CallLog(llm)
     marks: list[tuple[float, int, dict[str, float]]] = []  # per step end: time, calls so far, server counters
 
     def on_step(_: str) -> None:
-        marks.append((time.perf_counter(), len(log.calls), server_metrics(base_url)))
+        marks.append((time.perf_counter(), len(log.calls), metrics()))
 
     config = PlannerConfig(strategy="dreamer", k=K, horizon=HORIZON, samples=SAMPLES, max_steps=steps)
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "shop.html"
         page.write_text(PAGE, encoding="utf-8")
         async with BrowserEnv() as env:
-            marks.append((time.perf_counter(), 0, server_metrics(base_url)))
+            marks.append((time.perf_counter(), 0, metrics()))
             result = await run_task(UrlTask("bench", str(page), GOAL), log, env, config, Path(tmp) / "runs",
                                     on_step=on_step, screenshots=False)
-        await llm.aclose()
     print(f"K={K}, H={HORIZON}, m={SAMPLES}; {result.steps} steps, stop reason {result.stop_reason}; "
           f"cached prompt tokens in the run's totals: {result.usage['total']['cached_tokens']} "
           f"of {result.usage['total']['prompt_tokens']}; {log.topped_up} proposals topped up to K distinct actions")
@@ -149,13 +173,18 @@ def _rate(before: dict[str, float], after: dict[str, float], tokens: str, second
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=6, help="real steps to run at most (default 6)")
+    parser.add_argument("--steps", type=int, help="real steps to run at most (default 6; 3 with --quick)")
     parser.add_argument("--model", default="local", help="model spec (default: local)")
     parser.add_argument("--parallel", type=int, default=ServerSettings.parallel, help="server slots (with local)")
     parser.add_argument("--threads", type=int, default=0, help="server threads (with local; 0: cores - 1)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run against the fake endpoint instead of --model; exits 0 whatever the figures")
     args = parser.parse_args()
+    if args.quick:
+        asyncio.run(quick(args.steps or 3))
+        return 0
     settings = ServerSettings(parallel=args.parallel, threads=args.threads)
-    return 0 if asyncio.run(bench(args.model, args.steps, settings)) else 1
+    return 0 if asyncio.run(bench(args.model, args.steps or 6, settings)) else 1
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import re
 import statistics
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from agent.config import PlannerConfig  # noqa: E402
 from agent.llm.fake_server import FakeOpenAIServer  # noqa: E402
 from agent.llm.settings import Settings, build_llm  # noqa: E402
 from agent.loop import run_task  # noqa: E402
+from bench.fake_answers import UNEXPECTED, planner_answers, request_kind  # noqa: E402
 from envs.env import BrowserEnv  # noqa: E402
 from envs.tasks import UrlTask  # noqa: E402
 
@@ -44,51 +44,9 @@ PAGE = "<!doctype html><title>Bench</title><h1>Counters</h1><p id=s>none</p>" + 
 )
 
 
-def requested_schema(body: dict[str, Any]) -> dict[str, Any]:
-    """The JSON schema a chat request asks its answer to match: sent as response_format, or (for an
-    endpoint without structured outputs) written into the last message by the client."""
-    response_format = body.get("response_format") or {}
-    if response_format.get("type") == "json_schema":
-        return dict(response_format["json_schema"]["schema"])
-    last = str(body["messages"][-1]["content"])
-    marker = "JSON schema:\n"
-    if marker in last:
-        return dict(json.loads(last.rsplit(marker, 1)[1]))
-    return {}
-
-
-def request_kind(body: dict[str, Any]) -> str:
-    """Which of the planner's requests this is. Every role's prompt in a step starts with the same
-    system text, task, history and page, so requests are told apart by the answer they ask for: the
-    fields of their JSON schema."""
-    fields = set(requested_schema(body).get("properties", {}))
-    for field, kind in (("changes", "prediction"), ("verdict", "verdict"), ("candidates", "proposal")):
-        if field in fields:
-            return kind
-    return "unexpected"
-
-
-def answer(body: dict[str, Any]) -> str:
-    """What a model would answer to each of the planner's requests (the endpoint sees only the request)."""
-    kind = request_kind(body)
-    if kind == "prediction":
-        return json.dumps({"changes": "The status line names the clicked button.", "url": "",
-                           "appear": ["clicked"], "disappear": ["none"]})
-    if kind == "verdict":
-        return json.dumps({"reason": "progress", "verdict": "on track"})
-    if kind == "proposal":
-        user = str(body["messages"][-1]["content"])
-        history, _, rest = user.partition("<page>")
-        ids = re.findall(r"\[(e\d+)\] button", rest.partition("</page>")[0])
-        done = len(re.findall(r"^\d+\. ", history, re.MULTILINE))
-        ids = ids[done % len(ids):] + ids[: done % len(ids)]  # rotate, so no action repeats three times
-        return json.dumps({"candidates": [{"action": f"click('{i}')", "reason": "try it"} for i in ids[:K]]})
-    return "{}"  # nothing usable; the bench reports how many such requests came
-
-
 def serve(delay_s: float, conn: Any) -> None:
     """The endpoint, in its own process: like a real server, it does not share the agent's GIL."""
-    with FakeOpenAIServer(answers=answer, delay_s=delay_s) as server:
+    with FakeOpenAIServer(answers=planner_answers(K, role="button"), delay_s=delay_s) as server:
         conn.send(server.base_url)
         conn.recv()  # until the bench is done
         kinds = Counter(request_kind(body) for body in server.chat_requests)
@@ -137,9 +95,9 @@ async def bench(delay_s: float, steps: int) -> float | None:
     calls = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
     print(f"D = {delay_s * 1000:.0f} ms; K={K}, H={HORIZON}, m={SAMPLES}; {len(walls)} steps, requests: {calls}; "
           f"at most {most_in_flight} in flight; stop reason {result.stop_reason}")
-    if kinds.get("unexpected"):
-        print(f"error: {kinds['unexpected']} request(s) asked for an answer this bench does not know "
-              "(see request_kind); the planner's requests changed", file=sys.stderr)
+    if kinds.get(UNEXPECTED):
+        print(f"error: {kinds[UNEXPECTED]} request(s) asked for an answer bench/fake_answers.py does not know; "
+              "the planner's requests changed", file=sys.stderr)
         return None
     if len(walls) < 2:
         print(f"error: {len(walls)} step(s) chose an action, at least 2 are needed (the first is warm-up); "
