@@ -11,7 +11,9 @@ Python process, the Playwright driver, Chromium's browser, renderer, GPU and uti
 the site servers). CPU seconds hardly depend on what else the machine is doing, unlike wall time,
 so they say where the harness's cost goes and whether a change cut it.
 
-    python bench/eval_throughput.py [--tasks N] [--workers 1,2]
+    python bench/eval_throughput.py [--tasks N] [--workers 1,2] [--cpu] [--quick]
+
+--quick runs the first 2 tasks with 1 and 2 workers and the CPU breakdown: a smoke test (seconds).
 
 Bar: 2 workers >= 1.6x the throughput of 1 worker.
 """
@@ -36,6 +38,7 @@ from agent.evaluation.runner import EvalOptions, load_suite, run_eval  # noqa: E
 from envs.browser import find_chromium  # noqa: E402
 
 BAR = 1.6
+QUICK_TASKS = 2
 SAMPLE_INTERVAL_S = 0.1
 
 
@@ -174,7 +177,11 @@ async def main() -> int:
     parser.add_argument("--cpu", action="store_true",
                         help="also print CPU seconds per task by process kind (the sampling thread shares the "
                              "workers' interpreter, so the throughput figures of such a run are a little lower)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"the first {QUICK_TASKS} tasks, with --cpu: a smoke test (--tasks still overrides)")
     args = parser.parse_args()
+    if args.quick:
+        args.tasks, args.cpu = args.tasks or QUICK_TASKS, True
     counts = [int(n) for n in args.workers.split(",")]
     chromium = find_chromium() or "Playwright's own"
     print(f"cores: {os.cpu_count()}; workers' Chromium: {chromium}")
@@ -184,9 +191,9 @@ async def main() -> int:
         with CpuSampler() if args.cpu else nullcontext() as sampler:
             rate, finished, successes = await tasks_per_minute(workers, args.tasks)
         rates[workers] = rate
+        busy = busy_share(cpu_before, cpu_times())
         print(f"{workers} worker(s): {rate:6.1f} tasks/min  ({successes}/{finished} oracle successes)  "
-              f"load average before {before}, after {load()}; cores busy {100 * busy_share(cpu_before, cpu_times()):.0f}%",
-              flush=True)
+              f"load average before {before}, after {load()}; cores busy {100 * busy:.0f}%", flush=True)
         if sampler is not None:
             print(format_breakdown(sampler.by_kind(), finished), flush=True)
     if 1 in rates and 2 in rates:
