@@ -48,7 +48,7 @@ from agent.strategies.revise import Versions, revise_versions
 from agent.strategies.tree import tree_search
 from agent.verifier import Score, Verifier
 from envs.env import BrowserEnv
-from envs.observation import render_text
+from envs.rendering import render_text
 from world_model.surprise import measure_surprise
 from world_model.world_model import ImaginedStep, WorldModel
 

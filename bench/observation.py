@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import miniwob  # noqa: E402
 
 from envs.browser import BrowserSession  # noqa: E402
-from envs.observation import ObservationOptions, observe, render_text  # noqa: E402
+from envs.observation import ObservationOptions, observe  # noqa: E402
+from envs.rendering import render_text  # noqa: E402
 from envs.tokens import count_tokens  # noqa: E402
 from tests.pages.big_page import make_big_page  # noqa: E402
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from envs.actions import ANSWER_ACTIONS, ActionError, format_action, parse_action
-from envs.observation import render_text
+from envs.rendering import render_text
 from envs.types import Observation
 from world_model.templates import load_template
 

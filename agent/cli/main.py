@@ -14,7 +14,8 @@ from agent.llm.protocol import MODEL_SEED_HELP, ConfigError
 from envs.browser import BrowserConfig, BrowserNotFound
 from envs.env import BrowserEnv
 from envs.guard import OriginPolicy
-from envs.observation import ObservationOptions, render_text
+from envs.observation import ObservationOptions
+from envs.rendering import render_text
 from envs.secrets import Secrets
 from envs.types import Task
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from envs.observation import render_text
+from envs.rendering import render_text
 from traces.schema import Trace, read_trace
 from world_model.surprise import measure_surprise
 from world_model.world_model import LLMWorldModel, Prediction

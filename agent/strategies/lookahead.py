@@ -32,7 +32,8 @@ from envs.browser import BrowserSession
 from envs.env import BrowserEnv
 from envs.executor import execute_action
 from envs.guard import OriginGuard, task_start_urls
-from envs.observation import element_line, observe
+from envs.observation import observe
+from envs.rendering import element_line
 from envs.types import Observation
 from world_model.world_model import ImaginedStep, Prediction
 

@@ -56,7 +56,7 @@ from agent.verifier import Score, Verifier
 from envs.actions import ANSWER_ACTIONS, parse_action
 from envs.env import BrowserEnv
 from envs.guard import OriginGuard, task_start_urls
-from envs.observation import render_text
+from envs.rendering import render_text
 from envs.suites.local import LocalTask
 from envs.types import Observation
 from world_model.world_model import ImaginedStep, WorldModel

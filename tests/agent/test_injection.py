@@ -19,7 +19,7 @@ from agent.llm.settings import Settings, build_llm
 from agent.loop import run_task
 from envs.env import BrowserEnv
 from envs.guard import origin_of
-from envs.observation import render_text
+from envs.rendering import render_text
 from envs.tasks import UrlTask
 from tests.pages.page_server import PageServer
 from world_model.templates import load_template

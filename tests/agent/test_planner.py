@@ -21,7 +21,7 @@ from agent.loop import RunResult, run_task
 from agent.proposer import propose_candidates
 from agent.verifier import LLMVerifier, read_verdict
 from envs.env import BrowserEnv
-from envs.observation import render_text
+from envs.rendering import render_text
 from envs.tasks import UrlTask
 from tests.agent.answers import candidates
 from traces.schema import read_trace

@@ -13,7 +13,7 @@ from agent.llm.scripted import ScriptedLLM
 from agent.loop import RunResult, run_task
 from agent.strategies.adaptive import Signals, first_decision, propose_by_vote, step_signals
 from envs.env import BrowserEnv
-from envs.observation import render_text
+from envs.rendering import render_text
 from envs.tasks import UrlTask
 from envs.types import Observation
 from tests.agent.answers import candidates

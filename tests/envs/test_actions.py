@@ -1,6 +1,9 @@
 """The action grammar: parsing, canonical form, error messages (no browser)."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from envs.actions import (
@@ -172,3 +175,10 @@ def test_unknown_ids_name_the_closest_existing_ids():
     with pytest.raises(UnknownElementError, match="no interactive elements"):
         parse_action("click('e1')").check_ids(_observation())
     parse_action("goto('http://x')").check_ids(_observation())  # no ids to check
+
+
+def test_the_grammar_and_the_rendering_need_no_browser():
+    # A fresh interpreter: this test process has Playwright loaded already.
+    check = "import sys, envs.actions, envs.rendering; print([m for m in sys.modules if m.startswith('playwright')])"
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -17,7 +17,7 @@ from bench.faults import rss_mb
 from envs import executor
 from envs.browser import BrowserConfig, BrowserCrashed, BrowserSession
 from envs.env import BrowserEnv
-from envs.observation import render_text
+from envs.rendering import render_text
 from envs.tasks import UrlTask
 from envs.tokens import count_tokens
 from tests.pages.big_page import make_big_page

@@ -1,13 +1,19 @@
-"""Prompt templates render strictly: nothing is silently left out or left over."""
+"""Prompt templates render strictly: nothing is silently left out or left over. And the world model,
+which renders them, runs without a browser."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from world_model.templates import PromptTemplate, TemplateError, load_template
 
-TEMPLATE = "[system]\nYou predict pages.\n[user]\nTask: {{goal}}\n<page>\n{{ observation }}\n</page>\nAction: {{action}}\n"
+TEMPLATE = (
+    "[system]\nYou predict pages.\n"
+    "[user]\nTask: {{goal}}\n<page>\n{{ observation }}\n</page>\nAction: {{action}}\n"
+)
 
 
 def test_renders_chat_messages_with_every_placeholder_filled() -> None:
@@ -47,3 +53,11 @@ def test_shipped_prompts_put_the_task_first_and_the_page_as_delimited_data(path:
     assert (first_role, role) == ("system", "user")
     assert user.startswith("Task: {{goal}}")
     assert "<page>\n{{observation}}\n</page>" in user
+
+
+def test_the_world_model_imports_no_playwright() -> None:
+    # A fresh interpreter: the test process may have Playwright loaded by other tests.
+    check = ("import sys, world_model.world_model, world_model.surprise; "
+             "print([m for m in sys.modules if m.startswith('playwright')])")
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

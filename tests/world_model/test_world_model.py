@@ -8,7 +8,7 @@ import pytest
 
 from agent.llm.budget import MeteredLLM, UsageMeter
 from agent.llm.scripted import ScriptedLLM
-from envs.observation import render_text
+from envs.rendering import render_text
 from envs.types import Element, Observation
 from world_model.world_model import LLMWorldModel, parse_prediction
 

@@ -21,7 +21,7 @@ from agent.strategies.lookahead import REAL, REAL_NOTE
 from agent.strategies.tree import tree_search
 from agent.verifier import LLMVerifier
 from envs.env import BrowserEnv
-from envs.observation import render_text
+from envs.rendering import render_text
 from envs.suites import LocalSites, load_local_suite
 from envs.tasks import UrlTask
 from tests.agent.answers import candidates

@@ -1,0 +1,245 @@
+"""The text an LLM reads of an Observation: one line per element, within a token budget.
+
+`render_text` trims the least useful lines first and says what it trimmed; `element_line` is one
+element's line. Pure formatting: no browser here (envs/observation.py extracts the Observation).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from envs.tokens import count_tokens
+from envs.types import Element, Observation
+
+DEFAULT_TOKEN_BUDGET = 4000  # what render_text fits an observation into unless told otherwise
+LONG_TEXT_CHARS = 160  # the first trim shortens longer names to this many characters
+LONG_SELECT_OPTIONS = 8  # a select with more options than this is long
+SELECT_OPTIONS_KEPT = 5  # a long select keeps its first options (and the selected ones)
+# What the trimming drops, in this order, and how the closing note names it.
+TRIM_KINDS = {
+    "texts": "off-screen texts",
+    "options": "options of long selects",
+    "interactive": "off-screen interactive elements",
+    "visible texts": "texts in view",
+    "visible interactive": "interactive elements in view",
+}
+
+
+def element_line(element: Element, max_name: int | None = None) -> str:
+    """One element as the LLM reads it, e.g. `  [e8] combobox 'Cover' value='Forest green'`."""
+    parts = ["  " * element.depth]
+    if element.id is not None:
+        parts.append(f"[{element.id}] ")
+    parts.append(element.role)
+    name = _one_line(element.name, max_name)
+    if name:
+        parts.append(f" '{name}'")
+    if element.value:
+        parts.append(f" value='{_one_line(element.value, max_name)}'")
+    for state in element.states:
+        parts.append(f" {state}")
+    if element.offscreen:
+        parts.append(" (offscreen)")
+    return "".join(parts)
+
+
+def _one_line(text: str, max_chars: int | None) -> str:
+    # A textarea's value keeps its newlines; in the rendering they must not start new lines.
+    if max_chars is not None and len(text) > max_chars:
+        text = text[:max_chars].rstrip() + "…"
+    return text.replace("\r", "").replace("\n", "\\n")
+
+
+def _header(obs: Observation) -> list[str]:
+    lines = [f"URL: {obs.url}", f"Title: {obs.title}"]
+    if len(obs.tabs) > 1:
+        tabs = "  ".join(f"{'*' if t.active else ''}[{t.index}] {t.title} ({t.url})" for t in obs.tabs)
+        lines.append(f"Tabs: {tabs}")
+    if obs.focused_id:
+        lines.append(f"Focused: {obs.focused_id}")
+    if obs.last_action_error:
+        lines.append(f"Last action error: {obs.last_action_error}")
+    return lines
+
+
+def render_text(obs: Observation, token_budget: int | None = None) -> str:
+    """The observation as text, one line per element, within `token_budget` tokens (None: the
+    default of ObservationOptions). Over budget, the least useful lines go first and a last line
+    says what was left out."""
+    budget = DEFAULT_TOKEN_BUDGET if token_budget is None else token_budget
+    header = _header(obs)
+    full = "\n".join(header + [element_line(e) for e in obs.elements])
+    # A token is at least one character; and a text ten times longer than the budget is over it in
+    # any real page, so the whole text need not be tokenized to know.
+    if len(full) <= budget or (len(full) <= 10 * budget and count_tokens(full) <= budget):
+        return full
+    return _trimmed(obs, header, budget)
+
+
+def _trimmed(obs: Observation, header: list[str], budget: int) -> str:
+    """Keep the most useful lines that fit. The lines that may go are ordered least useful first
+    (`_trim_order`); the kept ones are the longest tail of that order that fits, built from the
+    tail so that only kept lines are ever tokenized."""
+    elements = obs.elements
+    n = len(elements)
+    parents = _parents(elements)
+    has_children = [i + 1 < n and elements[i + 1].depth > elements[i].depth for i in range(n)]
+    lines: dict[int, str] = {}
+    costs: dict[int, int] = {}
+
+    def cost(i: int) -> int:
+        if i not in costs:
+            element = elements[i]
+            long = len(element.name) > LONG_TEXT_CHARS or len(element.value or "") > LONG_TEXT_CHARS
+            lines[i] = element_line(element, LONG_TEXT_CHARS if long else None)
+            costs[i] = count_tokens(lines[i] + "\n")
+        return costs[i]
+
+    kinds, units = _trim_order(obs, has_children)
+    header_cost = count_tokens("\n".join(header) + "\n")
+    reserve = 40  # the closing note about what was trimmed (corrected below if longer)
+    focused = next((i for i, e in enumerate(elements) if e.id is not None and e.id == obs.focused_id), None)
+    while True:
+        selection = _Selection(elements, parents, cost, header_cost + reserve)
+        kept = selection.kept
+        if focused is not None:
+            selection.add([focused], budget=None)
+        forced = sum(kept)
+        for unit in reversed(units):
+            owner = parents[unit[0]]
+            if kinds[unit[0]] == "options" and owner >= 0 and not kept[owner]:
+                continue  # an option of a select that is not shown
+            if not selection.add(unit, budget):
+                break
+        dropped = dict.fromkeys(TRIM_KINDS, 0)
+        for i in range(n):
+            if not kept[i]:
+                dropped[kinds[i]] += 1
+        shortened = sum(1 for i in range(n) if kept[i] and lines[i] != element_line(elements[i]))
+        body = [lines[i] for i in range(n) if kept[i]]
+        if not shortened and not any(dropped.values()):
+            return "\n".join(header + body)
+        text = "\n".join(header + body + [_trim_note(budget, shortened, dropped)])
+        excess = count_tokens(text) - budget
+        # Per-line counts add up to the whole text's count in practice; if not, aim lower and redo.
+        # With nothing left but what is never dropped, this is as short as it gets.
+        if excess <= 0 or sum(kept) == forced:
+            return text
+        reserve += excess + 10
+
+
+class _Selection:
+    """The lines one pass of `_trimmed` keeps, and their token total so far."""
+
+    def __init__(self, elements: list[Element], parents: list[int], cost: Callable[[int], int], total: int) -> None:
+        self.elements, self.parents, self.cost = elements, parents, cost
+        self.kept = [False] * len(elements)
+        self.total = total
+
+    def add(self, unit: list[int], budget: int | None) -> bool:
+        """Keep `unit` if it fits in `budget` (None: keep it whatever it costs)."""
+        kept, parents = self.kept, self.parents
+        needed = [j for j in unit if not kept[j]]
+        # Plain structure (a table row, a heading) above a kept line stays with it.
+        for j in unit:
+            parent = parents[j]
+            while parent >= 0 and not kept[parent] and self.elements[parent].id is None and parent not in needed:
+                needed.append(parent)
+                parent = parents[parent]
+        extra = sum(self.cost(j) for j in needed)
+        if budget is not None and self.total + extra > budget:
+            return False
+        for j in needed:
+            kept[j] = True
+        self.total += extra
+        return True
+
+
+def _trim_order(obs: Observation, has_children: list[bool]) -> tuple[list[str], list[list[int]]]:
+    """Each element's trim kind, and the units (lists of element indexes) that may go, least
+    useful first: off-screen texts far from the viewport, options of long selects, off-screen
+    interactive elements far from the viewport, texts in view, interactive elements in view. A
+    select goes with its options; plain structure goes when nothing under it is left; the focused
+    element never goes."""
+    elements = obs.elements
+    distance = _distance_from_viewport(elements)
+    extra_options = _extra_options(elements)
+    kinds: list[str] = []
+    groups: dict[str, list[list[int]]] = {name: [] for name in TRIM_KINDS}
+    current_select: list[int] | None = None
+    for i, element in enumerate(elements):
+        if element.id is None:
+            kind = "texts" if element.offscreen else "visible texts"
+        elif i in extra_options:
+            kind = "options"
+        else:
+            kind = "interactive" if element.offscreen else "visible interactive"
+        kinds.append(kind)
+        if element.id is not None and element.id == obs.focused_id:
+            current_select = None
+            continue
+        if element.id is None and has_children[i]:
+            continue  # structure: kept along with what is under it
+        if element.role == "option" and kind != "options" and current_select is not None:
+            current_select.append(i)
+            continue
+        unit = [i]
+        current_select = unit if element.tag == "select" else None
+        groups[kind].append(unit)
+    groups["texts"].sort(key=lambda unit: -distance[unit[0]])
+    groups["interactive"].sort(key=lambda unit: -distance[unit[0]])
+    groups["visible texts"].reverse()  # from the bottom of the page up
+    groups["visible interactive"].reverse()
+    return kinds, [unit for name in TRIM_KINDS for unit in groups[name]]
+
+
+def _parents(elements: list[Element]) -> list[int]:
+    """Index of each element's enclosing element in the tree (-1 at the top)."""
+    parents: list[int] = []
+    stack: list[int] = []
+    for i, element in enumerate(elements):
+        while stack and elements[stack[-1]].depth >= element.depth:
+            stack.pop()
+        parents.append(stack[-1] if stack else -1)
+        stack.append(i)
+    return parents
+
+
+def _distance_from_viewport(elements: list[Element]) -> list[int]:
+    n = len(elements)
+    far = n + 1
+    distance = [far] * n
+    last = -far
+    for i, element in enumerate(elements):
+        if not element.offscreen:
+            last = i
+        distance[i] = i - last
+    last = n + far
+    for i in range(n - 1, -1, -1):
+        if not elements[i].offscreen:
+            last = i
+        distance[i] = min(distance[i], last - i)
+    return distance
+
+
+def _extra_options(elements: list[Element]) -> set[int]:
+    """Options of long selects past the first few, unless selected."""
+    extra: set[int] = set()
+    i = 0
+    while i < len(elements):
+        if elements[i].role != "option":
+            i += 1
+            continue
+        run_end = i
+        depth = elements[i].depth
+        while run_end < len(elements) and elements[run_end].role == "option" and elements[run_end].depth == depth:
+            run_end += 1
+        if run_end - i > LONG_SELECT_OPTIONS:
+            extra.update(j for j in range(i + SELECT_OPTIONS_KEPT, run_end) if "selected" not in elements[j].states)
+        i = run_end
+    return extra
+
+
+def _trim_note(budget: int, shortened: int, dropped: dict[str, int]) -> str:
+    parts = [f"shortened {shortened} long texts"] if shortened else []
+    parts += [f"hid {count} {TRIM_KINDS[name]}" for name, count in dropped.items() if count]
+    return f"[Trimmed to fit {budget} tokens: {'; '.join(parts)}. Scroll to bring hidden parts into view.]"
