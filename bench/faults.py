@@ -1,6 +1,6 @@
 """The fault catalogue: every fault the agent must survive, run for real, one line each and a total.
 
-    python bench/faults.py [--only NAME[,NAME...]]
+    python bench/faults.py [--only NAME[,NAME...]] [--keep DIR] [--quick]
 
 Each fault runs a real task in headless Chromium on a local site (the task's origin) that also has a
 login whose password is a secret (`{{PASSWORD}}`), next to a second local site (another origin) that
@@ -320,7 +320,8 @@ class KillingBrowser:
         if self.calls == self.before_call:
             for process in psutil.Process().children(recursive=True):
                 try:  # the browser's main process: the one without a --type= (renderers, GPU have one)
-                    if process.name().startswith("chrom") and not any(a.startswith("--type=") for a in process.cmdline()):
+                    is_renderer_or_helper = any(a.startswith("--type=") for a in process.cmdline())
+                    if process.name().startswith("chrom") and not is_renderer_or_helper:
                         process.kill()
                 except psutil.Error:  # gone already, or a zombie of an earlier kill
                     continue
@@ -423,6 +424,9 @@ FAULTS: list[Callable[[Lab], Awaitable[FaultOutcome]]] = [
     answer_hostile, page_injection, dialogs, popups, download, file_chooser, never_loading, browser_killed,
     huge_page, killed_mid_step,
 ]
+# The faults that take seconds each (a 20,000-element page, a subprocess killed and resumed, a load
+# timeout, a 1 s model): --quick leaves them out, so the rest run in about ten seconds.
+SLOW_FAULTS = (endpoint_slow, never_loading, huge_page, killed_mid_step)
 
 
 async def check_page_ids(lab: Lab) -> None:
@@ -435,13 +439,16 @@ async def check_page_ids(lab: Lab) -> None:
         raise RuntimeError(f"the fault lab's page ids moved: {names}")
 
 
-async def run_catalogue(root: Path, only: list[str] | None = None) -> list[FaultOutcome]:
+async def run_catalogue(root: Path, only: list[str] | None = None, *, quick: bool = False) -> list[FaultOutcome]:
+    """Run the catalogue (the faults whose names contain a word of `only`; without SLOW_FAULTS if `quick`)."""
     os.environ["OPENAI_API_KEY"] = API_KEY  # an API key in the environment must not reach a run directory
     async with Lab(root) as lab:
         await check_page_ids(lab)
         outcomes = []
         for fault in FAULTS:
             if only and not any(word in fault.__name__ for word in only):
+                continue
+            if quick and fault in SLOW_FAULTS:
                 continue
             outcomes.append(await fault(lab))
         return outcomes
@@ -458,11 +465,14 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="run the faults whose function names contain one of these words")
     parser.add_argument("--keep", metavar="DIR", help="keep the run directories here")
+    parser.add_argument("--quick", action="store_true",
+                        help="leave out the slow faults (" + ", ".join(f.__name__ for f in SLOW_FAULTS)
+                             + "): a smoke test; exits 0 whatever the totals")
     args = parser.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="forethought-faults-") as scratch:
         root = Path(args.keep or scratch)
-        outcomes = await run_catalogue(root, args.only.split(",") if args.only else None)
+        outcomes = await run_catalogue(root, args.only.split(",") if args.only else None, quick=args.quick)
     for outcome in outcomes:
         print(outcome.line())
         for path in outcome.secrets_found:
@@ -471,6 +481,9 @@ async def main() -> int:
     print(f"total: {total['faults']} faults tried, {total['survived']} survived, {total['events_lost']} trace events "
           f"lost, {total['secrets_found']} secrets found, {total['off_origin']} navigations outside the allowed "
           f"origins  ({time.perf_counter() - started:.0f} s)")
+    if args.quick:
+        print(f"quick: left out {', '.join(f.__name__ for f in SLOW_FAULTS)}")
+        return 0
     return 0 if total["survived"] == total["faults"] and not any(
         total[k] for k in ("events_lost", "secrets_found", "off_origin")) else 1
 
