@@ -176,6 +176,9 @@ class MiniWoBTask:
     async def teardown(self) -> None:
         self._page = None
 
+    async def reset_state(self) -> bool:
+        return False  # an episode's state lives in its page only; setup starts a fresh one
+
 
 def _failure(reason: str) -> dict[str, Any]:
     return {"raw_reward": 0.0, "reward": 0.0, "reason": reason, "success": False}

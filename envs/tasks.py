@@ -50,3 +50,6 @@ class UrlTask:
 
     async def teardown(self) -> None:
         return None
+
+    async def reset_state(self) -> bool:
+        return False  # whatever serves the URL is not ours to reset

@@ -59,7 +59,8 @@ class Task(Protocol):
     """A task in BrowserGym's shape: set the page up, then judge it.
 
     `setup` opens the start page(s) and returns the goal in words; `validate` reads the page (and the
-    agent's answer, if it gave one) and returns (reward, done, info).
+    agent's answer, if it gave one) and returns (reward, done, info); `reset_state` undoes what the
+    agent did to the task's own state, for search that backtracks for real.
     """
 
     id: str
@@ -69,3 +70,8 @@ class Task(Protocol):
     async def validate(self, page: Any, answer: str | None) -> tuple[float, bool, dict[str, Any]]: ...
 
     async def teardown(self) -> None: ...
+
+    async def reset_state(self) -> bool:
+        """Put the task's own state (a local site's database) back to pristine; return False when the
+        task has no state it can reset (then nothing is done)."""
+        ...

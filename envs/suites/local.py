@@ -214,6 +214,13 @@ class LocalTask(WebArenaTask):
     async def setup(self, context: Any, page: Any) -> str:
         if self.sites is None:
             raise RuntimeError(f"task {self.id}: LocalTask needs sites=LocalSites(...); use LocalSites.task(config)")
-        self.sites.reset(self.config.sites or None)
+        await self.reset_state()
         await self.sites.ensure_storage_state(self.config, context.browser)
         return await super().setup(context, page)
+
+    async def reset_state(self) -> bool:
+        """Pristine data on the sites this task uses (all of them when its config names none)."""
+        if self.sites is None:
+            return False
+        self.sites.reset(self.config.sites or None)
+        return True

@@ -106,3 +106,6 @@ class WebArenaTask:
 
     async def teardown(self) -> None:
         return None
+
+    async def reset_state(self) -> bool:
+        return False  # a WebArena deployment is reset from outside (its containers), not by a task

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sqlite3
 from collections import Counter
 
 import pytest
@@ -13,10 +14,13 @@ import pytest_asyncio
 
 from envs.browser import BrowserSession
 from envs.env import BrowserEnv
+from envs.miniwob import MiniWoBTask
 from envs.suites import LocalSites, OracleError, check_sequence, load_local_suite, oracle_of, resolve_step, run_oracle
-from envs.suites.local import LOCAL_SITE_FOR, parse_storage_state_path
-from envs.types import Element, Observation
+from envs.suites.local import LOCAL_SITE_FOR, LocalTask, parse_storage_state_path
+from envs.tasks import UrlTask
+from envs.types import Element, Observation, Task
 from envs.webarena.config import TaskConfigError
+from envs.webarena.task import WebArenaTask
 
 SUITE = load_local_suite()
 FAKE_URLS = {"shopping": "http://127.0.0.1:1", "reddit": "http://127.0.0.1:2", "gitlab": "http://127.0.0.1:3"}
@@ -199,3 +203,31 @@ async def test_a_storage_state_for_an_unknown_account_names_the_accounts(sites):
     config = dataclasses.replace(SUITE[0], storage_state="./.auth/shop.nobody.json")
     with pytest.raises(TaskConfigError, match="names no account of shop; accounts: emma.lopez"):
         await sites.ensure_storage_state(config, browser=None)
+
+
+def review_count(sites: LocalSites) -> int:
+    with sqlite3.connect(sites.server("shop").db_path) as db:
+        return db.execute("SELECT COUNT(*) FROM reviews").fetchone()[0]
+
+
+async def test_reset_state_undoes_a_write_to_the_tasks_site(sites, resolved):
+    task = sites.task(next(config for config in resolved.values() if list(config.sites) == ["shopping"]))
+    assert isinstance(task, Task)
+    pristine = review_count(sites)
+    with sqlite3.connect(sites.server("shop").db_path) as db:
+        db.execute("DELETE FROM reviews")
+    assert review_count(sites) == 0
+
+    assert await task.reset_state() is True
+    assert review_count(sites) == pristine
+
+
+@pytest.mark.parametrize("task", [
+    UrlTask(id="url", start_url="bundled:demo", goal="look"),
+    MiniWoBTask("click-test"),
+    WebArenaTask(SUITE[0]),
+    LocalTask(SUITE[0]),  # no sites to reset
+], ids=["url", "miniwob", "webarena", "local-without-sites"])
+async def test_a_task_without_state_of_its_own_has_nothing_to_reset(task):
+    assert isinstance(task, Task)
+    assert await task.reset_state() is False
