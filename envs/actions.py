@@ -1,5 +1,6 @@
 """The action grammar: parsing action strings and their one canonical text form (no browser here;
-envs/executor.py runs actions in Playwright).
+envs/executor.py runs actions in Playwright). The actions and their parameters are listed in
+envs/action_table.py.
 
 The canonical form is BrowserGym's Python-call syntax (`click('e12')`, `fill('e12', 'text')`, …);
 WebArena's bracket form (`click [12]`, `type [12] [text] [1]`, `stop [answer]`) parses too. Parsing
@@ -15,19 +16,27 @@ from __future__ import annotations
 
 import ast
 import difflib
-import io
 import math
 import re
-import tokenize
 from dataclasses import dataclass
 from typing import Any
 
-from envs.ids import ID_PATTERN
+from envs.action_table import (
+    ALL_NAMES,
+    BRACKET_NAMES,
+    REQUIRED,
+    SCROLL_DIRECTIONS,
+    SIGNATURES,
+    Param,
+    bracket_action_starts,
+    signature,
+    top_level_action_calls,
+)
+from envs.ids import ID_PATTERN, closest_ids
 from envs.types import Observation
 
 ANSWER_ACTIONS = frozenset({"send_msg_to_user", "report_infeasible"})
 INFEASIBLE_ANSWER = "N/A"  # WebArena's reference answer for tasks that cannot be done
-SCROLL_DIRECTIONS = ("up", "down", "left", "right")
 
 
 class ActionError(ValueError):
@@ -40,67 +49,6 @@ class ActionParseError(ActionError):
 
 class UnknownElementError(ActionError):
     """The action names an element id the current observation does not have."""
-
-
-_REQUIRED = object()
-
-
-@dataclass(frozen=True)
-class _Param:
-    name: str
-    kind: str  # id | text | int | number | bool | button | strings | strings_or_one | scroll_x
-    default: Any = _REQUIRED
-    keyword: bool = False  # written as name=value in the canonical form
-    aliases: tuple[str, ...] = ()
-
-    @property
-    def required(self) -> bool:
-        return self.default is _REQUIRED
-
-    def describe(self) -> str:
-        if self.required:
-            return self.name
-        default = list(self.default) if isinstance(self.default, tuple) else self.default
-        return f"{self.name}={default!r}"
-
-
-_ID = _Param("id", "id", aliases=("bid",))
-_CLICK = (
-    _ID,
-    _Param("button", "button", "left", keyword=True),
-    _Param("modifiers", "strings", (), keyword=True),
-)
-SIGNATURES: dict[str, tuple[_Param, ...]] = {
-    "click": _CLICK,
-    "dblclick": _CLICK,
-    "fill": (_ID, _Param("value", "text", aliases=("text",)), _Param("press_enter", "bool", False, keyword=True)),
-    "select_option": (_ID, _Param("options", "strings_or_one", aliases=("option",))),
-    "hover": (_ID,),
-    "press": (_ID, _Param("key_comb", "text", aliases=("key",))),
-    "focus": (_ID,),
-    "clear": (_ID,),
-    "scroll": (_Param("delta_x", "scroll_x"), _Param("delta_y", "number", 0)),
-    "goto": (_Param("url", "text"),),
-    "go_back": (),
-    "go_forward": (),
-    "new_tab": (),
-    "tab_focus": (_Param("index", "int"),),
-    "tab_close": (),
-    "send_msg_to_user": (_Param("text", "text"),),
-    "report_infeasible": (_Param("reason", "text"),),
-    "noop": (_Param("wait_ms", "number", 1000),),
-    "drag_and_drop": (_Param("from_id", "id", aliases=("from_bid",)), _Param("to_id", "id", aliases=("to_bid",))),
-    "upload_file": (_ID, _Param("file", "strings_or_one", aliases=("files",))),
-    "keyboard_press": (_Param("key", "text"),),
-}
-# WebArena's bracket names that differ from the canonical ones.
-_BRACKET_NAMES = {"type": "fill", "press": "keyboard_press", "close_tab": "tab_close", "stop": "send_msg_to_user"}
-_ALL_NAMES = frozenset(SIGNATURES) | frozenset(_BRACKET_NAMES)
-
-
-def signature(name: str) -> str:
-    """`fill(id, value, press_enter=False)`: how an action is called, for messages and prompts."""
-    return f"{name}({', '.join(p.describe() for p in SIGNATURES[name])})"
 
 
 @dataclass(frozen=True)
@@ -171,7 +119,7 @@ def _unwrap(text: str) -> str:
 
 
 def _parse_call(source: str) -> Action:
-    calls = _top_level_action_calls(source)
+    calls = top_level_action_calls(source)
     if len(calls) > 1:
         raise ActionParseError(_two_actions_message(calls, source))
     try:
@@ -191,27 +139,6 @@ def _parse_call(source: str) -> Action:
             raise ActionParseError(f"{name}: '**' arguments are not allowed: {source!r}")
         keywords[keyword.arg] = _literal(keyword.value, name, source)
     return _build(name, _bind(name, positional, keywords, source), source)
-
-
-def _top_level_action_calls(source: str) -> list[str]:
-    """Names of known actions called at bracket depth 0 — more than one means several actions."""
-    names: list[str] = []
-    depth = 0
-    previous: tokenize.TokenInfo | None = None
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(source).readline):
-            if token.type == tokenize.OP and token.string in "([{":
-                if token.string == "(" and depth == 0 and previous is not None and previous.type == tokenize.NAME:
-                    if previous.string in _ALL_NAMES:
-                        names.append(previous.string)
-                depth += 1
-            elif token.type == tokenize.OP and token.string in ")]}":
-                depth = max(0, depth - 1)
-            if token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT):
-                previous = token
-    except (tokenize.TokenError, SyntaxError):
-        pass  # unbalanced quotes or brackets: ast.parse reports them with a better message
-    return names
 
 
 def _syntax_hint(exc: SyntaxError) -> str:
@@ -244,18 +171,18 @@ def _bind(name: str, positional: list[Any], keywords: dict[str, Any], source: st
     if len(positional) > len(params) or len(positional) + len(keywords) < required:
         raise ActionParseError(f"{signature(name)} expects {_count(required, len(params))}, "
                                f"got {len(positional) + len(keywords)}: {source}")
-    values: list[Any] = list(positional) + [_REQUIRED] * (len(params) - len(positional))
+    values: list[Any] = list(positional) + [REQUIRED] * (len(params) - len(positional))
     for key, value in keywords.items():
         index = next((i for i, p in enumerate(params) if key == p.name or key in p.aliases), None)
         if index is None:
             raise ActionParseError(f"{signature(name)} has no argument {key!r}: {source}")
-        if values[index] is not _REQUIRED:
+        if values[index] is not REQUIRED:
             raise ActionParseError(f"{signature(name)}: {params[index].name} given twice: {source}")
         values[index] = value
-    missing = [p.name for p, v in zip(params, values) if v is _REQUIRED and p.required]
+    missing = [p.name for p, v in zip(params, values) if v is REQUIRED and p.required]
     if missing:
         raise ActionParseError(f"{signature(name)} is missing {', '.join(missing)}: {source}")
-    return tuple(p.default if v is _REQUIRED else v for p, v in zip(params, values))
+    return tuple(p.default if v is REQUIRED else v for p, v in zip(params, values))
 
 
 def _count(low: int, high: int) -> str:
@@ -276,12 +203,12 @@ _SIMPLE_GROUP = re.compile(r"\[\s*([^\[\]]*?)\s*\]")
 
 def _parse_bracket(word: str, rest: str, source: str) -> Action:
     """WebArena's `name [arg] [arg]` form (and a bare name for actions without arguments)."""
-    starts = _bracket_action_starts(source)
+    starts = bracket_action_starts(source)
     if len(starts) > 1:
         raise ActionParseError(_two_actions_message(starts, source))
-    if word not in _ALL_NAMES:
+    if word not in ALL_NAMES:
         raise ActionParseError(_unknown_name_message(word))
-    name = _BRACKET_NAMES.get(word, word)
+    name = BRACKET_NAMES.get(word, word)
     if word == "press" and not rest:
         raise ActionParseError(f"press expects a key combination: press [Control+a] or press('e12', 'Enter'): {source}")
     if rest and not rest.startswith("["):
@@ -313,7 +240,7 @@ def _parse_bracket(word: str, rest: str, source: str) -> Action:
 def _free_groups(rest: str, word: str, source: str) -> list[str]:
     """[id] [free text] or [free text]: the id group is simple, the text runs to the last ']'."""
     groups: list[str] = []
-    if SIGNATURES[_BRACKET_NAMES.get(word, word)][0].kind == "id":
+    if SIGNATURES[BRACKET_NAMES.get(word, word)][0].kind == "id":
         first = _SIMPLE_GROUP.match(rest)
         if first is None:
             raise ActionParseError(f"{word} expects an element id in brackets first, like {word} [12] [...]: {source}")
@@ -346,7 +273,7 @@ def _parse_type(rest: str, source: str) -> tuple:
     return (_bracket_id(first.group(1)), _free_text(rest, "type", source), press_enter)
 
 
-def _from_bracket(param: _Param, text: str) -> Any:
+def _from_bracket(param: Param, text: str) -> Any:
     """Bracket arguments are text; turn the ones that are numbers into numbers."""
     if param.kind in ("int", "number", "scroll_x", "id") and re.fullmatch(r"-?\d+", text.strip()):
         return int(text)
@@ -363,18 +290,8 @@ def _bracket_id(text: str) -> str | int:
 
 def _bracket_example(word: str) -> str:
     return {"scroll": "scroll [down]", "tab_focus": "tab_focus [1]"}.get(
-        word, f"{word} [12]" if SIGNATURES[_BRACKET_NAMES.get(word, word)] else word
+        word, f"{word} [12]" if SIGNATURES[BRACKET_NAMES.get(word, word)] else word
     )
-
-
-_NAME_ALTERNATIVES = "|".join(sorted(_ALL_NAMES, key=len, reverse=True))
-# An action name where a new action could start (string start, a new line, after `;`, `]` or `)`),
-# followed by its arguments or nothing.
-_STATEMENT_START = re.compile(r"(?:^|[\n;\])])[ \t]*(" + _NAME_ALTERNATIVES + r")\b(?=[ \t]*(?:\[|\(|$|\n))")
-
-
-def _bracket_action_starts(source: str) -> list[str]:
-    return [m.group(1) for m in _STATEMENT_START.finditer(source)]
 
 
 def _two_actions_message(names: list[str], source: str) -> str:
@@ -383,7 +300,7 @@ def _two_actions_message(names: list[str], source: str) -> str:
 
 
 def _unknown_name_message(name: str) -> str:
-    close = difflib.get_close_matches(name, sorted(_ALL_NAMES), n=1)
+    close = difflib.get_close_matches(name, sorted(ALL_NAMES), n=1)
     hint = f"; did you mean {close[0]}?" if close else "."
     return f"unknown action {name!r}{hint} Known actions: {', '.join(SIGNATURES)}"
 
@@ -404,7 +321,7 @@ def _canonical_args(name: str, args: tuple) -> tuple:
     return tuple(values)
 
 
-def _canonical_value(name: str, param: _Param, value: Any) -> Any:
+def _canonical_value(name: str, param: Param, value: Any) -> Any:
     where = f"{name}: {param.name}"
     kind = param.kind
     if kind == "id":
@@ -466,29 +383,8 @@ def _canonical_id(value: Any, where: str) -> str:
 def _unknown_id_message(element_id: str, known: set[str]) -> str:
     if not known:
         return f"no element {element_id!r} on this page; the page has no interactive elements"
-    closest = sorted(known, key=lambda k: _id_distance(element_id, k))[:3]
+    closest = closest_ids(element_id, known, 3)
     return f"no element {element_id!r} on this page; closest ids: {', '.join(closest)}"
-
-
-def _id_distance(wanted: str, candidate: str) -> tuple:
-    """Typo distance first, then how far apart the numbers are, then the id itself (stable order)."""
-    wanted_prefix, wanted_number = _split_id(wanted)
-    prefix, number = _split_id(candidate)
-    return (_edit_distance(wanted, candidate), prefix != wanted_prefix, abs(number - wanted_number), candidate)
-
-
-def _split_id(element_id: str) -> tuple[str, int]:
-    prefix, _, number = element_id.rpartition("e")
-    return prefix, int(number) if number.isdigit() else 0
-
-
-def _edit_distance(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        previous, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
-    return row[-1]
 
 
 # ------------------------------------------------------------------------------------ formatting

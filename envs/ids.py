@@ -42,3 +42,29 @@ async def _prefix_of(frame: Frame) -> str | None:
         return await frame.evaluate("() => window.__ftPrefix || null")
     except Exception:  # detached or cross-process frame that is going away
         return None
+
+
+def closest_ids(wanted: str, known: set[str], count: int) -> list[str]:
+    """The `count` known ids nearest to a wrong one, for telling the agent what it may have meant."""
+    return sorted(known, key=lambda candidate: _id_distance(wanted, candidate))[:count]
+
+
+def _id_distance(wanted: str, candidate: str) -> tuple:
+    """Typo distance first, then how far apart the numbers are, then the id itself (stable order)."""
+    wanted_prefix, wanted_number = _split_id(wanted)
+    prefix, number = _split_id(candidate)
+    return (_edit_distance(wanted, candidate), prefix != wanted_prefix, abs(number - wanted_number), candidate)
+
+
+def _split_id(element_id: str) -> tuple[str, int]:
+    prefix, _, number = element_id.rpartition("e")
+    return prefix, int(number) if number.isdigit() else 0
+
+
+def _edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
