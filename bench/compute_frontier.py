@@ -5,13 +5,16 @@ combined: success rate ± standard error, mean tokens, LLM calls and seconds per
 mean tokens divided by dreamer's at their success rates.
 
     python bench/compute_frontier.py [--model local] [--miniwob 20] [--local 10] [--max-steps 6]
-                                     [--strategies a,b,...] [--quick] [--out DIR]
+                                     [--strategies a,b,...] [--quick | --smoke] [--out DIR]
 
 Goal: adaptive reaches dreamer's success rate with at most half its tokens (ratio <= 0.5).
 The run directories are kept (OUT/miniwob, OUT/local: traces, results.jsonl, frontier.png per suite;
 OUT/summary.json and OUT/frontier.png combined). With the local model (SmolLM2-135M on CPU) a dreamer
 step takes 1-3 minutes on a busy 2-core machine, more on the local sites' long pages: the full run takes
-about a day there, `--quick` most of a working day (estimated from a 3-task run).
+about a day there, `--quick` most of a working day (estimated from a 3-task run). `--smoke` runs
+reactive, dreamer and adaptive on one task of each suite, two steps each, against the fake
+endpoint (agent/llm/fake_server.py) instead of --model: a smoke test of the whole path (eval,
+summaries, tables, plot) in well under a minute.
 
 The tasks:
 - MiniWoB++: 20 single-page tasks solved in 1-3 actions on a static page, with no dragging, drawing,
@@ -31,17 +34,21 @@ import os
 import sys
 import time
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.cli.main import adaptive_settings  # noqa: E402
-from agent.config import STRATEGIES, PlannerConfig  # noqa: E402
+from agent.config import STRATEGIES, AdaptiveSettings, PlannerConfig  # noqa: E402
 from agent.evaluation.frontier import format_frontier_table, token_ratio, write_frontier  # noqa: E402
-from agent.evaluation.runner import EvalError, EvalOptions, SuiteTask, load_suite, run_eval, summarize, write_summary  # noqa: E402
-from agent.llm.settings import ConfigError, load_settings  # noqa: E402
+from agent.evaluation.runner import EvalOptions, run_eval  # noqa: E402
+from agent.evaluation.suites import EvalError, SuiteTask, load_suite  # noqa: E402
+from agent.evaluation.summary import summarize, write_summary  # noqa: E402
+from agent.llm.fake_server import FakeOpenAIServer  # noqa: E402
+from agent.llm.settings import ConfigError, Settings, load_settings  # noqa: E402
+from bench.fake_answers import planner_answers  # noqa: E402
 
 EASY_MINIWOB = (
     "click-test", "click-button", "focus-text", "click-link", "enter-text", "click-dialog",
@@ -61,6 +68,10 @@ SEED = 0
 GOAL_RATIO = 0.5  # adaptive's tokens / dreamer's, at no less success
 FULL = {"miniwob": 20, "local": 10, "max_steps": 6}
 QUICK = {"miniwob": 6, "local": 3, "max_steps": 4}
+SMOKE = {"miniwob": 1, "local": 1, "max_steps": 2}
+# What the bench's own figures need (the ratio: adaptive and dreamer) and a baseline; tree search alone
+# would take longer than the rest of the smoke run.
+SMOKE_STRATEGIES = ("reactive", "dreamer", "adaptive")
 # A beam or revise step with the local model on a local site's page can take minutes; eval's 10-minute
 # default would cut such tasks short.
 TASK_TIMEOUT_S = 3600.0
@@ -173,8 +184,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK['miniwob']} MiniWoB++ and {QUICK['local']} local tasks, "
                              f"max {QUICK['max_steps']} steps (the flags above still override)")
-    parser.add_argument("--strategies", default=",".join(STRATEGIES),
-                        help=f"comma-separated (default: all: {','.join(STRATEGIES)}); "
+    parser.add_argument("--smoke", action="store_true",
+                        help=f"{SMOKE['miniwob']} MiniWoB++ and {SMOKE['local']} local task, max {SMOKE['max_steps']} "
+                             "steps, against the fake endpoint instead of --model: a smoke test (seconds)")
+    parser.add_argument("--strategies",
+                        help=f"comma-separated (default: all: {','.join(STRATEGIES)}; with --smoke: "
+                             f"{','.join(SMOKE_STRATEGIES)}); "
                              f"on the local tasks only: {', '.join(LOCAL_ONLY)}")
     parser.add_argument("-k", "--candidates", type=int, default=3,
                         help="candidates per step; 3 as adaptive's dreamer mode (default: %(default)s)")
@@ -189,7 +204,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="run directory, kept (default: runs/frontier-<timestamp>)")
     parser.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
     args = parser.parse_args(argv)
-    preset = QUICK if args.quick else FULL
+    if args.quick and args.smoke:
+        parser.error("--quick and --smoke are two sizes: give one")
+    preset = SMOKE if args.smoke else QUICK if args.quick else FULL
     for name, limit in (("miniwob", len(EASY_MINIWOB)), ("local", len(LOCAL_TASKS))):
         value = getattr(args, name)
         value = preset[name] if value is None else value
@@ -200,6 +217,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.max_steps = preset["max_steps"]
     if not args.miniwob and not args.local:
         parser.error("nothing to run: --miniwob and --local are both 0")
+    if args.strategies is None:
+        args.strategies = ",".join(SMOKE_STRATEGIES if args.smoke else STRATEGIES)
     args.strategies = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
     unknown = [s for s in args.strategies if s not in STRATEGIES]
     if unknown or not args.strategies:
@@ -210,20 +229,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def load_config(args: argparse.Namespace, **model: Any) -> tuple[Settings, PlannerConfig]:
+    """The model settings (`model` overrides --model) and the planner config the flags ask for."""
+    settings = load_settings(**{"model": args.model, **model}, budget_tokens=args.budget_tokens, seed=args.model_seed)
+    adaptive = AdaptiveSettings.load(args.adaptive_settings) if args.adaptive_settings else AdaptiveSettings()
+    planner = PlannerConfig(k=args.candidates, samples=args.samples, max_steps=args.max_steps,
+                            budget=settings.budget(), adaptive=adaptive)
+    return settings, planner
+
+
 def main() -> int:
     args = parse_args()
-    try:
-        settings = load_settings(model=args.model, budget_tokens=args.budget_tokens, seed=args.model_seed)
-        planner = PlannerConfig(k=args.candidates, samples=args.samples, max_steps=args.max_steps,
-                                budget=settings.budget(), **adaptive_settings(args))
-    except (ConfigError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        asyncio.run(bench(args, settings, planner))
-    except EvalError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # --smoke: the fake endpoint answers every role, from this process's threads.
+    with FakeOpenAIServer(planner_answers(args.candidates)) if args.smoke else nullcontext() as fake:
+        model = {}
+        if fake is not None:
+            model = {"model": f"openai:{fake.model}", "base_url": fake.base_url, "api_key": "smoke"}
+            args.model = f"openai:{fake.model} (the fake endpoint)"
+        try:
+            settings, planner = load_config(args, **model)
+        except (ConfigError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        try:
+            asyncio.run(bench(args, settings, planner))
+        except EvalError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -36,7 +36,7 @@ from agent.llm.fake_server import Failure, FakeOpenAIServer  # noqa: E402
 from agent.llm.openai_client import EndpointUnreachable  # noqa: E402
 from agent.llm.protocol import LLM  # noqa: E402
 from agent.llm.scripted import ScriptedLLM  # noqa: E402
-from agent.llm.settings import Settings, build_llm  # noqa: E402
+from agent.llm.settings import RoutedLLM, Settings, build_llm  # noqa: E402
 from agent.loop import RunResult, run_task  # noqa: E402
 from envs.browser import BrowserSession  # noqa: E402
 from envs.env import BrowserEnv  # noqa: E402
@@ -182,7 +182,7 @@ def stopped(reason: str) -> Expect:
 # ----------------------------------------------------------------------------------- the model
 
 
-def endpoint_llm(base_url: str, **settings: Any) -> LLM:
+def endpoint_llm(base_url: str, **settings: Any) -> RoutedLLM:
     defaults = {"request_timeout": 2.0, "max_retries": 3, "retry_base_delay": 0.05}
     return build_llm(Settings(model="openai:fake-model", base_url=base_url, api_key=API_KEY,
                               **{**defaults, **settings}), ("policy",))
@@ -337,7 +337,8 @@ class MemoryProbe:
     """A model that notes the harness's resident memory (rss_mb) each time it is asked."""
 
     def __init__(self, llm: LLM) -> None:
-        self.llm, self.sizes = llm, []
+        self.llm = llm
+        self.sizes: list[float] = []
 
     async def complete(self, role: Any, messages: Any, **kwargs: Any) -> Any:
         self.sizes.append(rss_mb())

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent.config import PlannerConfig  # noqa: E402
 from agent.llm.fake_server import FakeOpenAIServer  # noqa: E402
 from agent.llm.local_model import ServerSettings, default_model, shared_server  # noqa: E402
+from agent.llm.openai_client import OpenAIChatLLM  # noqa: E402
 from agent.llm.protocol import Completion, Role, sum_usage  # noqa: E402
 from agent.llm.settings import Settings, build_llm  # noqa: E402
 from agent.loop import run_task  # noqa: E402
@@ -99,6 +100,8 @@ async def bench(model: str, steps: int, server: ServerSettings) -> bool:
     print(f"server: {server}")
     llm = build_llm(Settings(model=model))
     client = llm.clients["policy"]
+    if not isinstance(client, OpenAIChatLLM):
+        raise SystemExit(f"error: {model} is not served over the OpenAI API; this bench reads its server's /metrics")
     base_url = str(client.client.base_url).rstrip("/")
     print(f"model {model} ({client.model}) served at {base_url}; ready in {time.perf_counter() - started:.1f} s")
     try:
@@ -145,13 +148,14 @@ async def measure(llm: Any, steps: int, metrics: Callable[[], dict[str, float]])
         by_role: dict[str, list[Any]] = defaultdict(list)
         for role, usage in log.calls[c0:c1]:
             by_role[role].append(usage)
-        row = {}
+        row: dict[str, float | None] = {}
         for role, label in (("world_model", "sim"), ("verifier", "score"), ("policy", "propose")):
             total = sum_usage(by_role[role])
-            row[label] = total.cached_tokens / total.prompt_tokens if total.prompt_tokens else None
+            fraction = total.cached_tokens / total.prompt_tokens if total.prompt_tokens else None
+            row[label] = fraction
             # A step whose candidates collapsed to one (the tiny model repeats itself) has nothing to share.
-            if row[label] is not None and len(by_role[role]) > 1:
-                fractions[label].append(row[label])
+            if fraction is not None and len(by_role[role]) > 1:
+                fractions[label].append(fraction)
         prompt_rate = _rate(m0, m1, "prompt_tokens_total", "prompt_seconds_total")
         gen_rate = _rate(m0, m1, "tokens_predicted_total", "tokens_predicted_seconds_total")
         print(f"{i:>4} {t1 - t0:8.1f} {prompt_rate:13.1f} {gen_rate:10.1f} {c1 - c0:>6} "
