@@ -1,11 +1,12 @@
 """How fast and how small our observation is, against Playwright's plain `page.aria_snapshot()`.
 
-    python bench/observation.py [--reps 15]
+    python bench/observation.py [--reps 15] [--quick]
 
 Pages: the 2,000-element shop back office (tests/pages/big_page.py) and five MiniWoB++ tasks.
 Bars (issue #2): observe() time / aria_snapshot() time <= 1.5 on every page (medians of interleaved
 repetitions), and render_text(obs) tokens / raw HTML tokens <= 0.15 on the 2,000-element page.
-Also times render_text on a 20,000-element page.
+Also times render_text on a 20,000-element page. --quick: 2 repetitions, exit 0 whatever the bars
+(a smoke test, seconds).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ MINIWOB_HTML = Path(miniwob.__file__).parent / "html" / "miniwob"
 MINIWOB_TASKS = ["click-button", "click-checkboxes", "choose-list", "login-user", "social-media"]
 TIME_BAR = 1.5
 TOKEN_BAR = 0.15
+FULL_REPS, QUICK_REPS = 15, 2
 
 
 async def start_miniwob_episode(page, task: str, seed: int = 1) -> str:
@@ -120,5 +122,9 @@ async def main(reps: int) -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=15, help="repetitions per page (interleaved)")
-    sys.exit(asyncio.run(main(parser.parse_args().reps)))
+    parser.add_argument("--reps", type=int, help=f"repetitions per page, interleaved (default {FULL_REPS})")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK_REPS} repetitions; exits 0 whatever the bars (--reps still overrides)")
+    args = parser.parse_args()
+    code = asyncio.run(main(args.reps or (QUICK_REPS if args.quick else FULL_REPS)))
+    sys.exit(0 if args.quick else code)
