@@ -1,15 +1,14 @@
 """The shop: a small WebArena-style store. Catalog, search, product pages with reviews, cart,
-checkout, order history and account, server-rendered from a SQLite database (see seed.py)."""
+checkout, order history and account, server-rendered from a SQLite database (see seed.py).
+
+This module wires the routes and serves the catalog, reviews, the account and signing in; cart.py
+serves the cart, checkout and orders, and web.py holds what every page shares.
+"""
 from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,27 +17,32 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from envs.sites.common import (
-    Pagination,
-    check_password,
-    connect,
-    flash,
-    log_in,
-    log_out,
-    page_number,
-    pop_flashes,
-    query_with,
-    redirect,
-    safe_next,
-    session_middleware,
-    session_user_id,
-    templates_for,
+from envs.sites.common import check_password, flash, log_in, log_out, redirect, safe_next, session_middleware
+from envs.sites.shop.cart import (
+    cancel_order,
+    cart_add,
+    cart_page,
+    cart_remove,
+    cart_update,
+    checkout_page,
+    checkout_success,
+    order_page,
+    orders_page,
 )
-from envs.sites.shop.seed import SHIPPING_METHODS, STORE_TODAY, order_number
+from envs.sites.shop.seed import STORE_TODAY
+from envs.sites.shop.web import (
+    ADDRESS_FIELDS,
+    PACKAGE_DIR,
+    PRODUCT_QUERY,
+    current_user,
+    database,
+    login_redirect,
+    login_redirect_to,
+    paginate,
+    product_url,
+    render,
+)
 
-SITE_NAME = "Harbor Lane Market"
-PACKAGE_DIR = Path(__file__).parent
-PER_PAGE = 12
 SORTS = {  # code: label
     "relevance": "Relevance",
     "name": "Name",
@@ -47,14 +51,6 @@ SORTS = {  # code: label
     "rating": "Customer Rating",
     "newest": "Newest Arrivals",
 }
-CANCELLABLE = ("Pending", "Processing")
-ADDRESS_FIELDS = ["first_name", "last_name", "phone", "street", "city", "state", "zip"]
-
-templates = templates_for(PACKAGE_DIR)
-templates.env.filters["money"] = lambda cents: f"${cents / 100:,.2f}"
-templates.env.filters["day"] = lambda iso: datetime.fromisoformat(iso).strftime("%b %-d, %Y")
-templates.env.globals["site_name"] = SITE_NAME
-templates.env.globals["query_with"] = query_with
 
 
 def create_app(db_path: Path) -> Starlette:
@@ -90,69 +86,6 @@ def create_app(db_path: Path) -> Starlette:
     return app
 
 
-@contextmanager
-def database(request: Request) -> Iterator[sqlite3.Connection]:
-    """One connection per request, committed when the handler succeeds and always closed."""
-    conn = connect(request.app.state.db_path)
-    try:
-        yield conn
-        conn.commit()
-    finally:
-        conn.close()
-
-
-def render(request: Request, conn: sqlite3.Connection, name: str, status_code: int = 200, **context: Any) -> Response:
-    """A page with what every page shows: the signed-in customer, cart count, categories, messages."""
-    user = current_user(request, conn)
-    cart_count = 0
-    if user is not None:
-        cart_count = conn.execute(
-            "SELECT COALESCE(SUM(quantity), 0) FROM cart_items WHERE customer_id = ?", (user["id"],)
-        ).fetchone()[0]
-    context.setdefault("breadcrumbs", [])
-    context.setdefault("query", "")
-    context.update(
-        user=user,
-        cart_count=cart_count,
-        nav_categories=conn.execute("SELECT slug, name FROM categories ORDER BY id").fetchall(),
-        flashes=pop_flashes(request),
-    )
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
-
-
-def current_user(request: Request, conn: sqlite3.Connection) -> sqlite3.Row | None:
-    user_id = session_user_id(request)
-    if user_id is None:
-        return None
-    return conn.execute("SELECT * FROM customers WHERE id = ?", (user_id,)).fetchone()
-
-
-def login_redirect(request: Request) -> Response:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return login_redirect_to(request, target)
-
-
-def login_redirect_to(request: Request, target: str) -> Response:
-    """To the sign-in page, coming back to target afterwards."""
-    flash(request, "Please sign in to continue.", "info")
-    return redirect(f"/login?{urlencode({'next': target})}")
-
-
-PRODUCT_QUERY = """
-SELECT p.*, c.name AS category_name, c.slug AS category_slug,
-       COALESCE(AVG(r.rating), 0) AS rating, COUNT(r.id) AS review_count
-FROM products p JOIN categories c ON c.id = p.category_id LEFT JOIN reviews r ON r.product_id = p.id
-{where} GROUP BY p.id
-"""
-
-
-def product_url(product: sqlite3.Row) -> str:
-    return f"/product/{product['id']}-{product['slug']}"
-
-
-templates.env.globals["product_url"] = product_url
-
-
 def sort_products(products: list[sqlite3.Row], sort: str, scores: dict[int, int] | None = None) -> list[sqlite3.Row]:
     if sort == "relevance" and scores is not None:
         return sorted(products, key=lambda p: (-scores[p["id"]], p["name"]))
@@ -165,13 +98,6 @@ def sort_products(products: list[sqlite3.Row], sort: str, scores: dict[int, int]
     if sort == "newest":
         return sorted(products, key=lambda p: (p["added_on"], p["id"]), reverse=True)
     return sorted(products, key=lambda p: p["name"])
-
-
-def paginate(request: Request, items: list[Any]) -> tuple[Pagination, list[Any]]:
-    pagination = Pagination(page=page_number(request.query_params.get("page")), per_page=PER_PAGE, total=len(items))
-    if pagination.page > pagination.pages:
-        pagination = Pagination(page=pagination.pages, per_page=PER_PAGE, total=len(items))
-    return pagination, items[pagination.offset : pagination.offset + PER_PAGE]
 
 
 # --- catalog ---------------------------------------------------------------------------------------
@@ -272,230 +198,6 @@ async def add_review(request: Request) -> Response:
         )
         flash(request, "Thank you for your review.")
         return redirect(product_url(product) + "#reviews")
-
-
-# --- cart --------------------------------------------------------------------------------------------
-
-
-def cart_lines(conn: sqlite3.Connection, customer_id: int) -> list[sqlite3.Row]:
-    return conn.execute(
-        "SELECT p.*, ci.quantity, p.price_cents * ci.quantity AS line_cents FROM cart_items ci "
-        "JOIN products p ON p.id = ci.product_id WHERE ci.customer_id = ? ORDER BY p.name",
-        (customer_id,),
-    ).fetchall()
-
-
-async def cart_page(request: Request) -> Response:
-    with database(request) as conn:
-        user = current_user(request, conn)
-        if user is None:
-            return login_redirect(request)
-        lines = cart_lines(conn, user["id"])
-        return render(request, conn, "cart.html", lines=lines, subtotal=sum(line["line_cents"] for line in lines),
-                      breadcrumbs=[("Home", "/"), ("Shopping Cart", None)])
-
-
-def _form_int(value: Any) -> int | None:
-    """A form field as an integer, None when it is not one."""
-    try:
-        return int(str(value))
-    except ValueError:
-        return None
-
-
-async def cart_add(request: Request) -> Response:
-    form = await request.form()
-    product_id, quantity = _form_int(form.get("product_id")), _form_int(form.get("quantity", "1"))
-    with database(request) as conn:
-        product = conn.execute("SELECT * FROM products WHERE id = ?", (product_id,)).fetchone()
-        if product is None:
-            raise HTTPException(404)
-        user = current_user(request, conn)
-        if user is None:
-            return login_redirect_to(request, product_url(product))
-        in_cart = conn.execute("SELECT quantity FROM cart_items WHERE customer_id = ? AND product_id = ?",
-                               (user["id"], product["id"])).fetchone()
-        wanted = (in_cart[0] if in_cart else 0) + (quantity or 0)
-        if quantity is None or quantity < 1:
-            flash(request, "Please enter a quantity of at least 1.", "error")
-        elif product["stock"] == 0:
-            flash(request, f"Sorry, {product['name']} is out of stock.", "error")
-        elif wanted > product["stock"]:
-            flash(request, f"Sorry, only {product['stock']} of {product['name']} in stock.", "error")
-        else:
-            conn.execute(
-                "INSERT INTO cart_items VALUES (?, ?, ?) "
-                "ON CONFLICT (customer_id, product_id) DO UPDATE SET quantity = excluded.quantity",
-                (user["id"], product["id"], wanted),
-            )
-            flash(request, f"You added {product['name']} to your shopping cart.")
-        return redirect(product_url(product))
-
-
-async def cart_update(request: Request) -> Response:
-    form = await request.form()
-    product_id, quantity = _form_int(form.get("product_id")), _form_int(form.get("quantity"))
-    with database(request) as conn:
-        user = current_user(request, conn)
-        if user is None:
-            return login_redirect_to(request, "/cart")
-        line = conn.execute(
-            "SELECT p.name, p.stock FROM cart_items ci JOIN products p ON p.id = ci.product_id "
-            "WHERE ci.customer_id = ? AND ci.product_id = ?", (user["id"], product_id)).fetchone()
-        if line is None:
-            flash(request, "That item is no longer in your cart.", "error")
-        elif quantity is None or quantity < 0:
-            flash(request, "Please enter a valid quantity.", "error")
-        elif quantity == 0:
-            conn.execute("DELETE FROM cart_items WHERE customer_id = ? AND product_id = ?", (user["id"], product_id))
-            flash(request, f"You removed {line['name']} from your shopping cart.")
-        elif quantity > line["stock"]:
-            flash(request, f"Sorry, only {line['stock']} of {line['name']} in stock.", "error")
-        else:
-            conn.execute("UPDATE cart_items SET quantity = ? WHERE customer_id = ? AND product_id = ?",
-                         (quantity, user["id"], product_id))
-            flash(request, f"Quantity of {line['name']} updated to {quantity}.")
-        return redirect("/cart")
-
-
-async def cart_remove(request: Request) -> Response:
-    form = await request.form()
-    product_id = _form_int(form.get("product_id"))
-    with database(request) as conn:
-        user = current_user(request, conn)
-        if user is None:
-            return login_redirect_to(request, "/cart")
-        name = conn.execute("SELECT name FROM products WHERE id = ?", (product_id,)).fetchone()
-        removed = conn.execute("DELETE FROM cart_items WHERE customer_id = ? AND product_id = ?",
-                               (user["id"], product_id)).rowcount
-        if removed and name:
-            flash(request, f"You removed {name[0]} from your shopping cart.")
-        return redirect("/cart")
-
-
-# --- checkout and orders --------------------------------------------------------------------------------
-
-
-async def checkout_page(request: Request) -> Response:
-    with database(request) as conn:
-        user = current_user(request, conn)
-        if user is None:
-            return login_redirect(request)
-        lines = cart_lines(conn, user["id"])
-        if not lines:
-            flash(request, "Your shopping cart is empty.", "info")
-            return redirect("/cart")
-        subtotal = sum(line["line_cents"] for line in lines)
-        form: dict[str, str] = {field: user[field] for field in ADDRESS_FIELDS}
-        form["shipping_method"] = "standard"
-        errors: dict[str, str] = {}
-        if request.method == "POST":
-            submitted = await request.form()
-            form = {key: str(submitted.get(key, "")).strip() for key in [*ADDRESS_FIELDS, "shipping_method"]}
-            errors = {field: "This is a required field." for field in ADDRESS_FIELDS if not form[field]}
-            if form["shipping_method"] not in SHIPPING_METHODS:
-                errors["shipping_method"] = "Please choose a shipping method."
-            for line in lines:
-                if line["quantity"] > line["stock"]:
-                    errors["cart"] = f"Only {line['stock']} of {line['name']} left in stock; update your cart."
-            if not errors:
-                number = place_order(conn, user["id"], form, lines, subtotal)
-                return redirect(f"/checkout/success/{number}")
-        return render(
-            request, conn, "checkout.html", lines=lines, subtotal=subtotal,
-            form=form, errors=errors, shipping_methods=SHIPPING_METHODS,
-            breadcrumbs=[("Home", "/"), ("Shopping Cart", "/cart"), ("Checkout", None)],
-        )
-
-
-def place_order(conn: sqlite3.Connection, customer_id: int, form: dict[str, str], lines: list[sqlite3.Row],
-                subtotal: int) -> str:
-    """Turn the cart into a Pending order, take the items out of stock, empty the cart."""
-    order_id = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM orders").fetchone()[0]
-    number = order_number(order_id)
-    label, shipping = SHIPPING_METHODS[form["shipping_method"]]
-    # The shop's clock is fixed (STORE_TODAY) so that runs of the same task see the same pages.
-    conn.execute(
-        "INSERT INTO orders VALUES (?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, 'United States', ?, ?, ?, ?, ?)",
-        (order_id, number, customer_id, f"{STORE_TODAY.isoformat()} 12:00:00",
-         f"{form['first_name']} {form['last_name']}", form["street"], form["city"], form["state"], form["zip"],
-         form["phone"], label, shipping, subtotal, subtotal + shipping),
-    )
-    for line in lines:
-        conn.execute(
-            "INSERT INTO order_items (order_id, product_id, name, sku, price_cents, quantity)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (order_id, line["id"], line["name"], line["sku"], line["price_cents"], line["quantity"]),
-        )
-        conn.execute("UPDATE products SET stock = stock - ? WHERE id = ?", (line["quantity"], line["id"]))
-    conn.execute("DELETE FROM cart_items WHERE customer_id = ?", (customer_id,))
-    return number
-
-
-def customer_order(conn: sqlite3.Connection, request: Request, customer_id: int) -> sqlite3.Row:
-    order = conn.execute("SELECT * FROM orders WHERE number = ? AND customer_id = ?",
-                         (request.path_params["number"], customer_id)).fetchone()
-    if order is None:
-        raise HTTPException(404)
-    return order
-
-
-async def checkout_success(request: Request) -> Response:
-    with database(request) as conn:
-        user = current_user(request, conn)
-        if user is None:
-            return login_redirect(request)
-        order = customer_order(conn, request, user["id"])
-        return render(request, conn, "checkout_success.html", order=order,
-                      breadcrumbs=[("Home", "/"), ("Order Confirmation", None)])
-
-
-async def orders_page(request: Request) -> Response:
-    with database(request) as conn:
-        user = current_user(request, conn)
-        if user is None:
-            return login_redirect(request)
-        orders = conn.execute(
-            "SELECT o.*, (SELECT SUM(quantity) FROM order_items WHERE order_id = o.id) AS item_count "
-            "FROM orders o WHERE customer_id = ? ORDER BY o.id DESC", (user["id"],)
-        ).fetchall()
-        pagination, shown = paginate(request, orders)
-        return render(request, conn, "orders.html", orders=shown, pagination=pagination,
-                      breadcrumbs=[("Home", "/"), ("My Account", "/account"), ("My Orders", None)])
-
-
-async def order_page(request: Request) -> Response:
-    with database(request) as conn:
-        user = current_user(request, conn)
-        if user is None:
-            return login_redirect(request)
-        order = customer_order(conn, request, user["id"])
-        items = conn.execute(
-            "SELECT oi.*, oi.price_cents * oi.quantity AS line_cents, p.slug FROM order_items oi "
-            "JOIN products p ON p.id = oi.product_id WHERE order_id = ? ORDER BY oi.id", (order["id"],)
-        ).fetchall()
-        return render(request, conn, "order.html", order=order, items=items, cancellable=order["status"] in CANCELLABLE,
-                      breadcrumbs=[("Home", "/"), ("My Account", "/account"), ("My Orders", "/orders"),
-                                   (f"Order #{order['number']}", None)])
-
-
-async def cancel_order(request: Request) -> Response:
-    with database(request) as conn:
-        user = current_user(request, conn)
-        if user is None:
-            return login_redirect_to(request, "/orders")
-        order = customer_order(conn, request, user["id"])
-        if order["status"] not in CANCELLABLE:
-            flash(request, f"Order #{order['number']} is {order['status'].lower()} and can no longer be canceled.",
-                  "error")
-        else:
-            conn.execute("UPDATE orders SET status = 'Canceled' WHERE id = ?", (order["id"],))
-            conn.execute(
-                "UPDATE products SET stock = stock + (SELECT SUM(quantity) FROM order_items "
-                "WHERE order_id = ? AND product_id = products.id) "
-                "WHERE id IN (SELECT product_id FROM order_items WHERE order_id = ?)", (order["id"], order["id"]))
-            flash(request, f"Order #{order['number']} has been canceled.")
-        return redirect(f"/orders/{order['number']}")
 
 
 # --- account and sign-in ----------------------------------------------------------------------------------
