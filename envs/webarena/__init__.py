@@ -1,4 +1,5 @@
 """WebArena tasks: configs (original and WebArena-Verified formats), evaluators, the Task class."""
+from envs.webarena.checks import Evaluation
 from envs.webarena.config import (
     EvalConfig,
     ProgramHtmlTarget,
@@ -9,7 +10,7 @@ from envs.webarena.config import (
     load_webarena_official,
     parse_task,
 )
-from envs.webarena.evaluators import Evaluation, Judge, evaluate
+from envs.webarena.evaluators import Judge, evaluate
 from envs.webarena.task import WebArenaTask
 from envs.webarena.verified import agent_response, infer_task_type, write_agent_response
 

@@ -1,29 +1,35 @@
 """WebArena's evaluators, with the original's exact semantics (quirks included).
 
 Scoring follows web-arena-x/webarena `evaluation_harness/evaluators.py`: the evaluators named in
-`eval_types` run in that order on the same page and their scores multiply. Each result carries a
-per-check explanation (what was expected, what was found) for people reading the run.
+`eval_types` run in that order on the same page and their scores multiply (`evaluate`). Each result
+carries a per-check explanation (what was expected, what was found) for people reading the run.
+Here: string_match (with the LLM judge) and url_match; program_html is envs/webarena/program_html.py,
+what a result holds and the shared string comparisons are envs/webarena/checks.py.
 
 The fuzzy_match judge is any `async (prompt: str) -> str` (see `Judge`); envs never imports the
 agent's LLM client — the agent layer adapts its LLM to this protocol.
 """
 from __future__ import annotations
 
-import ast
-import asyncio
 import collections
-import functools
-import html
-import inspect
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlparse
 
-from envs.webarena.config import OR_SEPARATOR, EvalConfig, ProgramHtmlTarget, TaskConfig
-
-DEFAULT_PAGE_WAIT_SECONDS = 3.0  # WebArena sleeps 3 s after opening a program_html URL
+from envs.webarena.checks import (
+    Check,
+    Evaluation,
+    EvaluationError,
+    EvaluatorResult,
+    brief,
+    clean_answer,
+    exact_match,
+    must_include,
+    word_tokenize,
+)
+from envs.webarena.config import OR_SEPARATOR, EvalConfig, TaskConfig
+from envs.webarena.program_html import DEFAULT_PAGE_WAIT_SECONDS, Helper, evaluate_program_html
 
 
 class Judge(Protocol):
@@ -32,124 +38,12 @@ class Judge(Protocol):
     async def __call__(self, prompt: str) -> str: ...
 
 
-class EvaluationError(RuntimeError):
-    """The evaluation itself could not be carried out (as opposed to the agent failing it)."""
-
-
 class JudgeRequiredError(EvaluationError):
-    pass
+    """A check needs an LLM judge (fuzzy_match, the N/A reason) and none was given."""
 
 
 class JudgeReplyError(EvaluationError):
     """The judge's reply says neither verdict; WebArena asserts here, so this is an error, not a 0."""
-
-
-class HelperNotAvailableError(EvaluationError, NotImplementedError):
-    pass
-
-
-@dataclass
-class Check:
-    """One comparison inside an evaluator."""
-
-    rule: str  # exact_match, must_include, fuzzy_match, N/A, GOLD in PRED, ...
-    score: float
-    expected: str
-    found: str
-    note: str = ""
-
-    def describe(self) -> str:
-        verdict = "pass" if self.score == 1.0 else "FAIL"
-        note = f" ({self.note})" if self.note else ""
-        return f"{verdict} {self.rule}: expected {self.expected}; found {self.found}{note}"
-
-
-@dataclass
-class EvaluatorResult:
-    eval_type: str  # string_match | url_match | program_html
-    score: float
-    checks: list[Check] = field(default_factory=list)
-
-
-@dataclass
-class Evaluation:
-    """The task's score (the product of its evaluators' scores) and why."""
-
-    score: float
-    results: list[EvaluatorResult]
-
-    @property
-    def success(self) -> bool:
-        return self.score == 1.0
-
-    def explain(self) -> str:
-        lines = [f"score {self.score:g}"]
-        for result in self.results:
-            lines.append(f"{result.eval_type}: {result.score:g}")
-            lines.extend(f"  {check.describe()}" for check in result.checks)
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"score": self.score, "results": [asdict(r) for r in self.results], "explanation": self.explain()}
-
-
-# ----------------------------------------------------------------------------------------------
-# String comparisons
-
-
-def clean_answer(answer: str) -> str:
-    """WebArena's normalisation: strip whitespace, drop one pair of surrounding quotes, lowercase."""
-    answer = answer.strip()
-    if answer.startswith("'") and answer.endswith("'"):
-        answer = answer[1:-1]
-    elif answer.startswith('"') and answer.endswith('"'):
-        answer = answer[1:-1]
-    return answer.lower()
-
-
-def exact_match(ref: str, pred: str) -> float:
-    return float(clean_answer(pred) == clean_answer(ref))
-
-
-def must_include(ref: str, pred: str, tokenize: bool = False) -> float:
-    """`ref` is a substring of `pred`; with `tokenize`, a one-character ref must be a whole token
-    (WebArena's guard against "0" matching inside "10"; it also makes "0" fail on "$0.00")."""
-    clean_ref = clean_answer(ref)
-    clean_pred = clean_answer(pred)
-    if tokenize and len(clean_ref) == 1 and len(word_tokenize(clean_ref)) == 1:
-        return float(clean_ref in word_tokenize(clean_pred))
-    return float(clean_ref in clean_pred)
-
-
-@functools.lru_cache(maxsize=1)
-def _punkt_available() -> bool:
-    import nltk
-
-    for resource in ("tokenizers/punkt_tab", "tokenizers/punkt"):
-        try:
-            nltk.data.find(resource)
-            return True
-        except LookupError:
-            continue
-    return False
-
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-def word_tokenize(text: str) -> list[str]:
-    """nltk.word_tokenize when its Punkt data is installed; otherwise the same word tokenizer
-    (NLTKWordTokenizer) over sentences split at '. ', '! ', '? '. Punkt's sentence splitting is what
-    lets a period end a word mid-text ("0. Next" -> "0", "."), and the split keeps that for plain
-    text; abbreviations ("Mr. X") are split where Punkt would not, which only matters for a
-    one-character reference equal to the split-off period or letter."""
-    import nltk
-    from nltk.tokenize import NLTKWordTokenizer
-
-    if _punkt_available():
-        return nltk.word_tokenize(text)
-    tokenizer = NLTKWordTokenizer()
-    return [token for sentence in _SENTENCE_END.split(text) for token in tokenizer.tokenize(sentence)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -228,7 +122,7 @@ async def evaluate_string_match(ev: EvalConfig, intent: str, answer: str, judge:
                     _require_judge(judge, task_id, "the N/A reason check (string_note)")
                     s, reply = await llm_unachievable_match(pred, ev.string_note, intent, judge)
                     checks.append(Check("N/A reason", s, f"a reason like {ev.string_note!r}", repr(pred),
-                                        note=f"judge: {_brief(reply)}"))
+                                        note=f"judge: {brief(reply)}"))
                     score = s
             else:
                 for reference in value:
@@ -237,7 +131,7 @@ async def evaluate_string_match(ev: EvalConfig, intent: str, answer: str, judge:
                     else:
                         _require_judge(judge, task_id, "fuzzy_match")
                         s, reply = await llm_fuzzy_match(pred, reference, intent, judge)
-                        note = f"judge: {_brief(reply)}"
+                        note = f"judge: {brief(reply)}"
                     checks.append(Check("fuzzy_match", s, f"the same meaning as {reference!r}", repr(pred), note))
                     score *= s
     return EvaluatorResult("string_match", score, checks)
@@ -246,11 +140,6 @@ async def evaluate_string_match(ev: EvalConfig, intent: str, answer: str, judge:
 def _require_judge(judge: Judge | None, task_id: Any, what: str) -> None:
     if judge is None:
         raise JudgeRequiredError(f"task {task_id}: {what} needs an LLM judge; pass judge=<async (prompt) -> reply>")
-
-
-def _brief(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ----------------------------------------------------------------------------------------------
@@ -291,146 +180,6 @@ def evaluate_url_match(ev: EvalConfig, page_url: str) -> EvaluatorResult:
         checks.append(Check(f"query {key}", s, f"one of {sorted(values)}", repr(pred_query.get(key, []))))
         score *= s
     return EvaluatorResult("url_match", score, checks)
-
-
-# ----------------------------------------------------------------------------------------------
-# program_html
-
-Helper = Callable[..., Any]  # returns a str, or an awaitable of one
-
-
-def reddit_get_post_url(url: str) -> str:
-    """A post or comment URL (http://host/f/forum/id/...) -> the post's URL; other URLs unchanged."""
-    parsed = urlparse(url)
-    parts = parsed.path.split("/")
-    if len(parts) < 4 or parts[1] != "f":
-        return url
-    return f"{parsed.scheme}://{parsed.netloc}/f/{parts[2]}/{parts[3]}/"
-
-
-async def gitlab_get_project_memeber_role(page: Any, account_name: str) -> str:
-    """The role shown for @account_name on a GitLab project's members page ("" if not found).
-    (The misspelt name is WebArena's, as written in its configs.)"""
-    script = """(account) => {
-        const names = document.querySelectorAll("td[data-label='Account'] span.gl-avatar-labeled-sublabel");
-        const index = [...names].findIndex(e => e.outerText === '@' + account);
-        if (index < 0) return "";
-        const role = document.querySelectorAll("td.col-max-role span")[index];
-        return role ? role.outerText : "";
-    }"""
-    return str(await page.evaluate(script, account_name))
-
-
-def _needs_magento_api(name: str) -> Helper:
-    def helper(*args: Any) -> str:
-        raise HelperNotAvailableError(
-            f"program_html helper {name!r} reads the Magento REST API of a real WebArena shopping site and "
-            f"is not built in; pass helpers={{{name!r}: your_function}} to the evaluator (the local shop "
-            "site can register its own)"
-        )
-
-    return helper
-
-
-DEFAULT_HELPERS: dict[str, Helper] = {
-    "reddit_get_post_url": reddit_get_post_url,
-    "gitlab_get_project_memeber_role": gitlab_get_project_memeber_role,
-    "shopping_get_latest_order_url": _needs_magento_api("shopping_get_latest_order_url"),
-    "shopping_get_sku_latest_review_author": _needs_magento_api("shopping_get_sku_latest_review_author"),
-    "shopping_get_sku_latest_review_rating": _needs_magento_api("shopping_get_sku_latest_review_rating"),
-}
-
-
-async def call_helper(expression: str, page: Any, helpers: Mapping[str, Helper]) -> str:
-    """Run `name(args)` from a config's "func:" without eval: args are literals, `__page__` (the page)
-    or strings holding `__last_url__` (the page's current URL)."""
-    try:
-        call = ast.parse(expression.strip(), mode="eval").body
-    except SyntaxError as exc:
-        raise EvaluationError(f"cannot parse program_html helper call {expression!r}: {exc.msg}") from exc
-    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name) or call.keywords:
-        raise EvaluationError(f"program_html helper must be a call like name('arg'), got {expression!r}")
-    name = call.func.id
-    if name not in helpers:
-        raise HelperNotAvailableError(
-            f"unknown program_html helper {name!r}; known: {', '.join(sorted(helpers))}; pass helpers={{...}}")
-    args: list[Any] = []
-    for node in call.args:
-        if isinstance(node, ast.Name) and node.id in ("__page__", "page"):
-            args.append(page)
-        elif isinstance(node, ast.Constant):
-            value = node.value
-            args.append(value.replace("__last_url__", page.url) if isinstance(value, str) else value)
-        else:
-            raise EvaluationError(f"program_html helper {name!r}: arguments must be literals or __page__, "
-                                  f"got {ast.unparse(node)!r}")
-    result = helpers[name](*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return str(result)
-
-
-async def _read_target(target: ProgramHtmlTarget, page: Any, helpers: Mapping[str, Helper],
-                       notes: list[str]) -> str:
-    locator = target.locator
-    if not locator.strip():
-        return await page.content()
-    if locator.startswith(("document.", "[...document.")):
-        # WebArena runs the prep actions in one try block: the first failure skips the rest.
-        for action in target.prep_actions:
-            try:
-                await page.evaluate(f"() => {action}")
-            except Exception as exc:
-                notes.append(f"prep action failed, later ones skipped: {_first_line(exc)}")
-                break
-        try:
-            value = str(await page.evaluate(f"() => {locator}"))  # str(None) is "None", as in WebArena
-        except Exception as exc:  # WebArena: the page is wrong, so the content is empty
-            notes.append(f"locator raised, read as empty: {_first_line(exc)}")
-            value = ""
-        return value or ""
-    return await call_helper(locator.removeprefix("func:"), page, helpers)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-async def evaluate_program_html(ev: EvalConfig, page: Any, helpers: Mapping[str, Helper] | None = None,
-                                wait_seconds: float = DEFAULT_PAGE_WAIT_SECONDS) -> EvaluatorResult:
-    """For each target: pick the page, read a value from it, html-unescape it, compare it."""
-    table = {**DEFAULT_HELPERS, **(helpers or {})}
-    checks: list[Check] = []
-    score = 1.0
-    for i, target in enumerate(ev.program_html):
-        notes: list[str] = []
-        url = target.url
-        if url.startswith("func"):
-            url = await call_helper(url.split("func:", 1)[1], page, table)
-        if url != "last":
-            await page.goto(url)
-            if wait_seconds > 0:
-                await asyncio.sleep(wait_seconds)
-        where = f"[{i}] {'current page' if url == 'last' else url}"
-        if target.locator.strip():
-            where += f", {target.locator}"
-        found = html.unescape(await _read_target(target, page, table, notes))
-        shown = _brief(found, 300) if len(found) <= 300 else f"{len(found)} chars: {_brief(found, 300)}"
-        if target.exact_match is not None:
-            s = exact_match(target.exact_match, found)
-            checks.append(Check(f"exact_match {where}", s, repr(clean_answer(target.exact_match)),
-                                repr(clean_answer(shown)), "; ".join(notes)))
-            score *= s
-        else:
-            for item in target.must_include or ():
-                alternatives = item.split(OR_SEPARATOR)
-                s = float(any(must_include(alt, found, tokenize=False) for alt in alternatives))
-                checks.append(Check(f"must_include {where}", s,
-                                    " or ".join(repr(clean_answer(a)) for a in alternatives) + " in the content",
-                                    repr(clean_answer(shown)), "; ".join(notes)))
-                score *= s
-    return EvaluatorResult("program_html", score, checks)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from envs.webarena.config import TaskConfig, TaskConfigError
-from envs.webarena.evaluators import DEFAULT_PAGE_WAIT_SECONDS, Helper, Judge, evaluate
+from envs.webarena.evaluators import Judge, evaluate
+from envs.webarena.program_html import DEFAULT_PAGE_WAIT_SECONDS, Helper
 
 # Sets the saved localStorage of one origin when a page of that origin starts loading.
 _LOCAL_STORAGE_SCRIPT = """(() => {

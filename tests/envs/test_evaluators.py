@@ -11,20 +11,16 @@ import pytest
 import pytest_asyncio
 
 from envs.browser import BrowserSession
+from envs.webarena.checks import EvaluationError, clean_answer, exact_match, must_include
 from envs.webarena.config import parse_task
 from envs.webarena.evaluators import (
-    EvaluationError,
-    HelperNotAvailableError,
     JudgeReplyError,
     JudgeRequiredError,
     answer_from_stop_action,
-    clean_answer,
     evaluate,
     evaluate_url_match,
-    exact_match,
-    must_include,
-    reddit_get_post_url,
 )
+from envs.webarena.program_html import HelperNotAvailableError, reddit_get_post_url
 from envs.webarena.verified import agent_response, infer_task_type, write_agent_response
 from tests.pages.page_server import PageServer
 
