@@ -13,7 +13,7 @@ so they say where the harness's cost goes and whether a change cut it.
 
     python bench/eval_throughput.py [--tasks N] [--workers 1,2] [--cpu] [--quick]
 
---quick runs the first 2 tasks with 1 and 2 workers and the CPU breakdown: a smoke test (seconds).
+--quick runs the first task with 1 and 2 workers and the CPU breakdown: a smoke test (seconds).
 
 Bar: 2 workers >= 1.6x the throughput of 1 worker.
 """
@@ -38,7 +38,7 @@ from agent.evaluation.runner import EvalOptions, load_suite, run_eval  # noqa: E
 from envs.browser import find_chromium  # noqa: E402
 
 BAR = 1.6
-QUICK_TASKS = 2
+QUICK_TASKS = 1
 SAMPLE_INTERVAL_S = 0.1
 
 
@@ -178,7 +178,7 @@ async def main() -> int:
                         help="also print CPU seconds per task by process kind (the sampling thread shares the "
                              "workers' interpreter, so the throughput figures of such a run are a little lower)")
     parser.add_argument("--quick", action="store_true",
-                        help=f"the first {QUICK_TASKS} tasks, with --cpu: a smoke test (--tasks still overrides)")
+                        help=f"the first {QUICK_TASKS} task(s), with --cpu: a smoke test (--tasks still overrides)")
     args = parser.parse_args()
     if args.quick:
         args.tasks, args.cpu = args.tasks or QUICK_TASKS, True
