@@ -93,7 +93,7 @@ def _all_tasks(suite: str, seed: int) -> list[SuiteTask]:
 
             return [SuiteTask(str(c.task_id), suite, config=c) for c in load_local_suite()]
         if suite == "webarena":
-            from envs.webarena.config import load_webarena_official
+            from envs.webarena.loading import load_webarena_official
 
             return [SuiteTask(str(c.task_id), suite, config=c) for c in load_webarena_official(use_env=True)]
     except TaskConfigError as exc:

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from envs.sites.server import SiteServer, login_storage_state, site_accounts
-from envs.webarena.config import TaskConfig, TaskConfigError, load_tasks, site_url_mapping
+from envs.webarena.config import TaskConfig, TaskConfigError, site_url_mapping
+from envs.webarena.loading import load_tasks
 from envs.webarena.task import WebArenaTask
 
 TASKS_DIR = Path(__file__).parent / "local_tasks"

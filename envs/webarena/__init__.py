@@ -6,11 +6,10 @@ from envs.webarena.config import (
     TaskConfig,
     TaskConfigError,
     UnresolvedPlaceholderError,
-    load_tasks,
-    load_webarena_official,
     parse_task,
 )
 from envs.webarena.evaluators import Judge, evaluate
+from envs.webarena.loading import load_tasks, load_webarena_official
 from envs.webarena.task import WebArenaTask
 from envs.webarena.verified import agent_response, infer_task_type, write_agent_response
 

@@ -3,8 +3,8 @@
 Two formats load into one typed `TaskConfig`:
 - WebArena's `test.raw.json` (one task object, a list of them, or a directory of `<id>.json` files);
 - WebArena-Verified's (`start_urls`, `eval` as a list of evaluator objects). Its evaluators have no
-  WebArena equivalent, so they are kept as raw objects (`verified_eval`); `load_webarena_official`
-  joins both files of the `webarena-verified` package so each of the 812 tasks has both.
+  WebArena equivalent, so they are kept as raw objects (`verified_eval`).
+Reading task files, and WebArena's official tasks, is envs/webarena/loading.py.
 
 Site URLs appear in configs as placeholders (`__SHOPPING__`, …). They are replaced from an explicit
 mapping (local sites pass their own URLs) or from env vars (`SHOPPING`, … or BrowserGym's `WA_*`);
@@ -12,13 +12,11 @@ a placeholder that stays unresolved is an error only when the task is run (`requ
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 EVAL_TYPES = ("string_match", "url_match", "program_html")
@@ -378,70 +376,3 @@ def _parse_verified(data: dict[str, Any], original: dict[str, Any], check: _Chec
         raw=original,
         source=source,
     )
-
-
-# ----------------------------------------------------------------------------------------------
-# Files
-
-
-def load_tasks(path: str | Path, *, site_urls: Mapping[str, str] | None = None,
-               use_env: bool = True) -> list[TaskConfig]:
-    """Load tasks from a JSON file (one task or a list) or a directory of `<id>.json` files."""
-    path = Path(path)
-    if path.is_dir():
-        # <id>.json in numeric order (2 before 10), other names after them.
-        files = sorted(path.glob("*.json"),
-                       key=lambda p: (not p.stem.isdigit(), int(p.stem) if p.stem.isdigit() else 0, p.stem))
-        if not files:
-            raise TaskConfigError(f"{path}: no .json task files in this directory")
-        tasks = [t for f in files for t in _load_file(f, site_urls, use_env)]
-    elif path.is_file():
-        tasks = _load_file(path, site_urls, use_env)
-    else:
-        raise TaskConfigError(f"{path}: no such task file or directory")
-    _reject_duplicate_ids(tasks)
-    return tasks
-
-
-def _load_file(path: Path, site_urls: Mapping[str, str] | None, use_env: bool) -> list[TaskConfig]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise TaskConfigError(f"{path}: not valid JSON ({exc})") from exc
-    items = data if isinstance(data, list) else [data]
-    return [parse_task(item, site_urls=site_urls, use_env=use_env, source=str(path), index=i)
-            for i, item in enumerate(items)]
-
-
-def _reject_duplicate_ids(tasks: Iterable[TaskConfig]) -> None:
-    seen: dict[str, str] = {}
-    for task in tasks:
-        key = str(task.task_id)
-        if key in seen:
-            raise TaskConfigError(f"task {task.task_id}: task_id appears twice ({seen[key]} and {task.source})")
-        seen[key] = task.source
-
-
-def webarena_verified_dataset_dir() -> Path:
-    """Where the webarena-verified package keeps its task files."""
-    # Found, not imported: importing the package takes seconds (pydantic models, CLI).
-    spec = importlib.util.find_spec("webarena_verified")
-    if spec is None or not spec.submodule_search_locations:
-        raise TaskConfigError(
-            "the official WebArena tasks come from the webarena-verified package: pip install webarena-verified"
-        )
-    return Path(list(spec.submodule_search_locations)[0]) / "assets" / "dataset"
-
-
-def load_webarena_official(*, site_urls: Mapping[str, str] | None = None, use_env: bool = True) -> list[TaskConfig]:
-    """WebArena's 812 tasks from the webarena-verified package: the original configs (test.raw.json),
-    each joined with its WebArena-Verified evaluators and revision."""
-    dataset = webarena_verified_dataset_dir()
-    original = load_tasks(dataset / "test.raw.json", site_urls=site_urls, use_env=use_env)
-    verified = {t.task_id: t for t in load_tasks(dataset / "webarena-verified.json", site_urls=site_urls,
-                                                   use_env=use_env)}
-    missing = [t.task_id for t in original if t.task_id not in verified]
-    if missing:
-        raise TaskConfigError(f"tasks {missing[:10]} of test.raw.json are missing from webarena-verified.json")
-    return [replace(t, verified_eval=verified[t.task_id].verified_eval, revision=verified[t.task_id].revision)
-            for t in original]
