@@ -1,0 +1,67 @@
+"""Every bench in bench/ still runs: its quick mode, as a user would start it, exits 0 and prints its
+figures. The figures themselves are not checked (a quick run is too short to mean much, and the
+machine is shared); the full runs are the benches' own business."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+TIMEOUT_S = 180
+
+# bench script -> its quick-mode flags (OUT is replaced by a scratch directory), and a pattern for each
+# figure line it must print.
+QUICK_RUNS: dict[str, tuple[list[str], list[str]]] = {
+    "observation.py": (["--quick"], [
+        r"big page \(2,000\) +\d+ +\d+ +\d+\.\d",
+        r"geometric mean of time ratios: \d+\.\d\d",
+        r"20,000-element page: \d+ elements, \d+ ids; observe \d+ ms, render_text \d+ ms",
+    ]),
+    "step_latency.py": (["--quick"], [
+        r"requests: \d+ prediction, \d+ proposal, \d+ verdict",
+        r"step wall time / critical path: median \d+\.\d{3}, all steps together \d+\.\d{3}",
+    ]),
+    "local_model.py": (["--quick"], [
+        r"K=3, H=1, m=1; \d+ steps, stop reason",
+        r"median cached fraction over the \d+ steps with more than one candidate: sim \d\.\d\d, score \d\.\d\d",
+    ]),
+    "faults.py": (["--quick", "--keep", "OUT"], [
+        r"survived  model endpoint flaky",
+        r"total: \d+ faults tried, \d+ survived, \d+ trace events lost, \d+ secrets found",
+    ]),
+    "eval_throughput.py": (["--quick"], [
+        r"1 worker\(s\): +\d+\.\d tasks/min",
+        r"CPU per task: \d+\.\d\d s",
+        r"2 workers / 1 worker: \d+\.\d\dx",
+    ]),
+    "compute_frontier.py": (["--smoke", "--out", "OUT"], [
+        r"== combined: 2 task\(s\)",
+        r"adaptive tokens / dreamer tokens = \d+\.\d\d at success",
+        r"combined frontier plot: ",
+    ]),
+}
+
+
+def test_every_bench_has_a_quick_run() -> None:
+    scripts = [p.name for p in BENCH.glob("*.py") if 'if __name__ == "__main__":' in p.read_text(encoding="utf-8")]
+    assert sorted(QUICK_RUNS) == sorted(scripts)
+
+
+@pytest.mark.parametrize("script", sorted(QUICK_RUNS))
+def test_quick_mode_runs_and_prints_its_figures(script: str, tmp_path: Path) -> None:
+    flags, figures = QUICK_RUNS[script]
+    out = tmp_path / "out"
+    # Offline and with nothing of the caller's model configuration: the quick modes bring their own.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "FORETHOUGHT_"))}
+    run = subprocess.run([sys.executable, str(BENCH / script), *[str(out) if f == "OUT" else f for f in flags]],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    said = f"stdout:\n{run.stdout}\nstderr:\n{run.stderr[-4000:]}"
+    assert run.returncode == 0, said
+    missing = [pattern for pattern in figures if not re.search(pattern, run.stdout)]
+    assert missing == [], said
+    assert not (tmp_path / "runs").exists()  # nothing written outside the scratch directory given
