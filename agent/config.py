@@ -35,8 +35,14 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from agent.llm.budget import Budget
+from agent.llm.protocol import ROLES, Role
 
 STRATEGIES = ("reactive", "rerank", "dreamer", "revise", "beam", "lookahead", "tree", "adaptive")
+# The roles each strategy calls, so that a run needs a model only for those.
+ROLES_USED: dict[str, tuple[Role, ...]] = {
+    "reactive": ("policy",), "rerank": ("policy", "verifier"),
+    **{strategy: ROLES for strategy in ("dreamer", "revise", "beam", "lookahead", "tree", "adaptive")},
+}
 MODES = ("reactive", "rerank", "dreamer", "revise", "beam")  # what one step can run (adaptive picks one)
 AGGREGATES = ("last", "min", "mean")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,7 +24,8 @@ if TYPE_CHECKING:  # the openai SDK takes ~0.4 s to import: only runs that call 
 
     from agent.llm.openai_client import OpenAIChatLLM, RetryPolicy
 
-__all__ = ["ConfigError", "RoleSettings", "Settings", "load_settings", "RoutedLLM", "build_llm", "client_for_spec", "SCHEMES"]
+__all__ = ["ConfigError", "RoleSettings", "Settings", "load_settings", "RoutedLLM", "build_llm", "client_for_spec", "SCHEMES",
+           "without_credentials"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 SCHEMES = ("openai", "scripted", "replay", "local", "gguf")
@@ -133,6 +135,16 @@ def load_settings(**flags: Any) -> Settings:
     except ValidationError as exc:
         raise ConfigError(_describe(exc, "environment variable")) from None
     return settings.with_overrides(**flags)
+
+
+def without_credentials(url: str | None) -> str | None:
+    """A base URL fit for a trace: user:password@ removed."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if not parts.username:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))  # host and port as written
 
 
 def _describe(exc: ValidationError, source: str) -> str:
