@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import miniwob  # noqa: E402
+from playwright.async_api import Page  # noqa: E402
 
 from envs.browser import BrowserSession  # noqa: E402
 from envs.observation import ObservationOptions, observe  # noqa: E402
@@ -36,7 +37,13 @@ TOKEN_BAR = 0.15
 FULL_REPS, QUICK_REPS = 15, 1
 
 
-async def start_miniwob_episode(page, task: str, seed: int = 1) -> str:
+def active_page(session: BrowserSession) -> Page:
+    if session.page is None:
+        raise RuntimeError("the browser session has no open tab")
+    return session.page
+
+
+async def start_miniwob_episode(page: Page, task: str, seed: int = 1) -> str:
     await page.goto((MINIWOB_HTML / f"{task}.html").as_uri())
     await page.wait_for_selector("#sync-task-cover")
     await page.evaluate("() => core.endEpisode(0)")
@@ -48,7 +55,7 @@ async def start_miniwob_episode(page, task: str, seed: int = 1) -> str:
 
 
 async def measure(session: BrowserSession, reps: int) -> dict[str, float]:
-    page = session.page
+    page = active_page(session)
     options = ObservationOptions()
     obs = await observe(session, options)  # warm up: the first run also writes the ids
     await page.aria_snapshot()
@@ -80,15 +87,15 @@ async def main(reps: int) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             big = Path(tmp) / "big_page.html"
             big.write_text(make_big_page(2000), encoding="utf-8")
-            await session.page.goto(big.as_uri())
+            await active_page(session).goto(big.as_uri())
             results["big page (2,000)"] = await measure(session, reps)
             for task in MINIWOB_TASKS:
-                await start_miniwob_episode(session.page, task)
+                await start_miniwob_episode(active_page(session), task)
                 results[f"miniwob {task}"] = await measure(session, reps)
 
             huge = Path(tmp) / "huge_page.html"
             huge.write_text(make_big_page(20_000), encoding="utf-8")
-            await session.page.goto(huge.as_uri())
+            await active_page(session).goto(huge.as_uri())
             started = time.perf_counter()
             huge_obs = await observe(session, ObservationOptions())
             huge_observe_s = time.perf_counter() - started
@@ -106,8 +113,8 @@ async def main(reps: int) -> int:
               f"{r['text_tokens']:>10}{r['html_tokens']:>10}{r['text_tokens'] / r['html_tokens']:>10.3f}"
               f"{r['full_tokens'] / r['html_tokens']:>12.3f}")
     geomean = math.exp(sum(map(math.log, ratios)) / len(ratios))
-    big = results["big page (2,000)"]
-    token_ratio = big["text_tokens"] / big["html_tokens"]
+    big_page = results["big page (2,000)"]
+    token_ratio = big_page["text_tokens"] / big_page["html_tokens"]
     time_ok = all(r <= TIME_BAR for r in ratios)
     print(f"\nreps={reps}; geometric mean of time ratios: {geomean:.2f}")
     print(f"bar time  (observe / aria_snapshot <= {TIME_BAR} on every page): {'MET' if time_ok else 'MISSED'}"
