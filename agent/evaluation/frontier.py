@@ -219,7 +219,8 @@ def _panel(summary: dict[str, Any], key: str, label: str, front: list[str], colo
             f'<line x1="{x - 3:.1f}" y1="{y_high:.1f}" x2="{x + 3:.1f}" y2="{y_high:.1f}" stroke="{color}"/>'
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{5 if on_front else 4}" fill="{color}" '
             f'stroke="{"#000" if on_front else "white"}" stroke-width="1.2"/>'
-            f'<text x="{label_x:.1f}" y="{label_y:.1f}" fill="{color}" text-anchor="{"end" if anchor_end else "start"}" '
+            f'<text x="{label_x:.1f}" y="{label_y:.1f}" fill="{color}" '
+            f'text-anchor="{"end" if anchor_end else "start"}" '
             f'stroke="white" stroke-width="3" paint-order="stroke">{escape(name)}</text></g>')
     out.append("</g>")
     return "\n".join(out)

@@ -1,157 +1,51 @@
-"""`forethought eval`: a suite's tasks run by parallel workers, scored, and summarised.
+"""`forethought eval`'s engine: a suite's tasks run by parallel workers, scored, and summarised.
 
 Each worker owns a browser and, for the local suite, its own servers of the local sites, which are
 reset to pristine data before every task: no task sees another's changes, whichever worker runs it.
 
-On disk (OUT = --out):
+On disk (OUT = EvalOptions.out):
     OUT/run.json                          what was run (suite, agent, strategies, tasks)
     OUT/results.jsonl                     one line per finished task, appended as tasks finish
     OUT/summary.json, OUT/summary.csv     per strategy: success rate ± standard error, compute, errors
     OUT/<strategy>/<task-id>/result.json, steps.jsonl, agent_response.json, network.har
 
 A task ends as a success, a failure (the agent got it wrong) or an error (timeout, harness or LLM
-trouble): errors are counted apart and do not enter the success rate. `--resume` re-runs only the
+trouble): errors are counted apart and do not enter the success rate. Resuming re-runs only the
 tasks without a finished (success or failure) result.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
-import csv
 import json
-import math
-import random
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from agent.config import STRATEGIES, PlannerConfig
+from agent.config import ROLES_USED, STRATEGIES, PlannerConfig
+from agent.evaluation.frontier import write_frontier
 from agent.evaluation.judge import LLMJudge
-from agent.llm.protocol import MODEL_SEED_HELP
-from agent.llm.settings import ConfigError, Settings, build_llm
+from agent.evaluation.suites import EvalError, SuiteTask, has_oracle, id_range
+from agent.evaluation.summary import ERROR, FAILURE, SUCCESS, Progress, read_records, summarize, write_summary
+from agent.llm.protocol import ROLES
+from agent.llm.settings import ConfigError, RoutedLLM, Settings, build_llm, without_credentials
+from agent.loop import CHECKPOINT_FILE, run_task
 from agent.state import STOP_ERROR, STOP_LLM_ERROR
 from envs.browser import BrowserConfig, BrowserSession
 from envs.env import BrowserEnv
-from envs.webarena.config import SITE_ENV_VARS, TaskConfig, TaskConfigError
+from envs.miniwob import MiniWoBTask
+from envs.suites.local import LocalSites, oracle_of
+from envs.suites.miniwob import run_miniwob_oracle
+from envs.suites.oracle import run_oracle
+from envs.webarena.evaluators import JudgeRequiredError
+from envs.webarena.task import WebArenaTask
+from envs.webarena.verified import infer_task_type, write_agent_response
 
-SUITES = ("local", "miniwob", "webarena")
 AGENTS = ("planner", "oracle")
 ORACLE = "oracle"  # the strategy column of oracle runs
 DEFAULT_TASK_TIMEOUT_S = 600.0
-SUCCESS, FAILURE, ERROR = "success", "failure", "error"
-
-
-class EvalError(Exception):
-    """A misconfigured evaluation (unknown task, missing site URLs, ...); the message says what to do."""
-
-
-# ------------------------------------------------------------------------------------------ suites
-
-
-@dataclass(frozen=True)
-class SuiteTask:
-    """One task as the runner schedules it: a WebArena-format config (local, webarena suites; local
-    placeholders are resolved by each worker against its own sites) or a MiniWoB++ episode."""
-
-    id: str
-    suite: str
-    config: TaskConfig | None = None
-    miniwob_name: str | None = None
-    seed: int = 0
-
-    @property
-    def sites(self) -> tuple[str, ...]:
-        return self.config.sites if self.config is not None else ()
-
-
-def load_suite(suite: str, task_ids: Iterable[str] | None = None, sample: int | None = None,
-               seed: int = 0) -> list[SuiteTask]:
-    """The suite's tasks in suite order: those named by `task_ids`, else a seeded random `sample`
-    of N, else all. The webarena suite needs its sites' URLs in env vars (SHOPPING, REDDIT, ...)."""
-    if suite not in SUITES:
-        raise EvalError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)}")
-    tasks = _all_tasks(suite, seed)
-    if task_ids is not None:
-        tasks = _select(suite, tasks, [str(t).strip() for t in task_ids if str(t).strip()])
-    elif sample is not None:
-        if sample < 1:
-            raise EvalError(f"--sample must be at least 1, got {sample}")
-        chosen = sorted(random.Random(seed).sample(range(len(tasks)), min(sample, len(tasks))))
-        tasks = [tasks[i] for i in chosen]
-    if suite == "webarena":
-        _require_site_urls(tasks)
-    return tasks
-
-
-def _all_tasks(suite: str, seed: int) -> list[SuiteTask]:
-    try:
-        if suite == "local":
-            from envs.suites.local import load_local_suite
-
-            return [SuiteTask(str(c.task_id), suite, config=c) for c in load_local_suite()]
-        if suite == "webarena":
-            from envs.webarena.loading import load_webarena_official
-
-            return [SuiteTask(str(c.task_id), suite, config=c) for c in load_webarena_official(use_env=True)]
-    except TaskConfigError as exc:
-        raise EvalError(str(exc)) from None
-    from envs.suites.miniwob import miniwob_suite
-
-    return [SuiteTask(t.id, suite, miniwob_name=t.name, seed=seed) for t in miniwob_suite(seed=seed)]
-
-
-def _select(suite: str, tasks: list[SuiteTask], wanted: list[str]) -> list[SuiteTask]:
-    if not wanted:
-        raise EvalError("--tasks is empty; give task ids separated by commas")
-    if suite == "miniwob":
-        from envs.suites.miniwob import suite_task_name
-
-        try:
-            names = {suite_task_name(t) for t in wanted}
-        except ValueError as exc:
-            raise EvalError(str(exc)) from None
-        return [t for t in tasks if t.miniwob_name in names]
-    known = {t.id for t in tasks}
-    unknown = [t for t in wanted if t not in known]
-    if unknown:
-        raise EvalError(f"no task {', '.join(unknown[:5])} in the {suite} suite "
-                        f"(its ids: {_id_range([t.id for t in tasks])})")
-    chosen = set(wanted)
-    return [t for t in tasks if t.id in chosen]
-
-
-def _id_range(ids: list[str]) -> str:
-    return ", ".join(ids) if len(ids) <= 8 else f"{', '.join(ids[:4])}, ..., {ids[-1]}"
-
-
-def _require_site_urls(tasks: list[SuiteTask]) -> None:
-    missing = sorted({p for t in tasks if t.config is not None for p in t.config.unresolved_placeholders()})
-    if missing:
-        wanted = ", ".join(f"{SITE_ENV_VARS[p][0]} (or {SITE_ENV_VARS[p][1]})" for p in missing)
-        raise EvalError(
-            f"the webarena suite runs on a WebArena deployment: set {wanted} to each site's base URL, "
-            f"e.g. export {SITE_ENV_VARS[missing[0]][0]}=http://<webarena-host>:<port> "
-            "(or run --suite local, which brings its own sites)"
-        )
-
-
-def has_oracle(task: SuiteTask) -> bool:
-    if task.suite == "miniwob":
-        from envs.suites.miniwob import ORACLE_TASKS
-
-        return task.miniwob_name in ORACLE_TASKS
-    if task.suite == "local":
-        from envs.suites.local import oracle_of
-
-        try:
-            oracle_of(task.config)
-        except TaskConfigError:
-            return False
-        return True
-    return False  # real WebArena ships no solutions
 
 
 # ------------------------------------------------------------------------------------------ options
@@ -205,12 +99,10 @@ class Worker:
         self.site_names = sites
         self.browser_config = replace(options.browser)  # har_path is set per task
         self.env = BrowserEnv(BrowserSession(self.browser_config))
-        self.sites: Any = None  # envs.suites.local.LocalSites
+        self.sites: LocalSites | None = None
 
     async def start(self) -> Worker:
         if self.site_names:
-            from envs.suites.local import LocalSites
-
             self.sites = await asyncio.to_thread(LocalSites(self.site_names).start)
         await self.env.session.start()
         return self
@@ -228,7 +120,8 @@ class Worker:
         task_dir.mkdir(parents=True, exist_ok=True)
         (task_dir / "result.json").unlink(missing_ok=True)  # an earlier attempt's, when resuming
         self.browser_config.har_path = str(task_dir / "network.har")
-        judge = self._judge()
+        judge_llm = self._judge_llm()  # closed when the task is over
+        judge = LLMJudge(judge_llm) if judge_llm is not None else None
         attempt = _Attempt()
         # A local task may move between the local sites; each site's origin is the task's own.
         site_urls = list(self.sites.site_urls.values()) if self.sites is not None else []
@@ -246,14 +139,18 @@ class Worker:
                 await self.env.session.close_context()  # writes network.har
             except Exception as exc:
                 attempt.error = attempt.error or f"closing the browser context failed: {_describe_error(exc)}"
-            if judge is not None:
-                await judge.llm.aclose()
+            if judge_llm is not None:
+                await judge_llm.aclose()
         if attempt.error and not self.env.session.browser.is_connected():
             await self._restart_browser()  # a crashed browser must not fail every later task too
         seconds = round(time.perf_counter() - started, 3)
         record = attempt.record(strategy, task, seconds, judge, self.index)
         self._write_task_files(task, task_dir, attempt, record)
         return record
+
+    def _local_sites(self) -> LocalSites:
+        assert self.sites is not None, "a local task runs on a worker started with its sites"
+        return self.sites
 
     async def _restart_browser(self) -> None:
         try:
@@ -263,7 +160,7 @@ class Worker:
         self.env = BrowserEnv(BrowserSession(self.browser_config))
         await self.env.session.start()
 
-    def _judge(self) -> LLMJudge | None:
+    def _judge_llm(self) -> RoutedLLM | None:
         settings, spec = self.options.settings, self.options.judge_model
         if settings is None:
             return None
@@ -271,7 +168,7 @@ class Worker:
             settings = settings.with_overrides(verifier_model=spec)
         if not settings.role("verifier").model:
             return None
-        return LLMJudge(build_llm(settings, ("verifier",)))  # closed when the task is over
+        return build_llm(settings, ("verifier",))
 
     async def _attempt(self, strategy: str, task: SuiteTask, task_dir: Path, judge: LLMJudge | None,
                        attempt: _Attempt) -> None:
@@ -282,50 +179,35 @@ class Worker:
                 await self._run_oracle(task, env_task, attempt)
             else:
                 await self._run_planner(strategy, task, env_task, attempt)
-        except Exception as exc:
-            from envs.webarena.evaluators import JudgeRequiredError
-
-            if isinstance(exc, JudgeRequiredError):
-                raise EvalError(f"task {task.id} is graded by fuzzy_match, which needs an LLM judge: "
-                                "pass --judge-model SPEC (or --model SPEC)") from exc
-            raise
+        except JudgeRequiredError as exc:
+            raise EvalError(f"task {task.id} is graded by fuzzy_match, which needs an LLM judge: "
+                            "pass --judge-model SPEC (or --model SPEC)") from exc
 
     def _env_task(self, task: SuiteTask, judge: LLMJudge | None) -> Any:
         if task.suite == "miniwob":
-            from envs.miniwob import MiniWoBTask
-
             return MiniWoBTask(task.miniwob_name or "", seed=task.seed)
         assert task.config is not None
         if task.suite == "local":
-            config = task.config.with_site_urls(self.sites.site_urls, use_env=False)
-            return self.sites.task(config, judge=judge)
-        from envs.webarena.task import WebArenaTask
-
+            sites = self._local_sites()
+            return sites.task(task.config.with_site_urls(sites.site_urls, use_env=False), judge=judge)
         return WebArenaTask(task.config, judge=judge, auth_dir=self.options.auth_dir)
 
     async def _run_oracle(self, task: SuiteTask, env_task: Any, attempt: _Attempt) -> None:
         if task.suite == "miniwob":
-            from envs.suites.miniwob import run_miniwob_oracle
-
             score, info = await run_miniwob_oracle(self.env, env_task)
         else:
-            from envs.suites.local import oracle_of
-            from envs.suites.oracle import run_oracle
-
-            actions = oracle_of(task.config, self.sites.site_urls).actions
+            assert task.config is not None
+            actions = oracle_of(task.config, self._local_sites().site_urls).actions
             score, info = await run_oracle(self.env, env_task, actions)
         attempt.score, attempt.answer = score, self.env.answer
         attempt.steps = len(info.get("actions", []))
         attempt.stop_reason = "oracle"
 
     async def _run_planner(self, strategy: str, task: SuiteTask, env_task: Any, attempt: _Attempt) -> None:
-        from agent.cli.main import ROLES_USED, without_credentials
-        from agent.loop import CHECKPOINT_FILE, run_task
-
         settings = self.options.settings
         assert settings is not None
-        models = {role: {"model": spec.model, "base_url": without_credentials(spec.base_url)}
-                  for role in ("policy", "world_model", "verifier") if (spec := settings.role(role)).model}
+        models: dict[str, Any] = {role: {"model": spec.model, "base_url": without_credentials(spec.base_url)}
+                  for role in ROLES if (spec := settings.role(role)).model}
         # A fresh client per task: a scripted model then answers each task the same way, whichever
         # worker runs it and whatever ran before.
         llm = build_llm(settings, ROLES_USED[strategy])
@@ -359,8 +241,6 @@ class Worker:
     def _write_task_files(self, task: SuiteTask, task_dir: Path, attempt: _Attempt,
                           record: dict[str, Any]) -> None:
         if task.config is not None:
-            from envs.webarena.verified import infer_task_type, write_agent_response
-
             write_agent_response(task_dir, attempt.answer, infer_task_type(task.config))
         result_path = task_dir / "result.json"
         # The agent loop writes its own record there (also when it fails); the runner's is added to it.
@@ -394,7 +274,8 @@ class _Attempt:
             "task_id": task.id, "suite": task.suite, "strategy": strategy, "status": status,
             "success": status == SUCCESS, "score": self.score, "answer": self.answer, "steps": self.steps,
             "stop_reason": self.stop_reason or (ERROR if self.error else ""), "tokens": self.tokens,
-            "calls": self.calls, "cost_usd": round(self.cost_usd, 6), "judge_tokens": judge.usage.total_tokens if judge else 0,
+            "calls": self.calls, "cost_usd": round(self.cost_usd, 6),
+            "judge_tokens": judge.usage.total_tokens if judge else 0,
             "seconds": seconds, "error": self.error, "worker": worker,
         }
 
@@ -431,7 +312,7 @@ async def run_eval(options: EvalOptions, tasks: list[SuiteTask]) -> dict[str, An
     jobs = [(s, t) for s in options.strategies for t in tasks if (s, t.id) not in done]
     progress = Progress(len(jobs), options.progress, already=len(done)) if options.progress else None
     if skipped and options.progress:
-        print(f"note: {len(skipped)} task(s) have no oracle solution and are skipped: {_id_range(skipped)}",
+        print(f"note: {len(skipped)} task(s) have no oracle solution and are skipped: {id_range(skipped)}",
               file=options.progress)
     records = list(previous)
     if jobs:
@@ -450,8 +331,6 @@ async def run_eval(options: EvalOptions, tasks: list[SuiteTask]) -> dict[str, An
     summary = summarize(records, plan)
     write_summary(out, summary)
     if len(options.strategies) > 1:
-        from agent.evaluation.frontier import write_frontier
-
         files = await write_frontier(out, summary, options.browser)
         summary["frontier"] = {"csv": str(files.csv), "svg": str(files.svg),
                                "png": str(files.png) if files.png else None, "note": files.note,
@@ -462,23 +341,23 @@ async def run_eval(options: EvalOptions, tasks: list[SuiteTask]) -> dict[str, An
 
 async def check_models(options: EvalOptions) -> None:
     """Fail once, before any task runs, on a model that is missing or misnamed."""
-    from agent.cli.main import ROLES_USED
-
     settings = options.settings
-    if options.agent == "planner" and settings is None:
-        raise EvalError("the planner agent needs models: pass settings (--model SPEC)")
+    if settings is None:
+        if options.agent == "planner":
+            raise EvalError("the planner agent needs models: pass settings (--model SPEC)")
+        return  # the oracle without a judge calls no model
     try:
         if options.agent == "planner":
             for strategy in options.strategies:
                 await build_llm(settings, ROLES_USED[strategy]).aclose()
-        if options.judge_model and settings is not None:
+        if options.judge_model:
             await build_llm(settings.with_overrides(verifier_model=options.judge_model), ("verifier",)).aclose()
     except ConfigError as exc:
         raise EvalError(str(exc)) from None
 
 
 async def _run_jobs(jobs: list[tuple[str, SuiteTask]], options: EvalOptions, sites: tuple[str, ...],
-                    finished: Any) -> None:
+                    finished: Callable[[dict[str, Any]], None]) -> None:
     queue: asyncio.Queue[tuple[str, SuiteTask]] = asyncio.Queue()
     for job in jobs:
         queue.put_nowait(job)
@@ -517,236 +396,3 @@ def _prepare_out_dir(out: Path, plan: dict[str, Any], resume: bool) -> list[dict
     out.mkdir(parents=True, exist_ok=True)
     run_file.write_text(json.dumps(plan, indent=2) + "\n", encoding="utf-8")
     return []
-
-
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """results.jsonl, the last record of each (strategy, task) winning; a torn last line is ignored."""
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut off when the run was killed; that task runs again
-            latest[(record["strategy"], record["task_id"])] = record
-    return list(latest.values())
-
-
-# ------------------------------------------------------------------------------------------ summary
-
-
-def summarize(records: list[dict[str, Any]], plan: dict[str, Any]) -> dict[str, Any]:
-    """Per strategy: success rate over the scored tasks (± standard error), errors apart, and the
-    mean steps, tokens, cost and seconds per task."""
-    latest = {(r["strategy"], r["task_id"]): r for r in records}
-    strategies: dict[str, Any] = {}
-    for strategy in plan["strategies"]:
-        rows = [latest[(strategy, t)] for t in plan["tasks"] if (strategy, t) in latest]
-        scored = [r for r in rows if r["status"] != ERROR]
-        successes = sum(r["status"] == SUCCESS for r in scored)
-        rate = successes / len(scored) if scored else None
-        strategies[strategy] = {
-            "tasks": len(plan["tasks"]),
-            "finished": len(rows),
-            "successes": successes,
-            "failures": len(scored) - successes,
-            "errors": len(rows) - len(scored),
-            "success_rate": rate,
-            "std_error": math.sqrt(rate * (1 - rate) / len(scored)) if scored else None,
-            "mean_steps": _mean(r["steps"] for r in rows),
-            "mean_tokens": _mean(r["tokens"] for r in rows),
-            "mean_calls": _mean(r["calls"] for r in rows if "calls" in r),  # older runs' records have none
-            "mean_cost_usd": _mean(r["cost_usd"] for r in rows),
-            "mean_seconds": _mean(r["seconds"] for r in rows),
-            "errored_tasks": [r["task_id"] for r in rows if r["status"] == ERROR],
-        }
-    return {"suite": plan["suite"], "agent": plan["agent"], "skipped_without_oracle": plan["skipped_without_oracle"],
-            "strategies": strategies}
-
-
-def _mean(values: Iterable[float]) -> float | None:
-    values = list(values)
-    return sum(values) / len(values) if values else None
-
-
-CSV_FIELDS = ("strategy", "tasks", "finished", "successes", "failures", "errors", "success_rate", "std_error",
-              "mean_steps", "mean_tokens", "mean_calls", "mean_cost_usd", "mean_seconds")
-
-
-def write_summary(out: Path, summary: dict[str, Any]) -> None:
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    with open(out / "summary.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        for strategy, row in summary["strategies"].items():
-            writer.writerow({"strategy": strategy, **row})
-
-
-def format_table(summary: dict[str, Any]) -> str:
-    """Strategies side by side: success against the compute spent per task."""
-    header = f"{'strategy':<10} {'tasks':>5} {'success':>16} {'failed':>6} {'errors':>6} " \
-             f"{'steps':>6} {'tokens':>8} {'cost $':>8} {'s/task':>7}"
-    lines = [f"{summary['suite']} suite, {summary['agent']} agent", header, "-" * len(header)]
-    for strategy, row in summary["strategies"].items():
-        rate = "-" if row["success_rate"] is None else \
-            f"{100 * row['success_rate']:5.1f}% ± {100 * row['std_error']:4.1f}%"
-        lines.append(
-            f"{strategy:<10} {row['finished']:>5} {rate:>16} {row['failures']:>6} {row['errors']:>6} "
-            f"{_num(row['mean_steps'], '.1f'):>6} {_num(row['mean_tokens'], '.0f'):>8} "
-            f"{_num(row['mean_cost_usd'], '.4f'):>8} {_num(row['mean_seconds'], '.1f'):>7}")
-    lines.append("success over tasks without errors (± standard error); steps, tokens, cost, seconds: mean per task")
-    for strategy, row in summary["strategies"].items():
-        if row["errored_tasks"]:
-            lines.append(f"{strategy}: errors in {_id_range(row['errored_tasks'])} (see results.jsonl)")
-    if summary["skipped_without_oracle"]:
-        lines.append(f"skipped (no oracle): {len(summary['skipped_without_oracle'])} task(s)")
-    return "\n".join(lines)
-
-
-def _num(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-class Progress:
-    """One line on a stream: redrawn in place on a terminal, one line per finished task otherwise."""
-
-    def __init__(self, total: int, stream: TextIO, already: int = 0, width: int = 20) -> None:
-        self.total, self.stream, self.already, self.width = total, stream, already, width
-        self.counts = {SUCCESS: 0, FAILURE: 0, ERROR: 0}
-        self.started = time.perf_counter()
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-
-    def update(self, record: dict[str, Any]) -> None:
-        self.counts[record["status"]] += 1
-        done = sum(self.counts.values())
-        elapsed = time.perf_counter() - self.started
-        filled = self.width * done // max(self.total, 1)
-        eta = elapsed / done * (self.total - done)
-        line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total}"
-                f"{f' (+{self.already} done before)' if self.already else ''}  ok {self.counts[SUCCESS]}"
-                f"  fail {self.counts[FAILURE]}  err {self.counts[ERROR]}  {elapsed:.0f}s  eta {eta:.0f}s"
-                f"  last {record['task_id']}: {record['status']}")
-        if self.tty:
-            self.stream.write("\r" + line + "\x1b[K")
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-# ------------------------------------------------------------------------------------------ CLI
-
-
-def add_eval_command(commands: argparse._SubParsersAction) -> None:
-    """Register `forethought eval`."""
-    from agent.cli.main import add_browser_options, add_guard_options
-
-    defaults = PlannerConfig()
-    ev = commands.add_parser(
-        "eval", help="run an agent on a benchmark suite and score it",
-        description="Run the agent (or the suite's oracle solutions) on a suite's tasks with parallel "
-                    "workers; writes results.jsonl, summary.json and summary.csv and prints a table.")
-    ev.add_argument("--suite", required=True, choices=SUITES,
-                    help="local: our WebArena-style sites; miniwob: MiniWoB++ (125 tasks); "
-                         "webarena: the 812 official tasks on a deployment named by SHOPPING, REDDIT, ... env vars")
-    which = ev.add_mutually_exclusive_group()
-    which.add_argument("--tasks", metavar="IDS", help="comma-separated task ids (MiniWoB++: task names)")
-    which.add_argument("--sample", type=int, metavar="N", help="a random sample of N tasks (seeded by --seed)")
-    ev.add_argument("--seed", type=int, default=0, help="seed of --sample and of MiniWoB++ episodes (default: 0)")
-    ev.add_argument("--agent", choices=AGENTS, default="planner",
-                    help="planner: the agent; oracle: the suite's own solutions (default: %(default)s)")
-    ev.add_argument("--strategy", default=defaults.strategy, metavar="S[,S2,...]",
-                    help=f"one or more of {', '.join(STRATEGIES)}, compared side by side (default: %(default)s)")
-    ev.add_argument("--model", metavar="SPEC",
-                    help="model for every role: local (default), gguf:PATH, openai:MODEL, scripted:FILE")
-    ev.add_argument("--model-seed", type=int, metavar="N", help=MODEL_SEED_HELP)
-    ev.add_argument("--policy-model", metavar="SPEC", help="model proposing actions")
-    ev.add_argument("--world-model", metavar="SPEC", help="model imagining outcomes")
-    ev.add_argument("--verifier-model", metavar="SPEC", help="model scoring outcomes")
-    ev.add_argument("--judge-model", metavar="SPEC",
-                    help="model grading fuzzy_match answers (default: the verifier's model)")
-    ev.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)")
-    ev.add_argument("-k", "--candidates", type=int, default=defaults.k, help="candidates per step (default: %(default)s)")
-    ev.add_argument("--horizon", type=int, default=defaults.horizon, help="imagined steps (default: %(default)s)")
-    ev.add_argument("--samples", type=int, help=f"verifier samples per candidate (default: {defaults.samples})")
-    ev.add_argument("--max-steps", type=int, default=defaults.max_steps, help="default: %(default)s")
-    ev.add_argument("--budget-tokens", type=int, help="stop a task after this many tokens")
-    ev.add_argument("--budget-usd", type=float, help="stop a task after this many dollars")
-    ev.add_argument("--budget-calls", type=int, help="stop a task after this many LLM calls")
-    ev.add_argument("--workers", type=int, default=1, help="tasks run in parallel (default: %(default)s)")
-    ev.add_argument("--task-timeout", type=float, default=DEFAULT_TASK_TIMEOUT_S, metavar="SEC",
-                    help="a task still running after this is an error (default: %(default)g)")
-    ev.add_argument("--out", metavar="DIR", help="run directory (default: runs/eval-<timestamp>)")
-    ev.add_argument("--resume", nargs="?", const=True, metavar="DIR",
-                    help="finish an earlier run (in --out, or DIR): only tasks without a finished result run")
-    ev.add_argument("--auth-dir", metavar="DIR",
-                    help="webarena: where the tasks' ./.auth/*_state.json login files are (default: .)")
-    ev.add_argument("--no-screenshots", action="store_true", help="do not keep steps/NNN.png screenshots")
-    add_guard_options(ev)
-    add_browser_options(ev)
-    ev.set_defaults(handler=eval_command)
-
-
-def options_from_args(args: argparse.Namespace) -> tuple[EvalOptions, list[SuiteTask]]:
-    """The suite's selected tasks and the run's options, from `forethought eval` flags."""
-    from agent.cli.main import browser_config
-
-    out = args.resume if isinstance(args.resume, str) else args.out
-    if args.resume is True and not args.out:
-        raise EvalError("--resume needs the run directory: --resume DIR, or --out DIR --resume")
-    tasks = load_suite(args.suite, args.tasks.split(",") if args.tasks else None, args.sample, args.seed)
-    settings = None
-    strategies = tuple(s.strip() for s in args.strategy.split(",") if s.strip())
-    planner = PlannerConfig()
-    if args.agent == "planner" or args.judge_model or args.model:
-        from agent.llm.settings import load_settings
-
-        try:
-            settings = load_settings(
-                model=args.model, policy_model=args.policy_model, world_model_model=args.world_model,
-                verifier_model=args.verifier_model, base_url=args.base_url, budget_tokens=args.budget_tokens,
-                budget_usd=args.budget_usd, budget_calls=args.budget_calls, seed=args.model_seed,
-            )
-        except ConfigError as exc:
-            raise EvalError(str(exc)) from None
-        try:
-            planner = PlannerConfig(
-                k=args.candidates, horizon=args.horizon, max_steps=args.max_steps,
-                samples=args.samples or settings.verifier_samples or PlannerConfig.samples,
-                budget=settings.budget(),
-            )
-        except ValueError as exc:
-            raise EvalError(str(exc)) from None
-    options = EvalOptions(
-        suite=args.suite, out=Path(out or Path("runs") / time.strftime("eval-%Y%m%d-%H%M%S")),
-        agent=args.agent, strategies=strategies, workers=args.workers, task_timeout=args.task_timeout,
-        resume=bool(args.resume), settings=settings, judge_model=args.judge_model, planner=planner,
-        browser=browser_config(args), auth_dir=Path(args.auth_dir) if args.auth_dir else None,
-        screenshots=not args.no_screenshots, allow_domains=tuple(args.allow_domain),
-    )
-    return options, tasks
-
-
-async def eval_command(args: argparse.Namespace) -> int:
-    from agent.cli.main import UserError
-
-    try:
-        options, tasks = options_from_args(args)
-        summary = await run_eval(options, tasks)
-    except EvalError as exc:
-        raise UserError(str(exc)) from None
-    print(format_table(summary))
-    if "frontier" in summary:
-        from agent.evaluation.frontier import format_frontier_table
-
-        frontier = summary["frontier"]
-        print(format_frontier_table(summary))
-        print(f"frontier plot: {frontier['png'] or frontier['svg']}; numbers: {frontier['csv']}")
-        if frontier["note"]:
-            print(f"note: {frontier['note']}")
-    print(f"results: {options.out / 'results.jsonl'}; summary: {options.out / 'summary.json'}")
-    return 0

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from agent.cli.main import build_parser, main, run_settings
+from agent.cli.main import build_parser, main
+from agent.cli.run import run_settings
 from agent.config import PlannerConfig
 from agent.llm.budget import Budget
 from agent.llm.fake_server import Failure, FakeOpenAIServer

@@ -12,7 +12,8 @@ FILES_PAGE = Path(__file__).resolve().parents[2] / "pages" / "faults_files.html"
 
 
 @pytest.mark.parametrize("allowed", [True, False])
-def test_cli_run_uploads_only_from_upload_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str], allowed: bool) -> None:
+def test_cli_run_uploads_only_from_upload_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              allowed: bool) -> None:
     assert main(["observe", str(FILES_PAGE), "--json"]) == 0
     button = next(e["id"] for e in json.loads(capsys.readouterr().out)["elements"] if e["name"] == "Choose a photo")
     uploads = tmp_path / "uploads"

@@ -1,7 +1,6 @@
 """`forethought calibrate`: thresholds fitted from recorded steps change what adaptive does on a real page."""
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 from pathlib import Path
@@ -9,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from agent.cli.main import UserError
+from agent.cli.common import UserError
+from agent.cli.main import build_parser
 from agent.config import AdaptiveSettings, PlannerConfig
-from agent.evaluation.calibrate import add_calibrate_command, calibrate, fit_threshold
+from agent.evaluation.calibrate import calibrate, fit_threshold
 from agent.llm.scripted import ScriptedLLM
 from agent.loop import run_task
 from agent.state import StepRecord
@@ -65,9 +65,7 @@ def write_runs(root: Path) -> Path:
 
 
 def calibrate_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="forethought")
-    add_calibrate_command(parser.add_subparsers())
-    args = parser.parse_args(argv)
+    args = build_parser("calibrate").parse_args(argv)
     return asyncio.run(args.handler(args))
 
 
@@ -109,7 +107,8 @@ def test_calibrate_turns_rerank_first_on_only_when_rerank_settles_most_disagreem
     disagree = ("rerank", "proposals disagree (agreement 0.50 < 1.00 on a new page)")
     steps = [adaptive_step([disagree]) for _ in range(settled)]
     steps += [adaptive_step([disagree, ("dreamer", "the verifier is unsure")]) for _ in range(4 - settled)]
-    steps.append(adaptive_step([("rerank", "the top action is irreversible (click on 'Buy')")]))  # agreeing: not counted
+    # agreeing: not counted
+    steps.append(adaptive_step([("rerank", "the top action is irreversible (click on 'Buy')")]))
     (tmp_path / "task").mkdir()
     (tmp_path / "task" / "steps.jsonl").write_text("".join(json.dumps(s) + "\n" for s in steps))
 
@@ -142,7 +141,8 @@ def write_eval(root: Path, reactive_solved: dict[str, bool], adaptive_solved: di
 def test_a_changed_choice_pays_off_only_where_it_won_a_task_one_call_lost(tmp_path: Path) -> None:
     tasks = [f"t{i}" for i in range(6)]
     # Dreamer changed the choice everywhere, but reactive solved the same tasks: compute never paid.
-    same = write_eval(tmp_path / "same", {t: i < 2 for i, t in enumerate(tasks)}, {t: i < 2 for i, t in enumerate(tasks)})
+    first_two = {t: i < 2 for i, t in enumerate(tasks)}
+    same = write_eval(tmp_path / "same", first_two, dict(first_two))
     settings, lines = calibrate([same], AdaptiveSettings())
     assert settings.agreement_easy_new_page == 0.5  # a disagreeing step on a new page is now easy
     assert lines[2] == "agreement_easy_new_page: fitted 0.5 from 6 steps (compute paid off on none of them)"
@@ -200,7 +200,8 @@ async def test_calibrated_thresholds_change_adaptives_choice(env: BrowserEnv, tm
         result = await run_task(task, ScriptedLLM(two_step_script(alpha, gamma)), env,
                                 PlannerConfig(strategy="adaptive", adaptive=settings), tmp_path / "out",
                                 on_step=lambda _: None)
-        first, second = (json.loads(line) for line in (tmp_path / "out" / name / "steps.jsonl").read_text().splitlines())
+        recorded = (tmp_path / "out" / name / "steps.jsonl").read_text().splitlines()
+        first, second = (json.loads(line) for line in recorded)
         assert first["choice"] == gamma and first["surprise"]["score"] == 0.3333 and result.answer == "done"
         modes[name] = second["adaptive"][0]["mode"]
 

@@ -1,9 +1,8 @@
-"""`forethought eval` on real headless Chromium and the local sites: the oracle and the scripted planner
+"""The eval runner on real headless Chromium and the local sites: the oracle and the scripted planner
 on local and MiniWoB++ tasks, parallel workers with their own sites, result files and table, resume,
 timeouts as errors, determinism, strategy comparison, and the webarena suite's loading and errors."""
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -13,17 +12,9 @@ from pathlib import Path
 import pytest
 
 from agent.evaluation.judge import LLMJudge
-from agent.evaluation.runner import (
-    EvalError,
-    EvalOptions,
-    SuiteTask,
-    Worker,
-    add_eval_command,
-    eval_command,
-    format_table,
-    load_suite,
-    run_eval,
-)
+from agent.evaluation.runner import EvalOptions, Worker, run_eval
+from agent.evaluation.suites import EvalError, SuiteTask, load_suite
+from agent.evaluation.summary import format_table
 from agent.llm.scripted import ScriptedLLM
 from agent.llm.settings import load_settings
 from envs.webarena.config import SITE_ENV_VARS
@@ -51,7 +42,8 @@ async def test_local_oracle_on_two_workers_scores_every_task_and_writes_the_run(
     assert {r["status"] for r in records} == {"success"}, [r["error"] for r in records]
     assert {r["worker"] for r in records} == {0, 1}  # both workers took tasks
     row = summary["strategies"]["oracle"]
-    assert (row["successes"], row["failures"], row["errors"], row["success_rate"], row["std_error"]) == (4, 0, 0, 1.0, 0.0)
+    assert (row["successes"], row["failures"], row["errors"], row["success_rate"], row["std_error"]) == \
+        (4, 0, 0, 1.0, 0.0)
     assert json.loads((options.out / "summary.json").read_text()) == summary
     with open(options.out / "summary.csv") as handle:
         (csv_row,) = list(csv.DictReader(handle))
@@ -183,8 +175,8 @@ async def test_a_navigation_task_cut_short_is_scored_on_the_page_it_ended_on(tmp
     """WebArena scores a run that stops without an answer as "Early stop: ..." — url_match then reads the
     page the run ended on, which must still be open (and network.har is still written after)."""
     script = tmp_path / "scroll.json"
-    script.write_text(json.dumps({"policy": [{"when": "issues assigned to me", "repeat": True,
-                                              "answer": '{"candidates": [{"action": "scroll(0, 100)", "reason": "look"}]}'}]}))
+    scroll = '{"candidates": [{"action": "scroll(0, 100)", "reason": "look"}]}'
+    script.write_text(json.dumps({"policy": [{"when": "issues assigned to me", "repeat": True, "answer": scroll}]}))
     options = planner_options(tmp_path / "run", "local", script, ("reactive",))
     options.planner.max_steps = 2
     await run_eval(options, load_suite("local", ["local.gitlab.14"]))
@@ -227,7 +219,7 @@ def test_webarena_suite_loads_all_812_tasks_once_site_urls_are_set(monkeypatch):
             monkeypatch.delenv(name, raising=False)
     with pytest.raises(EvalError, match=r"set GITLAB \(or WA_GITLAB\).*REDDIT.*SHOPPING .*base URL"):
         load_suite("webarena")
-    for placeholder, (name, _) in SITE_ENV_VARS.items():
+    for name, _ in SITE_ENV_VARS.values():
         monkeypatch.setenv(name, f"http://webarena.test/{name.lower()}")
     tasks = load_suite("webarena")
     assert len(tasks) == 812 == len({t.id for t in tasks})
@@ -247,36 +239,3 @@ def test_local_and_miniwob_suites_and_bad_task_ids():
         load_suite("local", ["local.shop.999"])
     with pytest.raises(EvalError, match="click-button"):
         load_suite("miniwob", ["click-buton"])
-
-
-def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="forethought")
-    add_eval_command(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(argv)
-
-
-async def test_eval_command_runs_the_miniwob_oracle_prints_the_table_and_names_what_to_fix(tmp_path, capsys, monkeypatch):
-    from agent.cli.main import UserError
-
-    out = tmp_path / "run"
-    assert await eval_command(parse(["eval", "--suite", "miniwob", "--agent", "oracle", "--seed", "2", "--out",
-                                     str(out), "--tasks", "click-link,miniwob.enter-text,click-dialog"])) == 0
-    captured = capsys.readouterr()
-    assert "miniwob suite, oracle agent" in captured.out and "100.0%" in captured.out
-    assert "1 task(s) have no oracle solution and are skipped: miniwob.click-dialog.seed2" in captured.err
-    assert {r["task_id"]: r["status"] for r in read_results(out)} == {
-        "miniwob.click-link.seed2": "success", "miniwob.enter-text.seed2": "success"}
-    assert (out / "oracle" / "miniwob.click-link.seed2" / "network.har").is_file()
-    assert json.loads((out / "summary.json").read_text())["skipped_without_oracle"] == ["miniwob.click-dialog.seed2"]
-
-    for names in SITE_ENV_VARS.values():
-        for name in names:
-            monkeypatch.delenv(name, raising=False)
-    with pytest.raises(UserError, match="set GITLAB"):
-        await eval_command(parse(["eval", "--suite", "webarena", "--model", "scripted:x.json"]))
-    with pytest.raises(UserError, match="unknown model scheme 'nosuch'"):  # before any task runs
-        await eval_command(parse(["eval", "--suite", "miniwob", "--tasks", "click-test", "--model", "nosuch:m",
-                                  "--out", str(tmp_path / "x")]))
-    assert not (tmp_path / "x").exists()
-    with pytest.raises(UserError, match="--resume needs the run directory"):
-        await eval_command(parse(["eval", "--suite", "miniwob", "--agent", "oracle", "--resume"]))

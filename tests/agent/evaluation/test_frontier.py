@@ -16,7 +16,8 @@ from agent.evaluation.frontier import (
     pareto_front,
     token_ratio,
 )
-from agent.evaluation.runner import EvalOptions, load_suite, run_eval
+from agent.evaluation.runner import EvalOptions, run_eval
+from agent.evaluation.suites import load_suite
 from agent.llm.settings import load_settings
 
 SVG = "{http://www.w3.org/2000/svg}"

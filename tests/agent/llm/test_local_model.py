@@ -2,7 +2,6 @@
 is configured, and its answers constrained to the ids on the page."""
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import re
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli.models import add_models_command
+from agent.cli.main import build_parser
 from agent.config import PlannerConfig
 from agent.llm.local_model import DEFAULT_MODEL, LocalModelError, cached_model, cached_models, models_dir
 from agent.llm.settings import ConfigError, Settings, build_llm
@@ -83,8 +82,7 @@ def test_unknown_names_and_bad_gguf_paths_are_config_errors(empty_cache: Path, t
 async def test_models_command_lists_name_path_size_and_sha256(
     empty_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    parser = argparse.ArgumentParser()
-    add_models_command(parser.add_subparsers(dest="command"))
+    parser = build_parser("models")
     args = parser.parse_args(["models"])
     assert await args.handler(args) == 0
     assert "no local models cached" in capsys.readouterr().out

@@ -1,0 +1,90 @@
+"""What the commands share: the browser, guard, model and planner options, and the task a URL names."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from agent.config import PlannerConfig
+from agent.llm.protocol import MODEL_SEED_HELP, ConfigError
+from agent.llm.settings import Settings, load_settings
+from envs.browser import BrowserConfig
+from envs.miniwob import MiniWoBTask
+from envs.tasks import UrlTask, resolve_url
+from envs.types import Task
+
+# A mistake the user can fix: `main` prints it as one line and exits 2. It is the LLM layer's ConfigError, so
+# a bad model spec raised deep down and a bad flag caught here reach the user the same way.
+UserError = ConfigError
+
+
+def task_for_url(url: str, goal: str = "", seed: int | None = None) -> Task:
+    """`miniwob:NAME` is a MiniWoB++ task; anything else is a page to open."""
+    if url.startswith("miniwob:"):
+        return MiniWoBTask(url.removeprefix("miniwob:"), seed=seed if seed is not None else 0)
+    try:
+        resolve_url(url)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    return UrlTask(id="observe", start_url=url, goal=goal)
+
+
+def add_browser_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--chromium", help="Chromium executable (default: $FORETHOUGHT_CHROMIUM, /usr/bin/chromium)")
+    parser.add_argument("--headed", action="store_true", help="show the browser window")
+
+
+def browser_config(args: argparse.Namespace) -> BrowserConfig:
+    """The browser `add_browser_options` describes."""
+    return BrowserConfig(chromium=args.chromium, headless=not args.headed)
+
+
+def add_guard_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-domain", action="append", default=[], metavar="DOMAIN",
+                        help="also let the browser reach DOMAIN and its subdomains (repeatable); every other "
+                             "origin than the task's own is blocked")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The models of each role, their endpoint and seed, and the per-task budget (`load_model_settings`)."""
+    parser.add_argument("--model", metavar="SPEC",
+                        help="model for every role: local (the default: SmolLM2 via llama.cpp), local:NAME, "
+                             "gguf:PATH, openai:MODEL, scripted:FILE or replay:TRACE_DIR (answers from a trace)")
+    parser.add_argument("--policy-model", metavar="SPEC", help="model proposing actions")
+    parser.add_argument("--world-model", metavar="SPEC", help="model imagining outcomes")
+    parser.add_argument("--verifier-model", metavar="SPEC", help="model scoring outcomes")
+    parser.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)")
+    parser.add_argument("--model-seed", type=int, metavar="N", help=MODEL_SEED_HELP)
+    parser.add_argument("--budget-tokens", type=int, help="stop a task after this many tokens")
+    parser.add_argument("--budget-usd", type=float, help="stop a task after this many dollars")
+    parser.add_argument("--budget-calls", type=int, help="stop a task after this many LLM calls")
+
+
+def load_model_settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    """Settings from the environment and the flags of `add_model_options`; `overrides` (None: not given)
+    replace flags."""
+    flags = {"model": args.model, "policy_model": args.policy_model, "world_model_model": args.world_model,
+             "verifier_model": args.verifier_model, "base_url": args.base_url, "seed": args.model_seed,
+             "budget_tokens": args.budget_tokens, "budget_usd": args.budget_usd, "budget_calls": args.budget_calls}
+    return load_settings(**(flags | overrides))
+
+
+def add_planner_options(parser: argparse.ArgumentParser) -> None:
+    """How much each step may consider (`planner_from_args`)."""
+    defaults = PlannerConfig()
+    parser.add_argument("-k", "--candidates", type=int, default=defaults.k,
+                        help="candidates per step (default: %(default)s)")
+    parser.add_argument("--horizon", type=int, default=defaults.horizon,
+                        help="imagined steps (default: 1; beam, tree: 2)")
+    parser.add_argument("--samples", type=int, help=f"verifier samples per candidate (default: {defaults.samples})")
+    parser.add_argument("--max-steps", type=int, default=defaults.max_steps, help="default: %(default)s")
+
+
+def planner_from_args(args: argparse.Namespace, settings: Settings, **more: Any) -> PlannerConfig:
+    """The planner the flags of `add_planner_options` describe, with the settings' budget; `more` sets
+    the rest (strategy, revisions, ...)."""
+    try:
+        return PlannerConfig(k=args.candidates, horizon=args.horizon, max_steps=args.max_steps,
+                             samples=args.samples or settings.verifier_samples or PlannerConfig.samples,
+                             budget=settings.budget(), **more)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None

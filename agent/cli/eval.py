@@ -1,0 +1,92 @@
+"""`forethought eval`: the agent (or a suite's oracle solutions) on a benchmark suite, scored, with a table
+of success against compute per strategy (agent/evaluation/runner.py runs it)."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from agent.cli.common import (
+    UserError,
+    add_browser_options,
+    add_guard_options,
+    add_model_options,
+    add_planner_options,
+    browser_config,
+    load_model_settings,
+    planner_from_args,
+)
+from agent.config import STRATEGIES, PlannerConfig
+from agent.evaluation.frontier import format_frontier_table
+from agent.evaluation.runner import AGENTS, DEFAULT_TASK_TIMEOUT_S, EvalOptions, run_eval
+from agent.evaluation.suites import SUITES, SuiteTask, load_suite
+from agent.evaluation.summary import format_table
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Run the agent (or the suite's oracle solutions) on a suite's tasks with parallel "
+                          "workers; writes results.jsonl, summary.json and summary.csv and prints a table.")
+    parser.add_argument("--suite", required=True, choices=SUITES,
+                        help="local: our WebArena-style sites; miniwob: MiniWoB++ (125 tasks); webarena: the 812 "
+                             "official tasks on a deployment named by SHOPPING, REDDIT, ... env vars")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--tasks", metavar="IDS", help="comma-separated task ids (MiniWoB++: task names)")
+    which.add_argument("--sample", type=int, metavar="N", help="a random sample of N tasks (seeded by --seed)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of --sample and of MiniWoB++ episodes (default: 0)")
+    parser.add_argument("--agent", choices=AGENTS, default="planner",
+                        help="planner: the agent; oracle: the suite's own solutions (default: %(default)s)")
+    parser.add_argument("--strategy", default=PlannerConfig.strategy, metavar="S[,S2,...]",
+                        help=f"one or more of {', '.join(STRATEGIES)}, compared side by side (default: %(default)s)")
+    add_model_options(parser)
+    parser.add_argument("--judge-model", metavar="SPEC",
+                        help="model grading fuzzy_match answers (default: the verifier's model)")
+    add_planner_options(parser)
+    parser.add_argument("--workers", type=int, default=1, help="tasks run in parallel (default: %(default)s)")
+    parser.add_argument("--task-timeout", type=float, default=DEFAULT_TASK_TIMEOUT_S, metavar="SEC",
+                        help="a task still running after this is an error (default: %(default)g)")
+    parser.add_argument("--out", metavar="DIR", help="run directory (default: runs/eval-<timestamp>)")
+    parser.add_argument("--resume", nargs="?", const=True, metavar="DIR",
+                        help="finish an earlier run (in --out, or DIR): only tasks without a finished result run")
+    parser.add_argument("--auth-dir", metavar="DIR",
+                        help="webarena: where the tasks' ./.auth/*_state.json login files are (default: .)")
+    parser.add_argument("--no-screenshots", action="store_true", help="do not keep steps/NNN.png screenshots")
+    add_guard_options(parser)
+    add_browser_options(parser)
+    parser.set_defaults(handler=eval_command)
+
+
+def options_from_args(args: argparse.Namespace) -> tuple[EvalOptions, list[SuiteTask]]:
+    """The suite's selected tasks and the run's options, from `forethought eval` flags."""
+    out = args.resume if isinstance(args.resume, str) else args.out
+    if args.resume is True and not args.out:
+        raise UserError("--resume needs the run directory: --resume DIR, or --out DIR --resume")
+    tasks = load_suite(args.suite, args.tasks.split(",") if args.tasks else None, args.sample, args.seed)
+    settings = None
+    planner = PlannerConfig()
+    if args.agent == "planner" or args.judge_model or args.model:
+        settings = load_model_settings(args)
+        planner = planner_from_args(args, settings)
+    options = EvalOptions(
+        suite=args.suite, out=Path(out or Path("runs") / time.strftime("eval-%Y%m%d-%H%M%S")),
+        agent=args.agent, strategies=tuple(s.strip() for s in args.strategy.split(",") if s.strip()),
+        workers=args.workers, task_timeout=args.task_timeout, resume=bool(args.resume), settings=settings,
+        judge_model=args.judge_model, planner=planner, browser=browser_config(args),
+        auth_dir=Path(args.auth_dir) if args.auth_dir else None, screenshots=not args.no_screenshots,
+        allow_domains=tuple(args.allow_domain),
+    )
+    return options, tasks
+
+
+async def eval_command(args: argparse.Namespace) -> int:
+    options, tasks = options_from_args(args)  # an EvalError is a user error: `main` prints it
+    summary = await run_eval(options, tasks)
+    print(format_table(summary))
+    if "frontier" in summary:
+        frontier = summary["frontier"]
+        print(format_frontier_table(summary))
+        print(f"frontier plot: {frontier['png'] or frontier['svg']}; numbers: {frontier['csv']}")
+        if frontier["note"]:
+            print(f"note: {frontier['note']}")
+    print(f"results: {options.out / 'results.jsonl'}; summary: {options.out / 'summary.json'}")
+    return 0

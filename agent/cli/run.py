@@ -1,0 +1,223 @@
+"""`forethought run`: the agent on one task (a page and a goal, or a WebArena-style task file), or
+going on with a killed run (`--resume`)."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Error as PlaywrightError
+
+from agent.cli.common import (
+    UserError,
+    add_browser_options,
+    add_guard_options,
+    add_model_options,
+    add_planner_options,
+    browser_config,
+    load_model_settings,
+    planner_from_args,
+    task_for_url,
+)
+from agent.config import ROLES_USED, STRATEGIES, AdaptiveSettings, PlannerConfig
+from agent.llm.openai_client import EndpointUnreachable
+from agent.llm.protocol import LLM, ROLES
+from agent.llm.settings import RoutedLLM, Settings, build_llm, without_credentials
+from agent.loop import run_task
+from envs.env import BrowserEnv
+from envs.guard import OriginPolicy
+from envs.secrets import Secrets
+from envs.tasks import UrlTask
+from envs.types import Task
+from traces.replay import planner_config
+from traces.resume import read_progress
+from traces.schema import build_task
+
+TASK_FIELDS = ("task_id", "intent", "start_url")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = PlannerConfig()
+    parser.description = "Run the agent on a page (--url, --goal) or a WebArena-style task file."
+    parser.add_argument("--url", help="URL, file path, bundled:NAME or miniwob:TASK to start from")
+    parser.add_argument("--goal", help="what the agent should do (with --url)")
+    parser.add_argument("--task", metavar="FILE", help="a WebArena-style task config (task_id, intent, start_url)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default=defaults.strategy, help="default: %(default)s")
+    add_model_options(parser)
+    add_planner_options(parser)
+    parser.add_argument("--revisions", type=int, default=defaults.revisions,
+                        help="revise: rounds (default: %(default)s)")
+    parser.add_argument("--beam-width", type=int, default=defaults.beam_width,
+                        help="beam: paths kept (default: %(default)s)")
+    parser.add_argument("--adaptive-settings", metavar="FILE",
+                        help="adaptive: thresholds (JSON/TOML; forethought calibrate)")
+    parser.add_argument("--safe", action="store_true",
+                        help="refuse actions predicted to be irreversible (orders, deletes, posts)")
+    parser.add_argument("--self-refine", action="store_true", help="let the policy drop irrelevant candidates")
+    parser.add_argument("--out", metavar="DIR", help="run directory (default: runs/<timestamp>)")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="go on with a killed or interrupted run from its last finished step (its task "
+                             "directory, runs/<run-id>/<task-id>); task, settings and models come from its trace")
+    parser.add_argument("--no-screenshots", action="store_true", help="do not keep steps/NNN.png screenshots")
+    parser.add_argument("--playwright-trace", action="store_true",
+                        help="also write a Playwright trace.zip (view with `playwright show-trace`)")
+    parser.add_argument("--har", action="store_true", help="also write network.har (all requests and responses)")
+    add_guard_options(parser)
+    parser.add_argument("--secret", action="append", default=[], metavar="NAME=VALUE",
+                        help="a credential the task names as {{NAME}} (repeatable); the model sees only {{NAME}}")
+    parser.add_argument("--secrets-file", metavar="FILE", help="secrets as KEY=VALUE lines or one JSON object")
+    parser.add_argument("--allow-downloads", action="store_true",
+                        help="let pages download files, kept in <out>/<task-id>/downloads (off by default)")
+    parser.add_argument("--upload-dir", action="append", default=[], metavar="DIR",
+                        help="upload_file may send files under DIR (repeatable; no uploads by default)")
+    add_browser_options(parser)
+    parser.set_defaults(handler=run_command)
+
+
+async def run_command(args: argparse.Namespace) -> int:
+    if args.resume:
+        return await resume_command(args)
+    task = task_for_run(args)
+    settings, llm = run_settings(args, args.strategy)
+    config = planner_from_args(args, settings, strategy=args.strategy, self_refine=args.self_refine,
+                               revisions=args.revisions, beam_width=args.beam_width, safe=args.safe,
+                               **adaptive_settings(args))
+    out = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+    models: dict[str, Any] = {role: {"model": spec.model, "base_url": without_credentials(spec.base_url),
+                                     "seed": settings.seed} for role in ROLES if (spec := settings.role(role)).model}
+    return await run_and_report(args, task, llm, config, out, models)
+
+
+async def resume_command(args: argparse.Namespace) -> int:
+    """`run --resume DIR`: go on with a killed run, with the task, planner settings and models its
+    trace recorded (model flags given now take precedence; secrets must be given again)."""
+    task_dir = _task_dir(Path(args.resume))
+    progress = read_progress(task_dir)
+    task, config = build_task(progress.trace.task["task"]), planner_config(progress.trace)
+    if progress.ended:
+        print(f"already finished (stop reason {progress.ended.get('stop_reason')}): nothing to resume")
+        print(f"result: {task_dir / 'result.json'}")
+        return 0
+    models = progress.trace.task.get("models") or {}
+    print(f"resuming {task_dir} after {progress.steps} finished steps")
+    _settings, llm = run_settings(args, config.strategy, models)
+    return await run_and_report(args, task, llm, config, task_dir.parent, models, resume=True)
+
+
+def _task_dir(path: Path) -> Path:
+    """A task directory holding trace.jsonl, or a run directory holding exactly one."""
+    if (path / "trace.jsonl").is_file():
+        return path
+    found = sorted(p.parent for p in path.glob("*/trace.jsonl"))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise UserError(f"nothing to resume in {path}: pass the task directory of a run (runs/<run-id>/<task-id>)")
+    raise UserError(f"{path} holds {len(found)} task runs; pass one of them: " + ", ".join(str(p) for p in found))
+
+
+def load_task_file(path: str) -> Task:
+    """A WebArena-style task config (task_id, intent, start_url) as a task; one-line errors name the bad field.
+    (Full WebArena loading — site placeholders, evaluators — belongs to the evaluation suite.)"""
+    try:
+        config = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"task file not found: {path}") from None
+    except ValueError as exc:
+        raise UserError(f"task file {path} is not valid JSON: {exc}") from None
+    if isinstance(config, list):
+        raise UserError(f"task file {path} holds a list of {len(config)} tasks; pass one task config (one JSON object)")
+    if not isinstance(config, dict):
+        raise UserError(f"task file {path} must hold one JSON object with {', '.join(TASK_FIELDS)}")
+    for name in TASK_FIELDS:
+        value = config.get(name)
+        if value is None:
+            raise UserError(f"task file {path}: missing field {name!r} (a task config needs {', '.join(TASK_FIELDS)})")
+        if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip():
+            raise UserError(f"task file {path}: field {name!r} must be a non-empty string, got {value!r}")
+    start_url = str(config["start_url"])
+    if re.search(r"__[A-Z_]+__", start_url):
+        raise UserError(f"task file {path}: field 'start_url' holds a WebArena site placeholder ({start_url}); "
+                        "replace it with the site's URL")
+    return UrlTask(id=str(config["task_id"]), start_url=start_url, goal=str(config["intent"]))
+
+
+def task_for_run(args: argparse.Namespace) -> Task:
+    if args.task and args.url:
+        raise UserError("pass either --task FILE or --url URL --goal TEXT, not both")
+    if args.task:
+        return load_task_file(args.task)
+    if not args.url:
+        raise UserError("nothing to do: pass --url URL --goal TEXT, or --task FILE")
+    if args.url.startswith("miniwob:"):
+        return task_for_url(args.url)  # MiniWoB++ tasks bring their own goal
+    if not args.goal:
+        raise UserError("--goal TEXT is required with --url (what should the agent do there?)")
+    task = task_for_url(args.url, goal=args.goal)
+    task.id = "task"
+    return task
+
+
+def run_settings(args: argparse.Namespace, strategy: str,
+                 recorded: dict[str, Any] | None = None) -> tuple[Settings, RoutedLLM]:
+    """The settings and LLM a run uses: environment, then flags; a resumed run's `recorded` models
+    fill the roles no flag names, and its seed applies unless --model-seed names another."""
+    flags = {"policy_model": args.policy_model, "world_model_model": args.world_model,
+             "verifier_model": args.verifier_model}
+    for role, spec in (recorded or {}).items():
+        if args.model is None and flags.get(f"{role}_model") is None:
+            flags[f"{role}_model"], flags[f"{role}_base_url"] = spec.get("model"), spec.get("base_url")
+    seed = args.model_seed
+    if seed is None:
+        seed = next((spec["seed"] for spec in (recorded or {}).values() if spec.get("seed") is not None), None)
+    settings = load_model_settings(args, seed=seed, **flags)
+    return settings, build_llm(settings, ROLES_USED[strategy])
+
+
+def adaptive_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """`adaptive=` for PlannerConfig from --adaptive-settings FILE, or nothing without it."""
+    if not args.adaptive_settings:
+        return {}
+    try:
+        return {"adaptive": AdaptiveSettings.load(args.adaptive_settings)}
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+async def run_and_report(args: argparse.Namespace, task: Task, llm: LLM, config: PlannerConfig, out: Path,
+                         models: dict[str, Any], resume: bool = False) -> int:
+    try:
+        secrets = Secrets.from_args(args.secret, [args.secrets_file] if args.secrets_file else [])
+        for domain in args.allow_domain:
+            OriginPolicy().allow_domain(domain)  # a bad --allow-domain fails here, before the browser starts
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    browser = browser_config(args)
+    browser.accept_downloads = args.allow_downloads
+    if args.allow_downloads:
+        browser.downloads_dir = str(out / task.id / "downloads")
+    if args.playwright_trace:
+        browser.trace_path = str(out / task.id / "trace.zip")
+    if args.har:
+        browser.har_path = str(out / task.id / "network.har")
+    try:
+        async with BrowserEnv(browser, allow_domains=args.allow_domain, secrets=secrets,
+                              upload_dirs=args.upload_dir) as env:
+            result = await run_task(task, llm, env, config, out, models=models,
+                                    screenshots=not args.no_screenshots, resume=resume)
+    except EndpointUnreachable as exc:  # result.json is written by then
+        raise UserError(str(exc)) from None
+    except PlaywrightError as exc:  # only opening the start page can raise; failed actions become observations
+        first_line = str(exc).strip().splitlines()[0]
+        raise UserError(f"could not open the start page of task {task.id}: {first_line}") from None
+    outcome = f"answer {result.answer!r}" if result.answer is not None else "no answer"
+    why = result.stop_detail or result.error
+    total = result.usage["total"]
+    print(f"finished: {outcome}; stop reason {result.stop_reason}" + (f" ({why})" if why else "")
+          + f"; reward {result.reward:g}; {result.steps} steps, {total['total_tokens']} tokens, "
+            f"${total['cost_usd']:.4f}, {result.seconds:.1f} s")
+    print(f"result: {out / task.id / 'result.json'}")
+    return 0
