@@ -9,7 +9,7 @@ import re
 import time
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urljoin
 
 from playwright.async_api import Error as PlaywrightError
@@ -41,6 +41,8 @@ class PageLoadTimeout(ActionTimeoutError):
 _MAY_OPEN_TAB = frozenset({"click", "dblclick", "press", "keyboard_press", "fill", "select_option"})
 _NAVIGATIONS = frozenset({"goto", "go_back", "go_forward"})
 _MAY_NAVIGATE = _MAY_OPEN_TAB | _NAVIGATIONS
+# The grammar lets only these through; the table gives Playwright its Literal type.
+_MOUSE_BUTTONS: dict[str, Literal["left", "middle", "right"]] = {"left": "left", "middle": "middle", "right": "right"}
 
 
 async def execute_action(session: BrowserSession, action: Action) -> None:
@@ -89,7 +91,7 @@ async def _not_loaded(session: BrowserSession, page: Page, action: Action, limit
 async def _perform(session: BrowserSession, page: Page, action: Action, timeout: int) -> None:
     name, args = action.name, action.args
     if name in ("click", "dblclick"):
-        button = args[1] if len(args) > 1 else "left"
+        button = _MOUSE_BUTTONS[args[1] if len(args) > 1 else "left"]
         modifiers = list(args[2]) if len(args) > 2 else []
         element = await _element(page, args[0])
         method = element.click if name == "click" else element.dblclick
@@ -243,7 +245,7 @@ def _absolute_url(page: Page, url: str) -> str:
     return url
 
 
-async def _settle(page: Page, state: str) -> bool:
+async def _settle(page: Page, state: Literal["domcontentloaded", "load"]) -> bool:
     """Wait for the page to reach `state`; False when it is still loading after SETTLE_TIMEOUT_MS."""
     try:
         await page.wait_for_load_state(state, timeout=SETTLE_TIMEOUT_MS)

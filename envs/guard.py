@@ -93,8 +93,9 @@ class OriginPolicy:
         if domain == "*":
             self.domains.add("*")
             return
-        if "://" in domain and origin_of(domain):
-            self.origins.add(origin_of(domain) or "")
+        origin = origin_of(domain) if "://" in domain else None
+        if origin is not None:
+            self.origins.add(origin)
             return
         host = urlsplit(domain if "://" in domain else f"http://{domain}").hostname
         if not host:
@@ -129,7 +130,10 @@ class OriginPolicy:
         schemes = sorted(ALWAYS_ALLOWED_SCHEMES | ({"file"} if self.allow_files else set()))
         allowed = [f"(?:{'|'.join(schemes)}):"]
         for origin in sorted(self.origins):
-            scheme, host, port = re.fullmatch(r"(\w+)://(.*):(\d+)", origin).groups()
+            parts = re.fullmatch(r"(\w+)://(.*):(\d+)", origin)
+            if parts is None:  # origin_of writes every origin as scheme://host:port
+                raise ValueError(f"not an origin: {origin!r}")
+            scheme, host, port = parts.groups()
             optional = "?" if _DEFAULT_PORTS.get(scheme) == int(port) else ""
             allowed.append(f"{scheme}://{_literal(host)}(?::{port}){optional}(?:[/?#]|$)")
         for domain in sorted(self.domains):

@@ -122,14 +122,14 @@ class _FrameResult:
 async def _extract(page: Page) -> tuple[list[Element], str, str | None]:
     main = page.main_frame
     children = [f for f in page.frames if f is not main and not f.is_detached()]
-    raw = await asyncio.gather(
+    main_raw, children_raw = await asyncio.gather(
         _run_script(main, "e"),
-        *(_evaluate_child(f, None) for f in children),
+        asyncio.gather(*(_evaluate_child(f, None) for f in children)),
     )
-    main_data = json.loads(raw[0])
+    main_data = json.loads(main_raw)
     results: list[_FrameResult] = []
     new_frames: list[Frame] = []
-    for frame, text in zip(children, raw[1:]):
+    for frame, text in zip(children, children_raw):
         if text is None:
             continue
         data = json.loads(text)
@@ -245,7 +245,7 @@ def prune_html(html: str) -> str:
     for tag in reversed(soup.find_all(True)):
         if tag.name in _EMPTY_BUT_KEPT or tag.attrs:
             continue
-        if not any(isinstance(child, Tag) or child.strip() for child in tag.contents):
+        if not any(isinstance(child, Tag) or str(child).strip() for child in tag.contents):
             tag.decompose()
     return str(soup).strip()
 

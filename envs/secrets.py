@@ -130,7 +130,8 @@ def _masked(value: Any, mask: Any) -> Any:
     if isinstance(value, list):
         return [_masked(v, mask) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {f.name: _masked(getattr(value, f.name), mask) for f in dataclasses.fields(value)
-                   if isinstance(getattr(value, f.name), (str, list)) or dataclasses.is_dataclass(getattr(value, f.name))}
+        changes = {f.name: _masked(field_value, mask) for f in dataclasses.fields(value)
+                   if isinstance(field_value := getattr(value, f.name), (str, list))
+                   or dataclasses.is_dataclass(field_value)}
         return dataclasses.replace(value, **changes)
     return value

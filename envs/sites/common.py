@@ -31,6 +31,13 @@ def connect(db_path: Path) -> sqlite3.Connection:
     return conn
 
 
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid the INSERT just run on `cursor` wrote (sqlite3 types it optional: None before one)."""
+    if cursor.lastrowid is None:
+        raise RuntimeError("the statement inserted no row")
+    return cursor.lastrowid
+
+
 @contextmanager
 def open_db(db_path: Path) -> Iterator[sqlite3.Connection]:
     """`connect` for one request, committed when the handler finishes without an error."""

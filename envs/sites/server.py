@@ -65,7 +65,10 @@ def site_accounts(name: str) -> list[tuple[str, str, str]]:
 
 def schema_version(name: str) -> str:
     """A hash of the site's code: a change to its seed (or app) makes a new pristine database."""
-    package_dir = Path(load_site(name).__file__).parent
+    package_file = load_site(name).__file__
+    if package_file is None:
+        raise RuntimeError(f"site package {SITES[name]} has no __init__.py to find its files by")
+    package_dir = Path(package_file).parent
     digest = hashlib.sha256()
     for source in sorted(package_dir.glob("*.py")) + [Path(__file__).with_name("common.py")]:
         digest.update(source.name.encode())

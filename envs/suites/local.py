@@ -130,7 +130,7 @@ class LocalSites:
         # Each server seeds (first time only) and boots in its own process: start them side by side.
         with ThreadPoolExecutor(max_workers=len(self.servers) or 1) as pool:
             futures = [pool.submit(server.start) for server in self.servers.values()]
-            errors = [f.exception() for f in futures if f.exception() is not None]
+            errors = [error for future in futures if (error := future.exception()) is not None]
         if errors:
             self.stop()
             raise errors[0]

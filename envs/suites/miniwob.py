@@ -51,7 +51,8 @@ async def run_miniwob_oracle(env: Any, task: MiniWoBTask,
     (1.0 when raw reward > 0) and the last step's info with the executed actions (`info["actions"]`).
     A player that finds nothing to do, fails an action or does not finish raises OracleError."""
     if not has_oracle(task):
-        raise OracleError(f"MiniWoB++ task {task.name} has no scripted player; those with one: {', '.join(ORACLE_TASKS)}")
+        raise OracleError(f"MiniWoB++ task {task.name} has no scripted player; "
+                          f"those with one: {', '.join(ORACLE_TASKS)}")
     player = PLAYERS[task.name]
     obs, info = await env.reset(task)
     goal = info["goal"]

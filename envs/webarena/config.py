@@ -356,8 +356,7 @@ def _parse_target(target: Any, name: str, check: _Checker) -> ProgramHtmlTarget:
 
 
 def _parse_verified(data: dict[str, Any], original: dict[str, Any], check: _Checker, source: str) -> TaskConfig:
-    start_urls = data.get("start_urls")
-    check.strings(start_urls, "start_urls", non_empty=True)
+    start_urls = check.strings(data.get("start_urls"), "start_urls", non_empty=True)
     evaluators = data.get("eval")
     if not isinstance(evaluators, list) or not evaluators or not all(
             isinstance(e, dict) and isinstance(e.get("evaluator"), str) for e in evaluators):

@@ -119,8 +119,8 @@ async def evaluate_string_match(ev: EvalConfig, intent: str, answer: str, judge:
                 if score != 1:
                     # WebArena replaces (does not multiply) the score with the judge's verdict on
                     # whether the answer gives the task's known reason it cannot be done.
-                    _require_judge(judge, task_id, "the N/A reason check (string_note)")
-                    s, reply = await llm_unachievable_match(pred, ev.string_note, intent, judge)
+                    grader = _require_judge(judge, task_id, "the N/A reason check (string_note)")
+                    s, reply = await llm_unachievable_match(pred, ev.string_note, intent, grader)
                     checks.append(Check("N/A reason", s, f"a reason like {ev.string_note!r}", repr(pred),
                                         note=f"judge: {brief(reply)}"))
                     score = s
@@ -129,17 +129,18 @@ async def evaluate_string_match(ev: EvalConfig, intent: str, answer: str, judge:
                     if len(pred) == 0:  # WebArena skips the judge for an empty answer
                         s, note = float(len(reference) == 0), "empty answer, judge not asked"
                     else:
-                        _require_judge(judge, task_id, "fuzzy_match")
-                        s, reply = await llm_fuzzy_match(pred, reference, intent, judge)
+                        grader = _require_judge(judge, task_id, "fuzzy_match")
+                        s, reply = await llm_fuzzy_match(pred, reference, intent, grader)
                         note = f"judge: {brief(reply)}"
                     checks.append(Check("fuzzy_match", s, f"the same meaning as {reference!r}", repr(pred), note))
                     score *= s
     return EvaluatorResult("string_match", score, checks)
 
 
-def _require_judge(judge: Judge | None, task_id: Any, what: str) -> None:
+def _require_judge(judge: Judge | None, task_id: Any, what: str) -> Judge:
     if judge is None:
         raise JudgeRequiredError(f"task {task_id}: {what} needs an LLM judge; pass judge=<async (prompt) -> reply>")
+    return judge
 
 
 # ----------------------------------------------------------------------------------------------
@@ -175,9 +176,9 @@ def evaluate_url_match(ev: EvalConfig, page_url: str) -> EvaluatorResult:
     checks = [Check("GOLD in PRED (netloc+path)", base, " or ".join(repr(p) for p in ref_paths) + " within",
                     repr(pred_path))]
     score = base
-    for key, values in ref_queries.items():
-        s = float(any(v in pred_query.get(key, []) for v in values))
-        checks.append(Check(f"query {key}", s, f"one of {sorted(values)}", repr(pred_query.get(key, []))))
+    for key, wanted in ref_queries.items():
+        s = float(any(v in pred_query.get(key, []) for v in wanted))
+        checks.append(Check(f"query {key}", s, f"one of {sorted(wanted)}", repr(pred_query.get(key, []))))
         score *= s
     return EvaluatorResult("url_match", score, checks)
 

@@ -104,7 +104,8 @@ def test_forum_page_lists_only_its_posts_sorted_and_paginated(client, db_path):
 
 
 def test_post_page_shows_body_comments_and_replies(client, db_path):
-    post_id, forum, title = query(db_path, """SELECT p.id, f.name, p.title FROM posts p JOIN forums f ON f.id = p.forum_id
+    post_id, forum, title = query(db_path, """SELECT p.id, f.name, p.title
+        FROM posts p JOIN forums f ON f.id = p.forum_id
         WHERE EXISTS (SELECT 1 FROM comments c WHERE c.post_id = p.id AND c.parent_id IS NOT NULL) LIMIT 1""")[0]
     response = client.get(f"/f/{forum}/{post_id}")  # redirects to the slugged URL
     assert re.search(rf"/f/{forum}/{post_id}/[a-z0-9-]+$", str(response.url))

@@ -143,7 +143,8 @@ def test_dashboard_issues_for_an_assignee(client, db_path):
 
 
 def test_issue_and_merge_request_pages_show_their_state(client, db_path):
-    title, state, iid = query(db_path, """SELECT i.title, i.state, i.iid FROM issues i JOIN projects p ON p.id = i.project_id
+    title, state, iid = query(db_path, """SELECT i.title, i.state, i.iid
+                                         FROM issues i JOIN projects p ON p.id = i.project_id
                                          WHERE p.path = 'lintkit' AND i.iid = 2""")[0]
     page = soup(client.get(f"/openkit/lintkit/-/issues/{iid}"))
     assert page.select_one("h1.issue-title").get_text() == title
@@ -204,7 +205,8 @@ def test_non_members_cannot_change_a_project(client, db_path):
     forbidden = [(f"{project}/-/issues/{iid}/{'reopen' if issue_state[1] == 'closed' else 'close'}", {}),
                  (f"{project}/-/issues/{iid}/labels", {"label_name": "bug"}),
                  (f"{project}/-/issues/{iid}/assignees", {"assignee_username": USER}),
-                 (f"{project}/-/merge_requests/new", {"title": "x", "source_branch": "develop", "target_branch": "main"}),
+                 (f"{project}/-/merge_requests/new",
+                  {"title": "x", "source_branch": "develop", "target_branch": "main"}),
                  (f"{project}/-/project_members", {"username": USER, "access_level": "Owner"}),
                  (f"{project}/edit", {"description": "defaced"})]
     snapshot = lambda: [query(db_path, f"SELECT * FROM {t}") for t in (  # noqa: E731
@@ -267,7 +269,8 @@ def test_close_reopen_label_assign_and_comment(client, db_path):
     page = soup(client.post(f"{url}/close"))
     assert page.select_one(".issuable-status")["data-state"] == "closed"
     assert page.select(".system-note-body")[-1].get_text() == "closed"
-    assert iid in [int(li["data-iid"]) for li in soup(client.get(f"{OWN_PROJECT}/-/issues?state=closed")).select(".issue")]
+    closed = soup(client.get(f"{OWN_PROJECT}/-/issues?state=closed"))
+    assert iid in [int(li["data-iid"]) for li in closed.select(".issue")]
     assert iid not in [int(li["data-iid"]) for li in soup(client.get(f"{OWN_PROJECT}/-/issues")).select(".issue")]
     page = soup(client.post(f"{url}/reopen"))
     assert page.select_one(".issuable-status")["data-state"] == "opened"
@@ -309,7 +312,8 @@ def test_create_and_merge_a_merge_request(client, db_path):
     iid = int(str(response.url).rsplit("/", 1)[1])
     assert page.select_one("h1.mr-title").get_text() == "Speed up shell startup"
     assert [r["data-username"] for r in page.select(".reviewers .reviewer")] == [reviewer]
-    assert iid in [int(li["data-iid"]) for li in soup(client.get(f"{OWN_PROJECT}/-/merge_requests")).select(".merge-request")]
+    opened = soup(client.get(f"{OWN_PROJECT}/-/merge_requests"))
+    assert iid in [int(li["data-iid"]) for li in opened.select(".merge-request")]
     page = soup(client.post(f"{OWN_PROJECT}/-/merge_requests/{iid}/merge"))
     assert page.select_one(".issuable-status")["data-state"] == "merged"
     merged = soup(client.get(f"{OWN_PROJECT}/-/merge_requests?state=merged"))
@@ -320,7 +324,8 @@ def test_create_and_merge_a_merge_request(client, db_path):
 def test_add_change_and_remove_a_member(client, db_path):
     sign_in(client)
     newcomer = query(db_path, """SELECT username FROM users WHERE id NOT IN (SELECT user_id FROM members m
-        JOIN projects p ON p.id = m.project_id WHERE p.path = 'dotfiles') AND is_admin = 0 ORDER BY username LIMIT 1""")[0][0]
+        JOIN projects p ON p.id = m.project_id WHERE p.path = 'dotfiles') AND is_admin = 0
+        ORDER BY username LIMIT 1""")[0][0]
     members_url = f"{OWN_PROJECT}/-/project_members"
     page = soup(client.post(members_url, data={"username": newcomer, "access_level": "Reporter"}))
     assert page.select_one(f'tr[data-username="{newcomer}"] .member-role').get_text() == "Reporter"

@@ -57,16 +57,17 @@ async def add_comment(request: Request) -> Response:
             return to_login(request)
         post = get_post(db, request.path_params["forum"], request.path_params["post_id"])
         body = str(form.get("body", "")).strip()
-        parent_id = form.get("parent_id") or None
+        replied_to = str(form.get("parent_id") or "")
         if not body:
             flash(request, "A comment cannot be empty.")
             return RedirectResponse(post_url(post), status_code=303)
-        if parent_id is not None:
+        parent_id: int | None = None
+        if replied_to:
             parent = db.execute("SELECT parent_id FROM comments WHERE id = ? AND post_id = ?",
-                                (parent_id, post["id"])).fetchone()
+                                (replied_to, post["id"])).fetchone()
             if parent is None:
                 raise HTTPException(404, "The comment you replied to does not exist.")
-            parent_id = parent["parent_id"] or int(parent_id)  # threads are one level deep
+            parent_id = parent["parent_id"] or int(replied_to)  # threads are one level deep
         cursor = db.execute(
             "INSERT INTO comments (post_id, user_id, parent_id, body, score, created_at) VALUES (?, ?, ?, ?, 1, ?)",
             (post["id"], user["id"], parent_id, body, now()))

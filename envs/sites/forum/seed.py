@@ -7,6 +7,7 @@ import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from envs.sites.common import inserted_id
 from envs.sites.forum import ACCOUNTS
 
 SEED = 20230301
@@ -440,7 +441,7 @@ def seed(db_path: Path) -> None:
                 "INSERT INTO posts (forum_id, user_id, title, body, score, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (forum_index + 1, rng.choice(user_ids), title, body, score, _fmt(created)),
             )
-            posts.append((cursor.lastrowid, created))
+            posts.append((inserted_id(cursor), created))
 
         top_level: list[tuple[int, int, datetime]] = []  # (comment id, post id, created)
         for index in range(900):
@@ -459,7 +460,7 @@ def seed(db_path: Path) -> None:
                 (post_id, rng.choice(user_ids), parent_id, body, rng.randint(-2, 25), _fmt(created)),
             )
             if parent_id is None:
-                top_level.append((cursor.lastrowid, post_id, created))
+                top_level.append((inserted_id(cursor), post_id, created))
 
         # Votes by the first users (the login accounts among them); scores already count them.
         for user_id in user_ids[:10]:

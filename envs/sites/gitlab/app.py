@@ -122,14 +122,14 @@ async def project_list(request: Request) -> Response:
     search = request.query_params.get("search", "").strip()
     with database(request) as db:
         user = current_user(request, db)
-        if scope != "all" and user is None:
-            return to_login(request)
         where, params = ["(p.namespace || '/' || p.path LIKE ? OR p.description LIKE ?)"], [f"%{search}%"] * 2
-        if scope == "yours":
-            where.append("EXISTS (SELECT 1 FROM members m WHERE m.project_id = p.id AND m.user_id = ?)")
-            params.append(user["id"])
-        elif scope == "starred":
-            where.append("EXISTS (SELECT 1 FROM stars s WHERE s.project_id = p.id AND s.user_id = ?)")
+        if scope != "all":
+            if user is None:
+                return to_login(request)
+            if scope == "yours":
+                where.append("EXISTS (SELECT 1 FROM members m WHERE m.project_id = p.id AND m.user_id = ?)")
+            else:
+                where.append("EXISTS (SELECT 1 FROM stars s WHERE s.project_id = p.id AND s.user_id = ?)")
             params.append(user["id"])
         rows = project_rows(db, " AND ".join(where), tuple(params), sort)
         return render(request, db, "projects.html", scope=scope, sort=sort, search=search,

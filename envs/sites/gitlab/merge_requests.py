@@ -53,7 +53,7 @@ async def new_mr(request: Request) -> Response:
                           errors=[], **context)
         form = await request.form()
         values = {key: form_field(form, key) for key in ("title", "description", "source_branch", "target_branch")}
-        reviewers = [name for name in form.getlist("reviewer_usernames") if name]
+        reviewers = [str(name) for name in form.getlist("reviewer_usernames") if name]
         errors = []
         if not values["title"]:
             errors.append("Title can't be blank.")

@@ -7,6 +7,7 @@ import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from envs.sites.common import inserted_id
 from envs.sites.gitlab import ACCOUNTS
 
 SEED = 20230315
@@ -189,8 +190,9 @@ KIND_LABELS = {
 }
 
 ISSUE_TITLES = {
-    "web": ["{c} is not announced by screen readers", "Dark mode: {c} has low contrast", "Add keyboard navigation to {c}",
-            "{c} overflows on mobile", "Support right-to-left layouts in {c}", "{c} flickers when resizing"],
+    "web": ["{c} is not announced by screen readers", "Dark mode: {c} has low contrast",
+            "Add keyboard navigation to {c}", "{c} overflows on mobile", "Support right-to-left layouts in {c}",
+            "{c} flickers when resizing"],
     "cli": ["Crash when running with {c}", "Add a --dry-run flag to {c}", "{c} is slow on large repositories",
             "Better error message when {c} fails", "Shell completion for {c}", "Windows support for {c}"],
     "lib": ["{c} raises on empty input", "Type hints missing for {c}", "Deprecate the old {c} API",
@@ -269,10 +271,11 @@ def seed(db_path: Path) -> None:
         others = [(person.lower().replace(" ", "."), OTHER_USERS_PASSWORD, False) for person in PEOPLE]
         for username, password, is_admin in accounts + [o for o in others if o[0] not in named]:
             full_name = named.get(username) or next(p for p in PEOPLE if p.lower().replace(" ", ".") == username)
+            joined = start - timedelta(days=rng.randint(1, 900))
             cursor = conn.execute(
                 "INSERT INTO users (username, name, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?)",
-                (username, full_name, password_hash(password), int(is_admin), _fmt(start - timedelta(days=rng.randint(1, 900)))))
-            users[username] = cursor.lastrowid
+                (username, full_name, password_hash(password), int(is_admin), _fmt(joined)))
+            users[username] = inserted_id(cursor)
         people = [name for name in users if name != "root"]
         for path, name, description in GROUPS:
             conn.execute("INSERT INTO groups (path, name, description) VALUES (?, ?, ?)", (path, name, description))
@@ -282,9 +285,10 @@ def seed(db_path: Path) -> None:
         for namespace, path, description, kind in PROJECTS:
             created = _between(rng, start, start + timedelta(days=200))
             cursor = conn.execute(
-                "INSERT INTO projects (namespace, path, name, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO projects (namespace, path, name, description, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 (namespace, path, path, description, _fmt(created), _fmt(created)))
-            project_id = cursor.lastrowid
+            project_id = inserted_id(cursor)
             owner = namespace if namespace in users else group_owner[namespace]
             members = {owner: 50}
             candidates = [p for p in people if p != owner and not (p == "alex.chen" and rng.random() < 0.6)]
@@ -300,12 +304,12 @@ def seed(db_path: Path) -> None:
 
             label_ids: list[int] = []
             for name, color, label_description in BASE_LABELS + KIND_LABELS[kind]:
-                label_ids.append(conn.execute(
+                label_ids.append(inserted_id(conn.execute(
                     "INSERT INTO labels (project_id, name, color, description) VALUES (?, ?, ?, ?)",
-                    (project_id, name, color, label_description)).lastrowid)
-            milestone_ids = [conn.execute(
+                    (project_id, name, color, label_description))))
+            milestone_ids = [inserted_id(conn.execute(
                 "INSERT INTO milestones (project_id, title, due_date, state) VALUES (?, ?, ?, ?)",
-                (project_id, title, due, state)).lastrowid
+                (project_id, title, due, state)))
                 for title, due, state in [("v1.0", "2022-12-31", "closed"), ("v1.1", "2023-06-30", "active")]]
 
             developers = [u for u, level in members.items() if level >= 30]
@@ -320,19 +324,20 @@ def seed(db_path: Path) -> None:
                 state = "opened" if rng.random() < 0.6 else "closed"
                 closed_at = _fmt(_between(rng, opened)) if state == "closed" else None
                 author = rng.choice(list(members) + rng.sample(people, 2))
-                issue_id = conn.execute(
+                issue_id = inserted_id(conn.execute(
                     """INSERT INTO issues (project_id, iid, title, description, state, author_id, milestone_id,
                        created_at, updated_at, closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (project_id, iid, title, " ".join(rng.sample(SENTENCES, 3)), state, users[author],
                      rng.choice(milestone_ids + [None, None]), _fmt(opened), closed_at or _fmt(opened), closed_at),
-                ).lastrowid
+                ))
                 for label_id in rng.sample(label_ids, rng.choice([0, 1, 1, 2, 2, 3])):
                     conn.execute("INSERT INTO issue_labels VALUES (?, ?)", (issue_id, label_id))
                 for username in rng.sample(developers, min(len(developers), rng.choice([0, 1, 1, 2]))):
                     conn.execute("INSERT INTO issue_assignees VALUES (?, ?)", (issue_id, users[username]))
                 for _ in range(rng.choice([0, 1, 2, 3])):
                     conn.execute(
-                        "INSERT INTO notes (noteable_type, noteable_id, author_id, body, created_at) VALUES ('issue', ?, ?, ?, ?)",
+                        "INSERT INTO notes (noteable_type, noteable_id, author_id, body, created_at)"
+                        " VALUES ('issue', ?, ?, ?, ?)",
                         (issue_id, users[rng.choice(list(members))], rng.choice(COMMENTS), _fmt(_between(rng, opened))))
 
             conn.execute("INSERT INTO branches VALUES (?, 'main')", (project_id,))
@@ -346,11 +351,12 @@ def seed(db_path: Path) -> None:
                 state = rng.choice(["opened", "opened", "merged", "merged", "closed"])
                 merged_at = _fmt(_between(rng, opened)) if state == "merged" else None
                 author = rng.choice(developers)
-                mr_id = conn.execute(
+                mr_id = inserted_id(conn.execute(
                     """INSERT INTO merge_requests (project_id, iid, title, description, source_branch, target_branch,
-                       state, author_id, created_at, updated_at, merged_at) VALUES (?, ?, ?, ?, ?, 'main', ?, ?, ?, ?, ?)""",
+                       state, author_id, created_at, updated_at, merged_at)
+                       VALUES (?, ?, ?, ?, ?, 'main', ?, ?, ?, ?, ?)""",
                     (project_id, iid, title, " ".join(rng.sample(SENTENCES, 2)), branch, state, users[author],
-                     _fmt(opened), merged_at or _fmt(opened), merged_at)).lastrowid
+                     _fmt(opened), merged_at or _fmt(opened), merged_at)))
                 reviewers = [u for u in developers if u != author]
                 for username in rng.sample(reviewers, min(len(reviewers), rng.choice([0, 1, 2]))):
                     conn.execute("INSERT INTO mr_reviewers VALUES (?, ?)", (mr_id, users[username]))

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from envs.sites.common import local_path, open_db, page_number
+from envs.sites.common import inserted_id, local_path, open_db, page_number
 from envs.sites.gitlab.seed import ROLES
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -124,9 +124,9 @@ def touch(db: sqlite3.Connection, project: sqlite3.Row) -> None:
 def add_note(db: sqlite3.Connection, kind: str, item_id: int, user: sqlite3.Row, body: str, system: bool) -> int:
     table = "issues" if kind == "issue" else "merge_requests"
     db.execute(f"UPDATE {table} SET updated_at = ? WHERE id = ?", (now(), item_id))
-    return db.execute(
+    return inserted_id(db.execute(
         "INSERT INTO notes (noteable_type, noteable_id, author_id, body, system, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (kind, item_id, user["id"], body, int(system), now())).lastrowid
+        (kind, item_id, user["id"], body, int(system), now())))
 
 
 def paginate(request: Request, rows: list[Any]) -> dict[str, Any]:
