@@ -145,7 +145,8 @@ async def _refine(llm: LLM, goal: str, page_text: str, history: Sequence[str], c
     )
     [answer] = await llm.complete("policy", messages, json_schema=KEEP_SCHEMA)
     data = answer.data if isinstance(answer.data, dict) else {}
-    picks = data.get("keep") if isinstance(data.get("keep"), list) else re.findall(r"\d+", answer.text)
+    keep_field = data.get("keep")
+    picks = keep_field if isinstance(keep_field, list) else re.findall(r"\d+", answer.text)
     keep: set[str] = set()
     for pick in picks:
         if isinstance(pick, str) and pick in candidates:

@@ -61,7 +61,8 @@ def irreversible_reason(action: str, obs: Observation, prediction: Prediction | 
     if element is not None and element.role != "link":  # links navigate (GET); their outcome is judged below
         match = _IRREVERSIBLE_NAME.search(element.name)
         if match:
-            return f"{parsed.name} on {element.role} '{element.name}' ({match.group(0).lower()!r} commits on the server)"
+            commits = match.group(0).lower()
+            return f"{parsed.name} on {element.role} '{element.name}' ({commits!r} commits on the server)"
     if prediction is not None:
         match = _IRREVERSIBLE_OUTCOME.search(prediction.description)
         if match:

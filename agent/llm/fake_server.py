@@ -20,6 +20,7 @@ from typing import Any
 from envs.tokens import count_tokens
 
 AnswerSource = list[str] | Callable[[dict[str, Any]], str]
+HOST = "127.0.0.1"
 
 
 @dataclass
@@ -75,8 +76,7 @@ class FakeOpenAIServer:
     def base_url(self) -> str:
         if self._server is None:
             raise RuntimeError("FakeOpenAIServer is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{HOST}:{self._server.server_port}/v1"
 
     @property
     def chat_requests(self) -> list[dict[str, Any]]:
@@ -85,8 +85,10 @@ class FakeOpenAIServer:
 
     def start(self) -> FakeOpenAIServer:
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = _Server(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-openai", daemon=True)
+        self._server = _Server((HOST, 0), handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-openai", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -133,14 +135,16 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeOpenAIServer
     protocol_version = "HTTP/1.1"  # keep-alive: no new TCP connection per request
-    disable_nagle_algorithm = True  # headers and body go out in separate writes; Nagle would hold the body ~40 ms
+    # Headers and body go out in separate writes; Nagle's algorithm would hold the body back ~40 ms.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models"):
-            self._send(200, {"object": "list", "data": [{"id": self.fake.model, "object": "model", "owned_by": "fake"}]})
+            model = {"id": self.fake.model, "object": "model", "owned_by": "fake"}
+            self._send(200, {"object": "list", "data": [model]})
         else:
             self._send(404, _error("not found", "invalid_request_error"))
 
@@ -194,7 +198,8 @@ class _Handler(BaseHTTPRequestHandler):
         for _ in range(n):
             answer = fake._answer(body)
             if answer is None:
-                self._send(400, _error(f"fake server has no answer left after {fake._next_answer}", "invalid_request_error"))
+                message = f"fake server has no answer left after {fake._next_answer}"
+                self._send(400, _error(message, "invalid_request_error"))
                 return
             texts.append(answer)
         prompt_tokens = sum(count_tokens(str(m.get("content") or "")) for m in body.get("messages", []))

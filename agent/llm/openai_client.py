@@ -169,7 +169,9 @@ class OpenAIChatLLM:
                 response = await self._create_with_retries(request)
             except OutputNotInFormat as exc:
                 # This answer only: ask for the JSON in the prompt instead; the parser reads plain text.
-                log.info("endpoint %s could not produce the schema's format (%s); asking in plain text", self.base_url, exc)
+                log.info(
+                    "endpoint %s could not produce the schema's format (%s); asking in plain text", self.base_url, exc
+                )
                 self.json_schema_supported = False
                 try:
                     return await self._call(messages, n, json_schema, temperature, sample)
@@ -190,7 +192,9 @@ class OpenAIChatLLM:
             try:
                 response = await self._create_with_retries(request)
             except openai.BadRequestError as exc:
-                raise LLMError(f"the endpoint at {self.base_url} rejected the request for {self.model!r}: {_one_line(exc)}") from exc
+                raise LLMError(
+                    f"the endpoint at {self.base_url} rejected the request for {self.model!r}: {_one_line(exc)}"
+                ) from exc
         texts = [choice.message.content or "" for choice in response.choices]
         return texts, self._usage(response, request["messages"], texts)
 
@@ -254,8 +258,8 @@ class OpenAIChatLLM:
                         f"the endpoint at {self.base_url} answered {exc.status_code} for {self.model!r} "
                         f"{retry + 1} times: {_one_line(exc)}"
                     ) from exc
-                delay = _retry_after_s(exc.response.headers)
-                delay = self.retry.backoff_s(retry) if delay is None else min(delay, self.retry.max_delay_s)
+                asked_s = _retry_after_s(exc.response.headers)
+                delay = self.retry.backoff_s(retry) if asked_s is None else min(asked_s, self.retry.max_delay_s)
             log.info("retrying %s in %.2fs (retry %d)", self.base_url, delay, retry + 1)
             await asyncio.sleep(delay)
             retry += 1

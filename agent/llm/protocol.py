@@ -79,7 +79,7 @@ class LLM(Protocol):
 def check_role(role: str) -> Role:
     if role not in ROLES:
         raise ValueError(f"unknown LLM role {role!r}; roles are {', '.join(ROLES)}")
-    return role  # type: ignore[return-value]
+    return role
 
 
 def last_user_message(messages: list[dict[str, str]]) -> str:

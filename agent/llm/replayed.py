@@ -117,7 +117,8 @@ class ReplayLLM:
 
 
 def _clock_free_hash(messages: list[dict[str, str]]) -> str:
-    return prompt_hash([{"role": str(m.get("role")), "content": denoise(str(m.get("content") or ""))} for m in messages])
+    clock_free = [{"role": str(m.get("role")), "content": denoise(str(m.get("content") or ""))} for m in messages]
+    return prompt_hash(clock_free)
 
 
 def _as_text(messages: list[dict[str, str]]) -> str:

@@ -24,8 +24,10 @@ if TYPE_CHECKING:  # the openai SDK takes ~0.4 s to import: only runs that call 
 
     from agent.llm.openai_client import OpenAIChatLLM, RetryPolicy
 
-__all__ = ["ConfigError", "RoleSettings", "Settings", "load_settings", "RoutedLLM", "build_llm", "client_for_spec", "SCHEMES",
-           "without_credentials"]
+__all__ = [
+    "ConfigError", "RoleSettings", "Settings", "load_settings", "RoutedLLM", "build_llm", "client_for_spec", "SCHEMES",
+    "without_credentials",
+]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 SCHEMES = ("openai", "scripted", "replay", "local", "gguf")
