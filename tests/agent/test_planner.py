@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def page_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def ids(env: BrowserEnv, page_path: Path) -> dict[str, str]:
     """Button name -> element id, as the observation assigns them."""
     obs, _ = await env.reset(UrlTask("ids", str(page_path), ""))
-    return {e.name: e.id for e in obs.elements if e.role == "button"}
+    return {e.name: e.id for e in obs.elements if e.role == "button" and e.id}
 
 
 def task(page_path: Path, goal: str = GOAL, task_id: str = "counter") -> UrlTask:
@@ -72,14 +73,16 @@ def task(page_path: Path, goal: str = GOAL, task_id: str = "counter") -> UrlTask
 
 
 async def clicks(env: BrowserEnv) -> dict[str, int]:
-    return await env.session.page.evaluate("window.clicks")
+    page = env.session.page
+    assert page is not None
+    return await page.evaluate("window.clicks")
 
 
 def click(element_id: str) -> str:
     return f"click('{element_id}')"
 
 
-def prediction(changes: str, appear: list[str] = (), disappear: list[str] = (), url: str = "") -> str:
+def prediction(changes: str, appear: Sequence[str] = (), disappear: Sequence[str] = (), url: str = "") -> str:
     return json.dumps({"changes": changes, "url": url, "appear": list(appear), "disappear": list(disappear)})
 
 
@@ -233,7 +236,8 @@ async def test_stops_when_the_budget_is_spent(
     result, _ = await run(env, page_path, llm, tmp_path, strategy="dreamer", k=2, samples=1,
                           budget=Budget(max_calls=5), max_steps=10)
 
-    assert result.stop_reason == "budget_exceeded" and "call budget of 5" in result.stop_detail
+    assert result.stop_reason == "budget_exceeded"
+    assert result.stop_detail is not None and "call budget of 5" in result.stop_detail
     assert result.steps == 1 and result.usage["calls"] == 5
     assert sum((await clicks(env)).values()) == 1  # the step the budget ran out in never acted
     saved = json.loads((tmp_path / "counter" / "result.json").read_text())
@@ -247,7 +251,8 @@ async def test_budget_in_tokens_stops_the_run_before_the_first_action(
     llm = ScriptedLLM({"policy": [candidates(click(ids["Alpha"]))], "world_model": [prediction("Alpha shows 1")]})
     result, _ = await run(env, page_path, llm, tmp_path, strategy="dreamer", k=1, budget=Budget(max_tokens=50))
 
-    assert result.stop_reason == "budget_exceeded" and "token budget of 50" in result.stop_detail
+    assert result.stop_reason == "budget_exceeded"
+    assert result.stop_detail is not None and "token budget of 50" in result.stop_detail
     assert result.steps == 0 and await clicks(env) == {"Alpha": 0, "Beta": 0, "Gamma": 0}
 
 
@@ -271,7 +276,9 @@ async def test_proposals_are_validated_deduplicated_and_self_refined(
     assert [r["answer"] for r in proposal.rejected] == ["click('e404')", "scroll("]
 
 
-async def test_plain_text_proposals_are_read_line_by_line(env: BrowserEnv, page_path: Path, ids: dict[str, str]) -> None:
+async def test_plain_text_proposals_are_read_line_by_line(
+    env: BrowserEnv, page_path: Path, ids: dict[str, str]
+) -> None:
     obs, _ = await env.reset(task(page_path))
     answer = f"Candidates:\n1. {click(ids['Alpha'])}\n2. Action: {click(ids['Gamma'])}\n```\n"
     proposal = await propose_candidates(ScriptedLLM({"policy": [answer]}), GOAL, obs, render_text(obs), [], k=3)

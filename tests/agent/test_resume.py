@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ ACTIONS = ["click('e1')", "click('e2')", "click('e1')", "click('e2')"]
 ANSWER = "send_msg_to_user('alpha 2, beta 2')"
 
 
-def script(path: Path, delay: float, actions: list[str] = [*ACTIONS, ANSWER]) -> Path:
+def script(path: Path, delay: float, actions: Sequence[str] = (*ACTIONS, ANSWER)) -> Path:
     """Each step proposes the next of `actions` and a scroll, which the verifier scores 0."""
     policy = [candidates(action, "scroll(0, 200)") for action in actions]
     path.write_text(json.dumps({
@@ -48,15 +49,25 @@ def script(path: Path, delay: float, actions: list[str] = [*ACTIONS, ANSWER]) ->
     return path
 
 
-def forethought(*args: object, wait: bool = True) -> subprocess.Popen | subprocess.CompletedProcess:
+def _command(args: tuple[object, ...]) -> tuple[list[str], dict[str, str]]:
     argv = [sys.executable, "-m", "agent.cli", *map(str, args)]
     env = {**os.environ, "LANGGRAPH_STRICT_MSGPACK": "true"}  # a checkpoint may load only the planner's own types
-    if wait:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    return argv, env
+
+
+def forethought(*args: object) -> subprocess.CompletedProcess[str]:
+    """`forethought <args>`, run to its end."""
+    argv, env = _command(args)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+
+
+def start_forethought(*args: object) -> subprocess.Popen[str]:
+    """`forethought <args>`, started and left running (its stderr kept for when it ends too soon)."""
+    argv, env = _command(args)
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
 
 
-def kill_after_steps(run: subprocess.Popen, trace_file: Path, steps: int) -> None:
+def kill_after_steps(run: subprocess.Popen[str], trace_file: Path, steps: int) -> None:
     """SIGKILL `run` once `trace_file` records `steps` steps, half a second into the next one."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and run.poll() is None:
@@ -64,7 +75,7 @@ def kill_after_steps(run: subprocess.Popen, trace_file: Path, steps: int) -> Non
             break
         time.sleep(0.05)
     time.sleep(0.5)  # into the next step's model calls
-    assert run.poll() is None, f"the run ended before it could be killed: {run.stderr.read()}"
+    assert run.poll() is None, f"the run ended before it could be killed: {run.communicate()[1]}"
     os.kill(run.pid, signal.SIGKILL)
     run.wait()
 
@@ -94,7 +105,7 @@ def test_a_run_killed_mid_step_resumes_to_the_same_result(tmp_path: Path) -> Non
 
     out = tmp_path / "killed"
     slow = script(tmp_path / "slow.json", 0.4)
-    run = forethought(*run_args(page, slow, out), wait=False)
+    run = start_forethought(*run_args(page, slow, out))
     trace_file = out / "task" / "trace.jsonl"
     kill_after_steps(run, trace_file, 2)
     assert not (out / "task" / "result.json").exists()
@@ -106,7 +117,7 @@ def test_a_run_killed_mid_step_resumes_to_the_same_result(tmp_path: Path) -> Non
     assert outcome(out / "task") == expected
     trace = read_trace(out / "task")  # one valid file: one task, one end, each step once
     assert [step["step"] for step in trace.executed_steps()] == [1, 2, 3, 4, 5]
-    assert trace.end["stop_reason"] == "answer"
+    assert trace.end is not None and trace.end["stop_reason"] == "answer"
     resume_events = [json.loads(line) for line in trace_file.read_text().splitlines() if '"type": "resume"' in line]
     assert [event["steps"] for event in resume_events] == [2]
     assert not (out / "task" / "checkpoint.sqlite").exists()  # a finished run keeps no checkpoint
@@ -131,7 +142,7 @@ def test_eval_resume_goes_on_with_a_killed_task_from_its_last_finished_step(tmp_
     whole = forethought(*eval_args(script(tmp_path / "fast.json", 0.0, actions), tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr
     out, slow = tmp_path / "killed", script(tmp_path / "slow.json", 0.6, actions)
-    run = forethought(*eval_args(slow, out), wait=False)
+    run = start_forethought(*eval_args(slow, out))
     task_dir = out / "dreamer" / "miniwob.click-button-sequence.seed0"
     kill_after_steps(run, task_dir / "trace.jsonl", 1)
 

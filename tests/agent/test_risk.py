@@ -52,7 +52,9 @@ async def buttons(env: BrowserEnv, page_path: Path) -> dict[str, str]:
 
 
 async def clicks(env: BrowserEnv) -> dict[str, int]:
-    return await env.session.page.evaluate("window.clicks")
+    page = env.session.page
+    assert page is not None
+    return await page.evaluate("window.clicks")
 
 
 def prediction(changes: str) -> str:
@@ -63,7 +65,9 @@ def verdict(word: str) -> str:
     return json.dumps({"reason": f"looks {word}", "verdict": word})
 
 
-async def run(env: BrowserEnv, page_path: Path, llm: ScriptedLLM, out: Path, **config: Any) -> tuple[RunResult, list[dict]]:
+async def run(
+    env: BrowserEnv, page_path: Path, llm: ScriptedLLM, out: Path, **config: Any
+) -> tuple[RunResult, list[dict]]:
     result = await run_task(UrlTask("checkout", str(page_path), GOAL), llm, env, PlannerConfig(**config), out,
                             on_step=lambda _: None)
     lines = (out / "checkout" / "steps.jsonl").read_text(encoding="utf-8").splitlines()
@@ -170,7 +174,8 @@ def test_irreversible_actions_are_recognised_from_the_element_and_the_prediction
 
 def test_keyboard_enter_is_judged_by_the_focused_element() -> None:
     obs = page(Element("e1", "button", "Submit review"), focused="e1")
-    assert "submit" in irreversible_reason("keyboard_press('Enter')", obs)
+    reason = irreversible_reason("keyboard_press('Enter')", obs)
+    assert reason is not None and "submit" in reason
     assert irreversible_reason("keyboard_press('ArrowDown')", obs) is None
 
 
@@ -179,4 +184,4 @@ def test_gate_without_scores_lets_reactive_act_unless_safe() -> None:
     assert gate(["click('e1')"], {}, risky, safe=False, margin=0.25).choice == "click('e1')"
     assert gate(["click('e1')"], {}, risky, safe=True, margin=0.25).choice is None
     held = gate(["click('e1')"], {"click('e1')": Score(0.0)}, risky, safe=False, margin=0.25)
-    assert held.choice is None and "no reversible candidate" in held.note
+    assert held.choice is None and held.note is not None and "no reversible candidate" in held.note

@@ -86,8 +86,10 @@ async def test_a_secret_reaches_the_page_but_not_the_model_or_the_run_dir(
         llm = RecordingLLM({"policy": [f"fill('{ids['user']}', '{{{{user}}}}')",
                                        f"fill('{ids['password']}', '{{{{password}}}}')",
                                        f"click('{ids['log in']}')", "send_msg_to_user('logged in')"]})
-        result = await run_task(UrlTask(id="login", start_url=str(login_page), goal=GOAL), llm, env,
-                                PlannerConfig(strategy="reactive", max_steps=6), tmp_path / "run", on_step=lambda _: None)
+        config = PlannerConfig(strategy="reactive", max_steps=6)
+        result = await run_task(UrlTask(id="login", start_url=str(login_page), goal=GOAL), llm, env, config,
+                                tmp_path / "run", on_step=lambda _: None)
+        assert env.session.page is not None
         page_text = await env.session.page.inner_text("#out")
     assert result.answer == "logged in"
     assert page_text == f"Welcome, {USER}! password accepted"  # the page got the real values

@@ -3,6 +3,7 @@ browser), with scripted models keyed on what each prompt contains."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +52,12 @@ async def buttons(env: BrowserEnv, page_path: Path) -> dict[str, str]:
 
 
 async def clicks(env: BrowserEnv) -> dict[str, int]:
-    return await env.session.page.evaluate("window.clicks")
+    page = env.session.page
+    assert page is not None
+    return await page.evaluate("window.clicks")
 
 
-def prediction(changes: str, url: str = "", appear: list[str] = ()) -> str:
+def prediction(changes: str, url: str = "", appear: Sequence[str] = ()) -> str:
     return json.dumps({"changes": changes, "url": url, "appear": list(appear), "disappear": []})
 
 
@@ -62,7 +65,9 @@ def verdict(word: str, reason: str = "") -> str:
     return json.dumps({"reason": reason or f"looks {word}", "verdict": word})
 
 
-async def run(env: BrowserEnv, page_path: Path, llm: ScriptedLLM, out: Path, **config: Any) -> tuple[RunResult, list[dict]]:
+async def run(
+    env: BrowserEnv, page_path: Path, llm: ScriptedLLM, out: Path, **config: Any
+) -> tuple[RunResult, list[dict]]:
     result = await run_task(UrlTask("counter", str(page_path), GOAL), llm, env, PlannerConfig(**config), out,
                             on_step=lambda _: None)
     lines = (out / "counter" / "steps.jsonl").read_text(encoding="utf-8").splitlines()

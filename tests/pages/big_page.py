@@ -24,9 +24,11 @@ def make_big_page(n_interactive: int = 2000, seed: int = 7) -> str:
         raise ValueError(f"n_interactive must be at least {HEADER_AND_FOOTER} (the page's fixed chrome)")
     rng = random.Random(seed)
     rows, extra_page_links = divmod(n_interactive - HEADER_AND_FOOTER, PER_ROW)
-    parts = [_HEAD, _header(), '<div class="flex min-h-screen">', _filters(), '<main class="flex-1 p-6" data-testid="product-list">']
+    parts = [_HEAD, _header(), '<div class="flex min-h-screen">', _filters(),
+             '<main class="flex-1 p-6" data-testid="product-list">']
     parts.append(_toolbar(rows))
-    parts.append('<table class="w-full text-sm border-collapse" data-testid="products-table"><thead>' + _table_head() + "</thead><tbody>")
+    parts.append('<table class="w-full text-sm border-collapse" data-testid="products-table"><thead>'
+                 + _table_head() + "</thead><tbody>")
     parts += [_row(i, rng) for i in range(rows)]
     parts.append("</tbody></table>")
     parts.append(_pagination(extra_page_links))
@@ -60,16 +62,23 @@ _HEAD = """<!doctype html>
 
 def _header() -> str:
     nav = "".join(
-        f'<li class="nav-item{" active" if name == "Products" else ""}"><a class="px-3 py-2 rounded-md text-sm font-medium'
-        f' hover:bg-gray-100" href="/admin/{name.lower()}" data-nav="{name.lower()}">{name}</a></li>'
+        f'<li class="nav-item{" active" if name == "Products" else ""}">'
+        f'<a class="px-3 py-2 rounded-md text-sm font-medium hover:bg-gray-100" href="/admin/{name.lower()}"'
+        f' data-nav="{name.lower()}">{name}</a></li>'
         for name in NAV
     )
-    return f"""<header class="flex items-center justify-between px-6 py-3 bg-white shadow-sm" style="position:sticky;top:0;z-index:10">
-  <a class="flex items-center gap-2 font-semibold text-lg" href="/admin" data-testid="logo">Paper &amp; Ink <span class="badge" style="background:#e0e7ff">Admin</span></a>
+    # A backslash at a line's end continues it: the HTML comes out on the lines it always had.
+    return f"""<header class="flex items-center justify-between px-6 py-3 bg-white shadow-sm" \
+style="position:sticky;top:0;z-index:10">
+  <a class="flex items-center gap-2 font-semibold text-lg" href="/admin" data-testid="logo">Paper &amp; Ink \
+<span class="badge" style="background:#e0e7ff">Admin</span></a>
   <nav aria-label="Main"><ul class="flex gap-2" style="list-style:none;margin:0;padding:0">{nav}</ul></nav>
-  <form class="flex gap-2" role="search" action="/admin/search"><input class="border rounded-md px-2 py-1" type="search" name="q" placeholder="Search products, orders, customers…" aria-label="Search"></form>
-  <button class="btn flex items-center gap-2" type="button" aria-haspopup="menu" aria-expanded="false" data-testid="user-menu">Ada Lovelace</button>
-  <div class="tooltip" role="menu"><a href="/admin/profile" role="menuitem">Profile</a><a href="/logout" role="menuitem">Sign out</a></div>
+  <form class="flex gap-2" role="search" action="/admin/search"><input class="border rounded-md px-2 py-1" \
+type="search" name="q" placeholder="Search products, orders, customers…" aria-label="Search"></form>
+  <button class="btn flex items-center gap-2" type="button" aria-haspopup="menu" aria-expanded="false" \
+data-testid="user-menu">Ada Lovelace</button>
+  <div class="tooltip" role="menu"><a href="/admin/profile" role="menuitem">Profile</a>\
+<a href="/logout" role="menuitem">Sign out</a></div>
 </header>"""
 
 
@@ -83,9 +92,11 @@ def _filters() -> str:
       <select id="f-category" name="category" class="w-full border rounded-md">{categories}</select></div>
     <div class="field"><label for="f-status" class="block text-sm">Status</label>
       <select id="f-status" name="status" class="w-full border rounded-md">{statuses}</select></div>
-    <div class="field flex gap-2"><input type="number" name="min" placeholder="Min price" class="w-24 border rounded-md" min="0" step="0.01">
+    <div class="field flex gap-2">\
+<input type="number" name="min" placeholder="Min price" class="w-24 border rounded-md" min="0" step="0.01">
       <input type="number" name="max" placeholder="Max price" class="w-24 border rounded-md" min="0" step="0.01"></div>
-    <label class="flex items-center gap-2 text-sm"><input type="checkbox" name="in_stock" value="1" checked> In stock only</label>
+    <label class="flex items-center gap-2 text-sm">\
+<input type="checkbox" name="in_stock" value="1" checked> In stock only</label>
     <input type="hidden" name="csrf" value="9f8e7d6c5b4a">
     <div class="flex gap-2"><button type="submit" class="btn btn-primary">Apply filters</button>
       <a href="/admin/products" class="text-sm text-gray-500 underline">Reset</a></div>
@@ -98,7 +109,8 @@ def _toolbar(rows: int) -> str:
     return f"""<div class="flex items-center justify-between mb-4">
   <h1 class="text-2xl font-bold">Products <span class="text-gray-400 text-base">({rows} shown)</span></h1>
   <div class="flex gap-2"><label class="sr-only" for="bulk">Bulk action</label>
-    <select id="bulk" class="border rounded-md" data-testid="bulk-action"><option value="">Bulk action…</option>{bulk}</select>
+    <select id="bulk" class="border rounded-md" data-testid="bulk-action">\
+<option value="">Bulk action…</option>{bulk}</select>
     <button class="btn" type="button" data-action="bulk-apply">Apply</button>
     <a class="btn" href="/admin/products/export.csv" download>Export CSV</a>
     <button class="btn btn-primary" type="button" data-action="new-product">+ New product</button></div>
@@ -107,10 +119,13 @@ def _toolbar(rows: int) -> str:
 
 def _table_head() -> str:
     sortable = {"Name": "name", "Price": "price", "Stock": "stock"}
-    cells = ['<th style="width:2rem"><input type="checkbox" aria-label="Select all products" data-action="select-all"></th>', "<th></th>"]
+    select_all = '<input type="checkbox" aria-label="Select all products" data-action="select-all">'
+    cells = [f'<th style="width:2rem">{select_all}</th>', "<th></th>"]
     for title in ["Name", "Category", "Price", "Stock", "Status", "Actions"]:
         if title in sortable:
-            cells.append(f'<th><span class="sortable" onclick="sortBy(\'{sortable[title]}\')" data-sort="{sortable[title]}">{title} ↕</span></th>')
+            column = sortable[title]
+            sorter = f'<span class="sortable" onclick="sortBy(\'{column}\')" data-sort="{column}">{title} ↕</span>'
+            cells.append(f"<th>{sorter}</th>")
         else:
             cells.append(f"<th>{title}</th>")
     return "<tr>" + "".join(cells) + "</tr>"
@@ -125,18 +140,27 @@ def _row(i: int, rng: random.Random) -> str:
     status = rng.choice(STATUSES)
     options = "".join(f'<option value="{s.lower()}"{" selected" if s == status else ""}>{s}</option>' for s in STATUSES)
     stock_style = "color:#b91c1c;font-weight:600" if stock == 0 else "color:#374151"
-    return f"""<tr class="border-b hover:bg-gray-50 {'bg-white' if i % 2 else 'bg-gray-50'}" data-product-id="{product_id}" data-sku="SKU-{product_id}" data-status="{status.lower()}">
-  <td><input type="checkbox" class="row-select" name="selected" value="{product_id}" aria-label="Select {html.escape(name)}"></td>
-  <td><img src="/static/thumbs/{product_id}.webp" alt="" width="32" height="32" loading="lazy" style="border-radius:4px;background:#e5e7eb"></td>
-  <td><a class="font-medium text-blue-600 hover:underline" href="/admin/products/{product_id}/edit" data-testid="product-link">{html.escape(name)}</a>
+    shade = "bg-white" if i % 2 else "bg-gray-50"
+    # A backslash at a line's end continues it: the HTML comes out on the lines it always had.
+    return f"""<tr class="border-b hover:bg-gray-50 {shade}" data-product-id="{product_id}" \
+data-sku="SKU-{product_id}" data-status="{status.lower()}">
+  <td><input type="checkbox" class="row-select" name="selected" value="{product_id}" \
+aria-label="Select {html.escape(name)}"></td>
+  <td><img src="/static/thumbs/{product_id}.webp" alt="" width="32" height="32" loading="lazy" \
+style="border-radius:4px;background:#e5e7eb"></td>
+  <td><a class="font-medium text-blue-600 hover:underline" href="/admin/products/{product_id}/edit" \
+data-testid="product-link">{html.escape(name)}</a>
     <div class="text-xs text-gray-500">SKU-{product_id}</div></td>
   <td class="text-gray-600">{category}</td>
-  <td><input type="number" class="w-20 border rounded px-1" name="price[{product_id}]" value="{price:.2f}" step="0.01" min="0" aria-label="Price"></td>
+  <td><input type="number" class="w-20 border rounded px-1" name="price[{product_id}]" value="{price:.2f}" \
+step="0.01" min="0" aria-label="Price"></td>
   <td style="{stock_style}">{stock if stock else "Out of stock"}</td>
-  <td><select class="border rounded px-1" name="status[{product_id}]" aria-label="Status" data-original="{status.lower()}">{options}</select></td>
+  <td><select class="border rounded px-1" name="status[{product_id}]" aria-label="Status" \
+data-original="{status.lower()}">{options}</select></td>
   <td class="whitespace-nowrap"><div class="flex gap-2">
     <button class="btn" type="button" data-action="edit" data-id="{product_id}">Edit</button>
-    <button class="btn btn-danger" type="button" data-action="delete" data-id="{product_id}" data-confirm="Delete {html.escape(name)}?">Delete</button>
+    <button class="btn btn-danger" type="button" data-action="delete" data-id="{product_id}" \
+data-confirm="Delete {html.escape(name)}?">Delete</button>
     <span class="alink" data-action="duplicate" onclick="duplicateRow({product_id})">Duplicate</span>
     <div class="tooltip" role="tooltip"><button type="button">Undo</button> Last edited by ops@paperink.test</div>
   </div></td>
@@ -145,7 +169,9 @@ def _row(i: int, rng: random.Random) -> str:
 
 def _pagination(extra_links: int) -> str:
     # Two fixed links (previous/next) plus numbered pages, which make the total come out exact.
-    pages = "".join(f'<li><a class="px-2" href="/admin/products?page={p}">{p}</a></li>' for p in range(1, extra_links + 1))
+    pages = "".join(
+        f'<li><a class="px-2" href="/admin/products?page={p}">{p}</a></li>' for p in range(1, extra_links + 1)
+    )
     return f"""<nav class="flex items-center justify-between mt-4" aria-label="Pagination">
   <a class="btn" href="/admin/products?page=0" rel="prev">Previous</a>
   <ul class="flex gap-2" style="list-style:none">{pages}</ul>

@@ -5,11 +5,12 @@ that never loads."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class PageServer:
-    def __init__(self, pages: dict[str, str] | None = None, hanging: set[str] = frozenset()) -> None:
+    def __init__(self, pages: dict[str, str] | None = None, hanging: Collection[str] = frozenset()) -> None:
         self.pages: dict[str, str] = dict(pages or {})
         self.hits: list[str] = []
         self.posts: list[str] = []

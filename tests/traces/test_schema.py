@@ -32,7 +32,7 @@ def test_example_trace_reads_back_whole() -> None:
     assert [s["choice"] for s in trace.executed_steps()] == [
         "fill('e4', '2')", "select_option('e5', 'Sand')", "click('e12')",
         "send_msg_to_user('Added 2 × Sand notebook to your cart.')"]
-    assert trace.end["stop_reason"] == "answer"
+    assert trace.end is not None and trace.end["stop_reason"] == "answer"
     # Every call's prompt is stored once, and the last observation (the same page) only by reference.
     assert all(call["prompt_hash"] in trace.prompts for call in trace.calls)
     lines = [json.loads(line) for line in (DEMO / TRACE_FILE).read_text().splitlines()]

@@ -55,7 +55,8 @@ LOGIN_PAGE = """<!doctype html>
 <script>
   function signIn() {
     const ok = document.getElementById('pw').value.length > 0;
-    document.getElementById('status').textContent = ok ? 'Welcome, ' + document.getElementById('user').value : 'No password';
+    document.getElementById('status').textContent =
+      ok ? 'Welcome, ' + document.getElementById('user').value : 'No password';
   }
 </script>
 </body></html>
@@ -84,7 +85,7 @@ def script_file(directory: Path, policy: list[str], name: str = "script.json") -
     return path
 
 
-def run_cli(*argv: str) -> int:
+def run_cli(*argv: object) -> int:
     return main([str(a) for a in argv])
 
 
@@ -175,7 +176,8 @@ async def test_a_dropped_answer_is_reported_against_the_nearest_prompt(tmp_path:
     shutil.copytree(source, copy)
     lines = (copy / TRACE_FILE).read_text().splitlines(keepends=True)
     events = [json.loads(line) for line in lines]
-    dropped = next(i for i, e in enumerate(events) if e["type"] == "llm_call" and e["role"] == "policy" and e["step"] == 2)
+    dropped = next(i for i, e in enumerate(events)
+                   if e["type"] == "llm_call" and e["role"] == "policy" and e["step"] == 2)
     (copy / TRACE_FILE).write_text("".join(line for i, line in enumerate(lines) if i != dropped))
     llm = ReplayLLM.from_dir(copy)
     prompt = read_trace(source).prompts[events[dropped]["prompt_hash"]]
@@ -229,6 +231,7 @@ async def test_the_report_shows_every_step_in_a_real_browser(
 
     await session.new_context()
     browser_page = session.page
+    assert browser_page is not None
     await browser_page.goto(report.as_uri())
     assert await browser_page.locator("#tasks a").inner_text() == "demo-order"
     await browser_page.locator("#tasks a").click()
@@ -273,18 +276,21 @@ async def test_an_interrupted_run_keeps_every_finished_event(session: BrowserSes
     await session.close_context()
     trace = read_trace(tmp_path / "counter")
     assert len(trace.executed_steps()) >= 2
-    assert trace.end["stop_reason"] == "interrupted"
+    assert trace.end is not None and trace.end["stop_reason"] == "interrupted"
     assert all(step["after"] < len(trace.observations) for step in trace.executed_steps())
 
 
 # ---------------------------------------------------------------------------------- wm-eval
 
 
-def test_wm_eval_scores_recorded_and_repredicted_predictions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_wm_eval_scores_recorded_and_repredicted_predictions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps({"world_model": [
         {"when": "Action:", "repeat": True,
-         "answer": json.dumps({"changes": "A dialog opens", "url": "", "appear": ["Thank you dialog"], "disappear": []})}
+         "answer": json.dumps(
+             {"changes": "A dialog opens", "url": "", "appear": ["Thank you dialog"], "disappear": []})}
     ]}))
     assert run_cli("wm-eval", EXAMPLES / "demo-order", EXAMPLES / "miniwob.enter-text.seed1",
                    "--model", f"scripted:{wrong}") == 0

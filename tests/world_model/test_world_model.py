@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 
 import pytest
 
@@ -20,7 +21,7 @@ OBS = Observation(
 GOAL = "Buy the notebook in the cart"
 
 
-def prediction(changes: str, url: str = "", appear: list[str] = ()) -> str:
+def prediction(changes: str, url: str = "", appear: Sequence[str] = ()) -> str:
     return json.dumps({"changes": changes, "url": url, "appear": list(appear), "disappear": []})
 
 
@@ -61,7 +62,7 @@ async def test_imagination_to_horizon_2_asks_the_imagined_policy_on_the_imagined
 async def test_imagination_stops_early_when_the_imagined_policy_answers_nonsense() -> None:
     llm, meter = metered({"world_model": [prediction("Checkout opens")], "policy": ["I would pay now."]})
     steps = await LLMWorldModel(llm).imagine(GOAL, OBS, "click('e1')", horizon=3)
-    assert len(steps) == 1 and "proposed no valid action" in steps[0].note
+    assert len(steps) == 1 and steps[0].note is not None and "proposed no valid action" in steps[0].note
     assert len(meter.calls) == 2
 
 

@@ -78,7 +78,7 @@ def test_calibrate_fits_the_surprise_threshold_from_steps_and_traces(tmp_path: P
     assert lines[0] == "surprise_hard: fitted 0.3333 from 6 steps (balanced accuracy +1.00)"
     assert settings.agreement_easy == AdaptiveSettings().agreement_easy  # no adaptive runs recorded
     assert lines[1].startswith("agreement_easy: kept 0.66 (0 steps")
-    assert "8 steps of 2 tasks" in settings.fitted_from
+    assert settings.fitted_from is not None and "8 steps of 2 tasks" in settings.fitted_from
 
 
 @pytest.mark.parametrize("examples, current, above, expected", [

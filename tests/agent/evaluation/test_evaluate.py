@@ -76,12 +76,16 @@ async def test_workers_own_their_sites_a_change_or_reset_in_one_never_reaches_th
         assert (await second.run("oracle", tasks["local.shop.11"]))["status"] == "success"
 
         def tents_in_cart(worker: Worker) -> int:
-            with sqlite3.connect(worker.sites.server("shop").db_path) as db:
+            assert worker.sites is not None
+            db_path = worker.sites.server("shop").db_path
+            assert db_path is not None
+            with sqlite3.connect(db_path) as db:
                 row = db.execute("SELECT SUM(quantity) FROM cart_items WHERE product_id = ?", (TENT_ID,)).fetchone()
             return row[0] or 0
 
         assert tents_in_cart(first) == 2  # the second worker's reset did not undo it
         assert tents_in_cart(second) == 0
+        assert first.sites is not None and second.sites is not None
         assert first.sites.site_urls != second.sites.site_urls
     finally:
         await first.close()
@@ -223,8 +227,9 @@ def test_webarena_suite_loads_all_812_tasks_once_site_urls_are_set(monkeypatch):
         monkeypatch.setenv(name, f"http://webarena.test/{name.lower()}")
     tasks = load_suite("webarena")
     assert len(tasks) == 812 == len({t.id for t in tasks})
-    assert all(not t.config.unresolved_placeholders() for t in tasks)
-    assert tasks[0].config.start_urls[0].startswith("http://webarena.test/")
+    assert all(t.config is not None and not t.config.unresolved_placeholders() for t in tasks)
+    first_config = tasks[0].config
+    assert first_config is not None and first_config.start_urls[0].startswith("http://webarena.test/")
     sample = load_suite("webarena", sample=5, seed=3)
     assert [t.id for t in sample] == [t.id for t in load_suite("webarena", sample=5, seed=3)]
     assert [t.id for t in load_suite("webarena", ["7", "100"])] == ["7", "100"]

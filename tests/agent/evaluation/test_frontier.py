@@ -23,6 +23,20 @@ from agent.llm.settings import load_settings
 SVG = "{http://www.w3.org/2000/svg}"
 
 
+def child(element: ET.Element, path: str) -> ET.Element:
+    """The first element under `element` at `path`, which must be there."""
+    found = element.find(path)
+    assert found is not None, f"no {path} in {element.tag}"
+    return found
+
+
+def attribute(element: ET.Element, name: str) -> str:
+    """`element`'s attribute `name`, which it must have."""
+    value = element.get(name)
+    assert value is not None, f"{element.tag} has no {name}"
+    return value
+
+
 def strategy_row(success: float | None, tokens: float | None, calls: float | None, seconds: float | None,
                  std_error: float = 0.1) -> dict:
     return {"tasks": 10, "success_rate": success, "std_error": None if success is None else std_error,
@@ -71,16 +85,17 @@ def test_svg_is_valid_xml_with_a_labelled_point_per_strategy_and_the_front_line_
     assert [p.get("data-measure") for p in panels] == ["mean_tokens", "mean_calls", "mean_seconds"]
     for panel in panels:
         points = panel.findall(f"{SVG}g[@class='point']")
-        labels = {p.get("data-strategy"): p.find(f"{SVG}text").text for p in points}
+        labels = {p.get("data-strategy"): child(p, f"{SVG}text").text for p in points}
         assert labels == {name: name for name in ("reactive", "rerank", "dreamer", "beam", "revise")}
         (front,) = panel.findall(f"{SVG}polyline[@class='front']")
-        front_names = front.get("data-strategies").split(",")
-        assert sorted(front_names) == sorted(p.get("data-strategy") for p in points if p.get("data-front") == "true")
-        assert len(front.get("points").split()) == len(front_names)
+        front_names = attribute(front, "data-strategies").split(",")
+        on_front = [attribute(p, "data-strategy") for p in points if p.get("data-front") == "true"]
+        assert sorted(front_names) == sorted(on_front)
+        assert len(attribute(front, "points").split()) == len(front_names)
     texts = [t.text for t in root.iter(f"{SVG}text")]
     assert {"mean tokens per task", "mean LLM calls per task", "mean seconds per task", "10k"} <= set(texts)
     # The front through reactive, rerank, beam on the tokens panel rises left to right.
-    tokens_front = panels[0].find(f"{SVG}polyline").get("points").split()
+    tokens_front = attribute(child(panels[0], f"{SVG}polyline"), "points").split()
     xs, ys = zip(*((float(a), float(b)) for a, b in (p.split(",") for p in tokens_front)))
     assert list(xs) == sorted(xs) and list(ys) == sorted(ys, reverse=True)
 
@@ -95,12 +110,14 @@ def test_token_ratio_divides_mean_tokens_and_meets_the_goal_only_at_no_less_succ
     summary = hand_made_summary()
     summary["strategies"]["adaptive"] = strategy_row(0.6, 2000, 12, 2.5)
     ratio = token_ratio(summary, "adaptive", "dreamer")
+    assert ratio is not None
     assert (ratio.ratio, ratio.success_rate, ratio.baseline_success_rate) == (0.4, 0.6, 0.6)
     assert ratio.meets(0.5) and not ratio.meets(0.3)
     # Cheaper but less successful: the goal is not met, however few the tokens.
     cheap = token_ratio(summary, "reactive", "dreamer")
-    assert cheap.ratio == 0.2 and not cheap.meets(0.5)
-    assert token_ratio(summary, "beam", "dreamer").ratio == 1.8
+    assert cheap is not None and cheap.ratio == 0.2 and not cheap.meets(0.5)
+    dearer = token_ratio(summary, "beam", "dreamer")
+    assert dearer is not None and dearer.ratio == 1.8
 
 
 def test_token_ratio_is_none_without_both_strategies_scored():
@@ -109,7 +126,7 @@ def test_token_ratio_is_none_without_both_strategies_scored():
     assert token_ratio(summary, "lookahead", "dreamer") is None  # not run
     summary["strategies"]["dreamer"] = strategy_row(0.0, 0, 0, 1.0)
     free = token_ratio(summary, "reactive", "dreamer")
-    assert free.ratio is None and not free.meets(0.5)  # nothing to divide by
+    assert free is not None and free.ratio is None and not free.meets(0.5)  # nothing to divide by
 
 
 def write_script(path: Path) -> Path:

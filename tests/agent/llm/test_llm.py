@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import time
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,9 @@ from agent.llm.scripted import ScriptedLLM, ScriptExhausted
 from agent.llm.settings import ConfigError, RoutedLLM, Settings, build_llm
 from envs.tokens import count_tokens
 
-SCHEMA = {"title": "verifier score", "type": "object", "properties": {"score": {"type": "number"}}, "required": ["score"]}
+SCHEMA = {
+    "title": "verifier score", "type": "object", "properties": {"score": {"type": "number"}}, "required": ["score"]
+}
 
 
 @pytest.fixture(autouse=True)
@@ -44,11 +47,11 @@ async def close_llms():
         await _open_llms.pop().aclose()
 
 
-def openai_llm(base_url: str, **settings) -> RoutedLLM:
+def openai_llm(base_url: str, **settings: Any) -> RoutedLLM:
     """The real wiring: Settings → build_llm → OpenAIChatLLM over openai.AsyncOpenAI, with quick retries.
     Closed after the test, as a run does."""
-    defaults = dict(model="openai:gpt-4o", base_url=base_url, api_key="test-key", retry_base_delay=0.01,
-                    request_timeout=5.0, max_retries=3)
+    defaults: dict[str, Any] = dict(model="openai:gpt-4o", base_url=base_url, api_key="test-key",
+                                    retry_base_delay=0.01, request_timeout=5.0, max_retries=3)
     llm = build_llm(Settings(**(defaults | settings)))
     _open_llms.append(llm)
     return llm
@@ -387,7 +390,8 @@ async def test_unknown_models_cost_nothing_and_are_counted_unpriced() -> None:
     ("text", "expected"),
     [
         ('{"action": "click(\'e1\')"}', {"action": "click('e1')"}),
-        ('Thinking it over.\n```json\n{"score": 0.5, "why": "on track",}\n```\nDone.', {"score": 0.5, "why": "on track"}),
+        ('Thinking it over.\n```json\n{"score": 0.5, "why": "on track",}\n```\nDone.',
+         {"score": 0.5, "why": "on track"}),
         ("The answer is {'score': 1, 'done': True, 'note': None}.", {"score": 1, "done": True, "note": None}),
         ('Set {x} aside; here: {"url": "http://a/{b}", "items": [1, 2,]} ok', {"url": "http://a/{b}", "items": [1, 2]}),
         ('{"outer": {"inner": "it\'s \\"quoted\\""}} trailing', {"outer": {"inner": 'it\'s "quoted"'}}),

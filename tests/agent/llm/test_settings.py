@@ -55,7 +55,9 @@ def test_each_role_falls_back_to_the_shared_settings(monkeypatch: pytest.MonkeyP
     assert (policy.model, policy.base_url, policy.api_key, policy.samples) == (
         "openai:gpt-4o", "http://shared.example/v1", "sk-shared", 5)
     assert (world.model, world.base_url, world.samples) == ("openai:gpt-4o-mini", "http://shared.example/v1", 1)
-    assert (verifier.model, verifier.base_url, verifier.temperature) == ("openai:gpt-4o", "http://127.0.0.1:8000/v1", 0.0)
+    assert (verifier.model, verifier.base_url, verifier.temperature) == (
+        "openai:gpt-4o", "http://127.0.0.1:8000/v1", 0.0
+    )
     assert "sk-shared" not in repr(settings)  # keys stay out of logs
 
 
@@ -118,8 +120,9 @@ def test_roles_route_to_their_own_clients_sharing_endpoints(script_file) -> None
     )
     llm = build_llm(settings)
     policy, world, verifier = (llm.clients[r] for r in ("policy", "world_model", "verifier"))
-    assert isinstance(policy, OpenAIChatLLM) and (policy.model, world.model, verifier.model) == (
-        "gpt-4o", "gpt-4o-mini", "gpt-4o")
+    assert isinstance(policy, OpenAIChatLLM) and isinstance(world, OpenAIChatLLM)
+    assert isinstance(verifier, OpenAIChatLLM)
+    assert (policy.model, world.model, verifier.model) == ("gpt-4o", "gpt-4o-mini", "gpt-4o")
     assert policy.client is world.client  # same endpoint, one AsyncOpenAI
     assert verifier.client is not policy.client and str(verifier.client.base_url).startswith("http://127.0.0.1:9999")
     assert verifier.client.max_retries == 0  # our retry loop, not the SDK's

@@ -86,6 +86,7 @@ async def test_lookahead_tries_safe_candidates_in_a_fork_and_the_main_page_sees_
                      (tmp_path / "counter" / "steps.jsonl").read_text(encoding="utf-8").splitlines()]
 
     # Each fork clicked its own candidate (and step 2's forks replayed Beta); the main page saw only the choices.
+    assert env.session.page is not None
     assert await env.session.page.evaluate("window.clicks") == {"Alpha": 0, "Beta": 1, "Gamma": 1, "Delete": 0}
     assert len(env.session.browser.contexts) == 1  # every fork was closed
     assert first["mode"] == "lookahead" and first["choice"] == beta and second["choice"] == gamma
@@ -134,7 +135,7 @@ async def test_a_candidate_that_would_write_to_the_server_is_held_back_in_the_fo
     assert shop_site.posts == []  # the server never saw the fork's form submission
     assert tried.how[about] == REAL and tried.real[about][0].prediction.url == shop + "about"
     assert tried.how[save].startswith(f"imagined: it sends POST {shop}save") and save not in tried.real
-    assert env.session.page.url == shop  # the main page stayed where it was
+    assert env.session.page is not None and env.session.page.url == shop  # the main page stayed where it was
 
 
 async def test_nothing_is_tried_for_real_on_an_origin_that_does_not_allow_it(env: BrowserEnv, shop: str) -> None:

@@ -65,6 +65,13 @@ async def buttons(env: BrowserEnv, maze: PageServer) -> dict[str, str]:
     return {e.name.split()[0]: f"click('{e.id}')" for e in obs.elements if e.role == "button"}
 
 
+async def moves(env: BrowserEnv) -> list[str]:
+    """The maze moves the main page has made."""
+    page = env.session.page
+    assert page is not None
+    return await page.evaluate("window.moves")
+
+
 def verdict(word: str) -> str:
     return json.dumps({"reason": f"looks {word}", "verdict": word})
 
@@ -78,7 +85,8 @@ def test_tree_is_a_strategy_searching_two_levels_deep_by_default_with_a_budget_o
     assert "tree" in STRATEGIES
     config = PlannerConfig(strategy="tree", k=4, samples=2)
     assert config.step_plan() == StepPlan("tree", k=4, horizon=2, samples=2) and config.tree_expansions == 3
-    assert PlannerConfig(strategy="tree", horizon=4).step_plan().horizon == 4
+    deeper = PlannerConfig(strategy="tree", horizon=4).step_plan()
+    assert deeper is not None and deeper.horizon == 4
     with pytest.raises(ValueError, match="tree_expansions must be at least 1, got 0"):
         PlannerConfig(strategy="tree", tree_expansions=0)
 
@@ -122,7 +130,7 @@ async def test_tree_backtracks_by_replay_and_runs_the_first_action_of_the_best_r
     # One fresh fork (one load of the start URL) per node tried for real, plus the main page's own load;
     # the main page saw only the chosen action, and every fork was closed.
     assert (maze.hits, maze.posts) == (["/"] * 5, [])
-    assert await env.session.page.evaluate("window.moves") == ["Left"]
+    assert await moves(env) == ["Left"]
     assert len(env.session.browser.contexts) == 1
     assert step["surprise"]["score"] == 0.0  # the real path's first step is what the main page then did
     assert result.usage["calls"] == 3 + 1 + 5  # proposals, the imagined answer, verdicts
@@ -153,7 +161,7 @@ async def test_tree_replays_the_real_history_and_holds_back_writes_to_a_server_i
     assert second["lookahead"][save].startswith(f"imagined: it sends POST {maze.url}/save")
     assert second["imagined"][save][0]["prediction"]["description"] == "progress is saved"
     assert maze.posts == []
-    assert await env.session.page.evaluate("window.moves") == ["Left", "Dig"]
+    assert await moves(env) == ["Left", "Dig"]
 
 
 async def test_nothing_is_tried_for_real_off_local_origins_the_candidates_are_imagined(
@@ -182,7 +190,7 @@ async def test_nothing_is_tried_for_real_off_local_origins_the_candidates_are_im
     assert all(how.startswith(why) for how in update["lookahead"].values()) and len(update["lookahead"]) == 2
     assert update["scores"][right].value == 0.5 and update["scores"][left].value == 0.0
     assert [n["expanded"] for n in update["search"]] == [False, False]  # imagined nodes do not grow
-    assert await env.session.page.evaluate("window.moves") == []
+    assert await moves(env) == []
 
 
 # ------------------------------------------------------------------------------- a local site
@@ -226,6 +234,8 @@ async def test_on_a_local_site_tree_tries_writes_for_real_then_leaves_the_site_a
     assert second["search"][-1] == {"restore": "the site was reset and the 1 real actions replayed; the page matches"}
     # The server holds exactly what the main run did: one tent, added once (a fork's add that outlived its
     # search, or a replay without a reset, would make it 2; a reset without the replay, none).
-    with sqlite3.connect(shop.server("shop").db_path) as db:
+    db_path = shop.server("shop").db_path
+    assert db_path is not None
+    with sqlite3.connect(db_path) as db:
         assert db.execute("SELECT quantity FROM cart_items WHERE product_id = 64").fetchall() == [(1,)]
-    assert env.session.page.url == f"{base}/cart"
+    assert env.session.page is not None and env.session.page.url == f"{base}/cart"
