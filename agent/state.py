@@ -1,6 +1,7 @@
 """What flows through the planner graph, and the record kept of each step."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -84,33 +85,84 @@ class StepRecord:
 STATE_TYPES.append((__name__, "StepRecord"))
 
 
+@dataclass
+class Step:
+    """What the current step has worked out so far: the one declaration of a step's scratch fields.
+    `observe` starts a fresh Step, so nothing of one step leaks into the next."""
+
+    page_text: str = ""  # the observation as the models read it
+    started: float = 0.0  # perf_counter() when the step began
+    plan: StepPlan | None = None  # the step's mode and K/H/m (adaptive sets it in `assess`)
+    proposal: Proposal | None = None
+    decisions: list[Decision] = field(default_factory=list)  # adaptive's decisions this step
+    agreement: float | None = None  # adaptive: share of sampled proposals agreeing on the top action
+    imagined: dict[str, list[ImaginedStep]] = field(default_factory=dict)  # candidate -> imagined (or real) steps
+    lookahead: dict[str, str] = field(default_factory=dict)  # lookahead, tree: candidate -> "real" or "imagined: why"
+    scores: dict[str, Score] = field(default_factory=dict)  # candidate -> verifier score
+    search: list[dict[str, Any]] = field(default_factory=list)  # beam, tree: the scored paths
+    revision_note: str | None = None  # revise: why revising stopped
+    risky: dict[str, str] = field(default_factory=dict)  # candidate -> why it is predicted irreversible
+    gate: str | None = None  # what the risk gate did, when it did anything
+    choice: str | None = None
+
+    @property
+    def planned(self) -> StepPlan:
+        if self.plan is None:
+            raise RuntimeError("the step has no plan yet (adaptive plans in `assess`)")
+        return self.plan
+
+    @property
+    def proposed(self) -> Proposal:
+        if self.proposal is None:
+            raise RuntimeError("the step has no proposal yet")
+        return self.proposal
+
+
+STATE_TYPES.append((__name__, "Step"))
+
+
 class PlannerState(TypedDict, total=False):
+    """What flows through the graph: the run so far, and the step in progress (`step`)."""
+
     goal: str
     observation: Observation  # the real page now
-    page_text: str  # the observation as the models read it
     history: list[str]  # real actions executed so far
-    step_started: float  # perf_counter() when the current step began
+    step: Step
     parse_failures: int  # proposals in a row without a usable action
-    proposal: Proposal | None
-    plan: StepPlan | None  # the step's mode and K/H/m (adaptive sets it per step)
-    decisions: list[Decision]  # adaptive's decisions this step
-    agreement: float | None  # adaptive: share of sampled proposals agreeing on the top action
     visited: list[str]  # URLs the agent has acted on (adaptive: is this page new?)
     last_failed: bool  # the last real action failed (its own error, not a page's dialog or download)
     last_surprise: float | None  # the last real step's surprise (None when it imagined nothing)
     last_mode: str  # the mode the last real step ran (adaptive: no two beam searches in a row on surprise)
-    search: list[dict[str, Any]]  # beam: the scored paths
-    revision_note: str | None
-    risky: dict[str, str]
-    gate: str | None
-    imagined: dict[str, list[ImaginedStep]]  # candidate -> imagined trajectory (dreamer), or real step (lookahead)
-    lookahead: dict[str, str]  # lookahead: candidate -> "real" or "imagined: why"
-    scores: dict[str, Score]  # candidate -> verifier score (rerank, dreamer)
-    choice: str | None
     record: StepRecord | None  # the latest finished step (the loop writes each one out)
     reward: float
     answer: str | None
     stop_reason: str | None
+
+
+def step_record(state: PlannerState, step: Step | None = None, **fields: Any) -> StepRecord:
+    """The current step as far as it got (`step`: its newest version, default the state's); also used
+    by the loop when a run stops mid-step."""
+    step = step or state.get("step") or Step()
+    proposal = step.proposal
+    return StepRecord(
+        step=len(state.get("history", [])) + 1,
+        observation=summarize(state["observation"]),
+        candidates=list(proposal.candidates) if proposal else [],
+        reasons=dict(proposal.reasons) if proposal else {},
+        rejected=list(proposal.rejected) if proposal else [],
+        refined_out=list(proposal.refined_out) if proposal else [],
+        imagined=dict(step.imagined),
+        scores=dict(step.scores),
+        seconds=time.perf_counter() - step.started if step.started else 0.0,
+        mode=step.plan.mode if step.plan else None,
+        adaptive=[d.to_dict() for d in step.decisions],
+        search=list(step.search),
+        revision_note=step.revision_note,
+        risky=dict(step.risky),
+        gate=step.gate,
+        lookahead=dict(step.lookahead),
+        **fields,
+    )
 
 
 def summarize(obs: Observation) -> dict[str, Any]:

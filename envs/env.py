@@ -224,6 +224,24 @@ class BrowserEnv:
     async def _restarted(self, error: str | None) -> str | None:
         return _with_notes(await self._restart_browser(), [error] if error else [])
 
+    def secret_values(self) -> list[str]:
+        return list(self.secrets.values.values())
+
+    def blocked_urls(self) -> list[str]:
+        return [blocked.url for blocked in self.guard.blocked] if self.guard else []
+
+    async def screenshot(self, path: str) -> None:
+        if self.session.page is None:
+            raise RuntimeError("no tab is open")
+        await self.session.page.screenshot(path=path, type="png")
+
+    async def finish_recordings(self) -> list[str]:
+        config = self.session.config
+        written = [p for p in (config.trace_path, config.har_path) if p]
+        if written:
+            await self.session.close_context()
+        return written
+
     async def close(self) -> None:
         if self.task is not None:
             await self.task.teardown()

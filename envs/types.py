@@ -75,3 +75,33 @@ class Task(Protocol):
         """Put the task's own state (a local site's database) back to pristine; return False when the
         task has no state it can reset (then nothing is done)."""
         ...
+
+
+class Env(Protocol):
+    """The world the agent acts in, Gymnasium-shaped: `reset(task) -> (obs, info)`,
+    `step(action) -> (obs, reward, terminated, truncated, info)`. A failed action becomes
+    `last_action_error` of the next observation, never an exception. envs/env.py's BrowserEnv is the
+    one that ships; what else the agent asks of it is what it must record about the run."""
+
+    async def reset(self, task: Task) -> tuple[Observation, dict[str, Any]]: ...
+
+    async def step(self, action: str) -> tuple[Observation, float, bool, bool, dict[str, Any]]: ...
+
+    async def close(self) -> None: ...
+
+    def secret_values(self) -> list[str]:
+        """Values that must never be written to a run directory (the task's secrets)."""
+        ...
+
+    def blocked_urls(self) -> list[str]:
+        """Requests kept from leaving the task's allowed origins since the last reset."""
+        ...
+
+    async def screenshot(self, path: str) -> None:
+        """The current tab as a PNG file at `path`; raises when there is no picture to take."""
+        ...
+
+    async def finish_recordings(self) -> list[str]:
+        """Complete the task's browser recordings (Playwright trace, HAR), which need their context
+        closed; returns the files written, for secrets to be masked in them."""
+        ...

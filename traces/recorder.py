@@ -13,12 +13,11 @@ import logging
 import os
 import time
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from agent.llm.budget import CallRecord, prompt_hash
 from envs.actions import ActionError, parse_action
 from envs.secrets import is_reference
 from envs.types import Observation
@@ -29,6 +28,7 @@ from traces.schema import (
     Trace,
     fingerprint,
     observation_data,
+    prompt_hash,
     task_spec,
     tree_hash,
 )
@@ -134,7 +134,8 @@ class TraceRecorder:
                 elif event.get("type") == "llm_call":
                     event["prompt_hash"] = new_hashes.get(event["prompt_hash"], event["prompt_hash"])
                 lines.append(json.dumps(event, ensure_ascii=False) + "\n")
-            self._prompts_written = {new_hashes.get(h, h) for h in self._prompts_written} if new_hashes else self._prompts_written
+            if new_hashes:
+                self._prompts_written = {new_hashes.get(h, h) for h in self._prompts_written}
             handle.close()
             temporary = path.with_suffix(".rewrite")
             temporary.write_text("".join(lines), encoding="utf-8")
@@ -160,8 +161,9 @@ class TraceRecorder:
         """The run goes on after a kill: its first `steps` actions were replayed in a fresh browser."""
         self._write({"type": "resume", "steps": steps, "replay_errors": replay_errors, "at": time.time()})
 
-    async def observation(self, obs: Observation, page: Any = None) -> int:
-        """Record the state the browser is in now; returns its index."""
+    async def observation(self, obs: Observation,
+                          screenshot: Callable[[str], Awaitable[None]] | None = None) -> int:
+        """Record the state the browser is in now, with `screenshot(path)` taking its picture; returns its index."""
         index = self.observations
         self.observations += 1
         data = observation_data(obs)
@@ -173,31 +175,34 @@ class TraceRecorder:
         else:
             self._trees[key] = index
         event.update(data)
-        if self.screenshots and page is not None:
+        if self.screenshots and screenshot is not None:
             name = f"{SCREENSHOT_DIR}/{index:03d}.png"
             try:
                 (self.dir / SCREENSHOT_DIR).mkdir(exist_ok=True)
-                await page.screenshot(path=str(self.dir / name), type="png")
+                await screenshot(str(self.dir / name))
                 event["screenshot"] = name
             except Exception as exc:  # a crashed or closed tab: the trace says why there is no picture
-                event["screenshot_error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                event["screenshot_error"] = f"{type(exc).__name__}: {first_line}"
                 log.warning("no screenshot for observation %d: %s", index, event["screenshot_error"])
         self._write(event)
         return index
 
-    def calls(self, calls: list[CallRecord], step: int) -> None:
-        """Write the calls made since the last time (each distinct prompt once, before its first call)."""
-        for call in calls[self.calls_written:]:
-            messages = self.scrub(call.messages)
+    def calls(self, calls: list[dict[str, Any]], step: int) -> None:
+        """Write calls not written yet (each distinct prompt once, before its first call); `calls_written`
+        counts those already in the trace. A call is plain data: role, model, messages, answers, n,
+        json_schema (its title), usage, started_at."""
+        for call in calls:
+            messages = self.scrub(call["messages"])
             key = prompt_hash(messages)
             if key not in self._prompts_written:
                 self._write({"type": "prompt", "hash": key, "messages": messages})
                 self._prompts_written.add(key)
-            schema = call.json_schema.get("title") if call.json_schema else None
-            self._write({"type": "llm_call", "step": step, "role": call.role, "model": call.model, "prompt_hash": key,
-                         "answers": call.answers, "n": call.n, "json_schema": schema,
-                         "usage": call.usage.to_dict(), "started_at": call.started_at})
-        self.calls_written = len(calls)
+            self._write({"type": "llm_call", "step": step, "role": call["role"], "model": call["model"],
+                         "prompt_hash": key, "answers": call["answers"], "n": call.get("n", 1),
+                         "json_schema": call.get("json_schema"), "usage": call["usage"],
+                         "started_at": call.get("started_at", 0.0)})
+        self.calls_written += len(calls)
 
     def step(self, record: dict[str, Any], before: int, after: int | None) -> None:
         self._write(record, STEPS_FILE)

@@ -152,7 +152,9 @@ def _changes(trace: Trace, step: dict[str, Any]) -> tuple[list[str], list[str]]:
             removed.append(line[1:].strip())
 
     def clip(lines: list[str]) -> list[str]:
-        return lines if len(lines) <= CHANGED_LINES else lines[:CHANGED_LINES] + [f"… {len(lines) - CHANGED_LINES} more"]
+        if len(lines) <= CHANGED_LINES:
+            return lines
+        return lines[:CHANGED_LINES] + [f"… {len(lines) - CHANGED_LINES} more"]
 
     return clip(added), clip(removed)
 

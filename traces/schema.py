@@ -37,6 +37,12 @@ EVENT_TYPES = ("task", "start", "observation", "prompt", "llm_call", "step", "re
 PASSWORD_MASK = "********"  # what envs/js/observe.js shows for a filled password field, too
 
 
+def prompt_hash(messages: list[dict[str, Any]]) -> str:
+    """sha256 of the canonical JSON of `messages`: a trace names each prompt by it, and equal prompts hash equal."""
+    canonical = json.dumps(messages, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 class TraceError(ValueError):
     """A trace that cannot be read; the message names the file and line."""
 
@@ -159,7 +165,8 @@ def build_task(spec: dict[str, Any]) -> Any:
         if config.unresolved_placeholders():
             raise TraceError(
                 f"task {spec['id']} needs its site URLs (recorded start: {', '.join(spec['start_urls'])}); "
-                f"{config.unresolved_placeholders()[0]} is not set: export the site URL variables as when it was recorded"
+                f"{config.unresolved_placeholders()[0]} is not set: "
+                "export the site URL variables as when it was recorded"
             )
         return WebArenaTask(config, auth_dir=spec.get("auth_dir"))
     raise TraceError(f"cannot rebuild a task of kind {kind!r} (task {spec.get('id')}); "
@@ -246,7 +253,8 @@ def read_trace(path: str | Path) -> Trace:
         try:
             event = json.loads(line)
         except ValueError as exc:
-            cut = " (the last line is cut off: the run was killed mid-write)" if ends_cut and number == len(lines) else ""
+            last = ends_cut and number == len(lines)
+            cut = " (the last line is cut off: the run was killed mid-write)" if last else ""
             raise TraceError(f"{file}, line {number}: not a JSON event{cut}: {exc}. "
                              f"Remove that line (and any after it) to read the events before it") from None
         _add_event(trace, event, file, number)
@@ -289,7 +297,8 @@ def _add_event(trace: Trace, event: Any, file: Path, number: int) -> None:
         elif kind == "llm_call":
             _require(event, "role", "prompt_hash", "answers")
             if event["prompt_hash"] not in trace.prompts:
-                raise TraceError(f"{where}: call refers to prompt {event['prompt_hash'][:12]} which no earlier line holds")
+                raise TraceError(f"{where}: call refers to prompt {event['prompt_hash'][:12]}, "
+                                 "which no earlier line holds")
             trace.calls.append(event)
         elif kind == "step":
             for name in ("before", "after"):

@@ -9,15 +9,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Literal, Protocol
 
 from envs.actions import ANSWER_ACTIONS, ActionError, format_action, parse_action
 from envs.rendering import render_text
 from envs.types import Observation
 from world_model.templates import load_template
 
-if TYPE_CHECKING:  # imports point agent -> world_model, so the LLM protocol is only a type here
-    from agent.llm.protocol import LLM
+
+class Answer(Protocol):
+    text: str
+    data: Any  # the parsed JSON, when the model's answer held some
+
+
+class ChatModel(Protocol):
+    """What the world model asks of a model: one answer per call for a role (agent/llm's LLM is one;
+    imports point agent -> world_model, so the world model names only what it needs)."""
+
+    async def complete(self, role: Literal["policy", "world_model", "verifier"], messages: list[dict[str, str]], *,
+                       n: int = 1, json_schema: dict[str, Any] | None = None,
+                       temperature: float | None = None) -> Sequence[Answer]: ...
 
 PROMPTS = Path(__file__).parent / "prompts"
 
@@ -70,11 +81,16 @@ class WorldModel(Protocol):
         history: Sequence[str] = (), page_text: str | None = None,
     ) -> list[ImaginedStep]: ...
 
+    async def predict(self, goal: str, page_text: str, history: Sequence[str], imagined: Sequence[ImaginedStep],
+                      action: str) -> Prediction:
+        """The page after `action`, taken after the `imagined` steps from the real page `page_text`."""
+        ...
+
 
 class LLMWorldModel:
     """Predictions from the `world_model` role; the next imagined actions (horizon > 1) from `policy`."""
 
-    def __init__(self, llm: LLM, observation_tokens: int | None = None) -> None:
+    def __init__(self, llm: ChatModel, observation_tokens: int | None = None) -> None:
         self.llm = llm
         self.observation_tokens = observation_tokens
         self.predict_prompt = load_template(PROMPTS / "predict.txt")
@@ -99,15 +115,13 @@ class LLMWorldModel:
         shared = {"goal": goal, "history": format_history(history), "observation": page}
         steps: list[ImaginedStep] = []
         while True:
-            messages = self.predict_prompt.render(**shared, imagined_so_far=_imagined_text(steps), action=action)
-            [answer] = await self.llm.complete("world_model", messages, json_schema=PREDICTION_SCHEMA)
-            steps.append(ImaginedStep(action, parse_prediction(answer.text, answer.data)))
+            steps.append(ImaginedStep(action, await self.predict(goal, page, history, steps, action)))
             if len(steps) >= horizon:
                 return steps
             if parse_action(action).name in ANSWER_ACTIONS:
                 steps[-1].note = "the imagined policy finished the task"
                 return steps
-            messages = self.policy_prompt.render(**shared, imagined_so_far=_imagined_text(steps))
+            messages = self.policy_prompt.render(**shared, imagined_so_far=imagined_text(steps))
             [answer] = await self.llm.complete("policy", messages, json_schema=NEXT_ACTION_SCHEMA)
             # The LLM layer puts the parsed JSON into `data` when it finds any; else the text is the action.
             data = answer.data if isinstance(answer.data, dict) else None
@@ -117,6 +131,13 @@ class LLMWorldModel:
             except ActionError as exc:
                 steps[-1].note = f"the imagined policy proposed no valid action ({exc})"
                 return steps
+
+    async def predict(self, goal: str, page_text: str, history: Sequence[str], imagined: Sequence[ImaginedStep],
+                      action: str) -> Prediction:
+        messages = self.predict_prompt.render(goal=goal, history=format_history(history), observation=page_text,
+                                              imagined_so_far=imagined_text(imagined), action=action)
+        [answer] = await self.llm.complete("world_model", messages, json_schema=PREDICTION_SCHEMA)
+        return parse_prediction(answer.text, answer.data)
 
 
 def parse_prediction(text: str, data: Any = None) -> Prediction:
@@ -150,7 +171,7 @@ def format_history(history: Sequence[str]) -> str:
     return "\n".join(f"{i}. {a}" for i, a in enumerate(history, 1)) if history else "(none: this is the first step)"
 
 
-def _imagined_text(steps: list[ImaginedStep]) -> str:
+def imagined_text(steps: Sequence[ImaginedStep]) -> str:
     """The imagined actions so far, after the real page (empty at the first imagined step)."""
     if not steps:
         return ""

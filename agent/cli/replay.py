@@ -8,7 +8,8 @@ from pathlib import Path
 
 from agent.cli.common import add_browser_options, browser_config
 from agent.llm.replayed import ReplayMismatch
-from traces.replay import replay_actions, replay_agent
+from agent.replay import replay_agent
+from traces.replay import replay_actions
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

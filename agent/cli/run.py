@@ -27,12 +27,12 @@ from agent.llm.openai_client import EndpointUnreachable
 from agent.llm.protocol import LLM, ROLES
 from agent.llm.settings import RoutedLLM, Settings, build_llm, without_credentials
 from agent.loop import run_task
+from agent.replay import planner_config
 from envs.env import BrowserEnv
 from envs.guard import OriginPolicy
 from envs.secrets import Secrets
 from envs.tasks import UrlTask
 from envs.types import Task
-from traces.replay import planner_config
 from traces.resume import read_progress
 from traces.schema import build_task
 

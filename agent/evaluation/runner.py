@@ -31,7 +31,8 @@ from agent.evaluation.suites import EvalError, SuiteTask, has_oracle, id_range
 from agent.evaluation.summary import ERROR, FAILURE, SUCCESS, Progress, read_records, summarize, write_summary
 from agent.llm.protocol import ROLES
 from agent.llm.settings import ConfigError, RoutedLLM, Settings, build_llm, without_credentials
-from agent.loop import CHECKPOINT_FILE, run_task
+from agent.loop import run_task
+from agent.resume import CHECKPOINT_FILE
 from agent.state import STOP_ERROR, STOP_LLM_ERROR
 from envs.browser import BrowserConfig, BrowserSession
 from envs.env import BrowserEnv

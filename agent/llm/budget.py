@@ -1,13 +1,12 @@
 """Counting what a task spends on LLM calls, and stopping it when its budget is spent."""
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent.llm.protocol import LLM, ROLES, Completion, Role, Usage, sum_usage
+from traces.schema import prompt_hash
 
 
 class BudgetExceeded(Exception):
@@ -16,12 +15,6 @@ class BudgetExceeded(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def prompt_hash(messages: list[dict[str, Any]]) -> str:
-    """sha256 of the canonical JSON of `messages` — equal prompts hash equal (used by traces and replay)."""
-    canonical = json.dumps(messages, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -48,6 +41,7 @@ class CallRecord:
             "usage": self.usage.to_dict(),
             "started_at": self.started_at,
             "n": self.n,
+            "json_schema": self.json_schema.get("title") if self.json_schema else None,
         }
 
 

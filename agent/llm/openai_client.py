@@ -13,11 +13,11 @@ from typing import Any
 
 import openai
 
-from agent.llm.budget import prompt_hash
 from agent.llm.parsing import extract_json
 from agent.llm.pricing import PriceTable
 from agent.llm.protocol import Completion, ConfigError, Role, Usage, check_role
 from envs.tokens import count_tokens
+from traces.schema import prompt_hash
 
 log = logging.getLogger(__name__)
 

@@ -76,6 +76,14 @@ class LLM(Protocol):
         ...
 
 
+@runtime_checkable
+class InOrderLLM(Protocol):
+    """An LLM that answers in a fixed order (scripted): a resumed run lets it skip the answers its
+    finished steps were given, so the next call gets the answer it would have got uninterrupted."""
+
+    def skip_answered(self, calls: list[tuple[Role, list[dict[str, str]], int]]) -> None: ...
+
+
 def check_role(role: str) -> Role:
     if role not in ROLES:
         raise ValueError(f"unknown LLM role {role!r}; roles are {', '.join(ROLES)}")

@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.llm.budget import prompt_hash
 from agent.llm.parsing import extract_json
 from agent.llm.protocol import Completion, ConfigError, Role, Usage, check_role
-from traces.schema import Trace, TraceError, denoise, map_text, path_map, read_trace
+from traces.schema import Trace, TraceError, denoise, map_text, path_map, prompt_hash, read_trace
 
 DIFF_LINES = 40  # the diff shown for an unknown prompt is cut after this many lines
 

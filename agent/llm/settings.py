@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agent.llm.budget import Budget
 from agent.llm.pricing import Price, PriceTable, default_price_table
-from agent.llm.protocol import LLM, ROLES, Completion, ConfigError, Role, check_role
+from agent.llm.protocol import LLM, ROLES, Completion, ConfigError, InOrderLLM, Role, check_role
 from agent.llm.scripted import ScriptedLLM
 
 if TYPE_CHECKING:  # the openai SDK takes ~0.4 s to import: only runs that call a model load it
@@ -176,7 +176,7 @@ class RoutedLLM:
     def skip_answered(self, calls: list[tuple[Role, list[dict[str, str]], int]]) -> None:
         """A resumed run: clients that answer in order (scripted) skip what its finished steps used."""
         for client in {id(c): c for c in self.clients.values()}.values():
-            if hasattr(client, "skip_answered"):
+            if isinstance(client, InOrderLLM):
                 client.skip_answered([call for call in calls if self.clients.get(call[0]) is client])
 
     async def __aenter__(self) -> RoutedLLM:

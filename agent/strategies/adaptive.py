@@ -23,8 +23,8 @@ and choose the step's mode and its K/H/m (`AdaptiveSettings`):
       else                                                   -> dreamer (imagine and re-score)
 
 So a surprising real outcome raises the next step's compute, and a step whose proposals agree (all
-of them, on a page not seen before) spends nothing beyond its proposal call. Each decision, with its signals and why, goes
-into the step record (`adaptive`).
+of them, on a page not seen before) spends nothing beyond its proposal call. Each decision, with its
+signals and why, goes into the step record (`adaptive`).
 """
 from __future__ import annotations
 

@@ -26,17 +26,9 @@ from agent.proposer import CANDIDATES_SCHEMA
 from agent.verifier import Score
 from envs.actions import ANSWER_ACTIONS, ActionError, format_action, parse_action
 from world_model.templates import load_template
-from world_model.world_model import (
-    PREDICTION_SCHEMA,
-    ImaginedStep,
-    Prediction,
-    describe,
-    format_history,
-    parse_prediction,
-)
+from world_model.world_model import ImaginedStep, Prediction, WorldModel, format_history, imagined_text
 
 EXPAND_PROMPT = FilePath(__file__).parent / "prompts" / "expand.txt"
-PREDICT_PROMPT = FilePath(__file__).parents[2] / "world_model" / "prompts" / "predict.txt"
 
 
 @dataclass
@@ -72,22 +64,16 @@ class Imagination:
     """What the search asks: the world model's prediction, the verifier's score, the policy's next
     actions, each for a path on the same real page."""
 
-    llm: LLM  # serves the world_model and policy roles
+    llm: LLM  # the policy's next actions
+    world_model: WorldModel
     goal: str
     page_text: str
     history: Sequence[str]
     score: Callable[[str, list[ImaginedStep]], Awaitable[Score]]  # (first action, trajectory) -> Score
 
     async def predict(self, path: Path) -> Prediction:
-        """The page after the path's last action, given the imagined steps before it. (This renders the
-        world model's own prompt; it moves to the WorldModel protocol once that can continue from an
-        imagined prefix.)"""
-        messages = load_template(PREDICT_PROMPT).render(
-            goal=self.goal, history=format_history(self.history), observation=self.page_text,
-            imagined_so_far=imagined_text(path.steps), action=path.actions[-1],
-        )
-        [answer] = await self.llm.complete("world_model", messages, json_schema=PREDICTION_SCHEMA)
-        return parse_prediction(answer.text, answer.data)
+        """The page after the path's last action, given the imagined steps before it."""
+        return await self.world_model.predict(self.goal, self.page_text, self.history, path.steps, path.actions[-1])
 
     async def next_actions(self, path: Path, width: int) -> list[str]:
         """Up to `width` distinct, parseable next actions on the path's imagined page."""
@@ -139,15 +125,6 @@ async def _extend(imagination: Imagination, path: Path) -> None:
     path.scores.append(await imagination.score(path.actions[0], path.steps))
     if parse_action(path.actions[-1]).name in ANSWER_ACTIONS:
         path.end = "answers the user"
-
-
-def imagined_text(steps: list[ImaginedStep]) -> str:
-    """The imagined steps so far, as the world model's prompt shows them (empty before the first)."""
-    if not steps:
-        return ""
-    lines = ["", "Imagined since this page (not real yet):"]
-    lines += [f"{i}. {step.action} -> {describe(step.prediction)}" for i, step in enumerate(steps, 1)]
-    return "\n".join(lines) + "\n"
 
 
 def _proposed(text: str, data: Any) -> list[str]:

@@ -34,7 +34,7 @@ from envs.executor import execute_action
 from envs.guard import OriginGuard, task_start_urls
 from envs.observation import observe
 from envs.rendering import element_line
-from envs.types import Observation
+from envs.types import Env, Observation
 from world_model.world_model import ImaginedStep, Prediction
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -74,11 +74,14 @@ class ForkSession(BrowserSession):
 
 
 async def look_ahead(
-    env: BrowserEnv, obs: Observation, history: Sequence[str], actions: Sequence[str], *, any_origin: bool = False
+    env: Env, obs: Observation, history: Sequence[str], actions: Sequence[str], *, any_origin: bool = False
 ) -> Lookahead:
     """Try each of `actions` for real in its own fork of the env's page where that is safe; say for
     every action whether it was tried for real or must be imagined, and why."""
     result = Lookahead()
+    if not isinstance(env, BrowserEnv):
+        result.how = {action: f"imagined: {NO_BROWSER}" for action in actions}
+        return result
     start_urls = task_start_urls(env.task) if env.task is not None else []
     page_off = page_reason(env, obs, start_urls, any_origin)
     todo = []
@@ -101,6 +104,9 @@ async def look_ahead(
         else:
             result.how[action] = f"imagined: {outcome}"
     return result
+
+
+NO_BROWSER = "the env has no browser to fork"
 
 
 def page_reason(env: BrowserEnv, obs: Observation, start_urls: list[str], any_origin: bool) -> str | None:
@@ -186,7 +192,8 @@ async def _reproduce(
         why = irreversible_reason(past, replayed)
         if why:
             return f"reproducing the page would replay irreversible {past} ({why})"
-        error = await run_in_fork(fork, env, replayed, past)  # a past action that failed on the main page fails here too
+        # A past action that failed on the main page fails here too.
+        error = await run_in_fork(fork, env, replayed, past)
         replayed = await observe_fork(fork, env, error)
     if same_page(replayed, obs):
         return replayed

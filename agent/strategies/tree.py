@@ -36,11 +36,11 @@ from typing import Any, Protocol
 
 from playwright.async_api import Error as PlaywrightError
 
-from agent.config import PlannerConfig
+from agent.config import PlannerConfig, StepPlan
 from agent.llm.protocol import LLM
 from agent.proposer import propose_candidates
-from agent.state import PlannerState
 from agent.strategies.lookahead import (
+    NO_BROWSER,
     REAL,
     REAL_NOTE,
     ForkSession,
@@ -57,8 +57,7 @@ from envs.actions import ANSWER_ACTIONS, parse_action
 from envs.env import BrowserEnv
 from envs.guard import OriginGuard, task_start_urls
 from envs.rendering import render_text
-from envs.suites.local import LocalTask
-from envs.types import Observation
+from envs.types import Env, Observation
 from world_model.world_model import ImaginedStep, WorldModel
 
 COMPLETE = 1.0  # a node this good ends the search
@@ -67,7 +66,7 @@ COMPLETE = 1.0  # a node this good ends the search
 class SearchParts(Protocol):
     """What the search uses of the graph's parts (agent/graph.Parts)."""
 
-    env: BrowserEnv
+    env: Env
     llm: LLM
     world_model: WorldModel
     verifier: Verifier
@@ -97,37 +96,49 @@ class Node:
                 "expanded": self.expanded, "end": self.end, "best": best}
 
 
-async def tree_search(parts: SearchParts, state: PlannerState) -> dict[str, Any]:
-    """The planner-state update of one `tree` step: per candidate, the best real path under it (its
-    steps as `imagined`, its value as `scores`), how each candidate was tried (`lookahead`), and every
-    node tried, in order (`search`)."""
-    search = RealSearch(parts, state)
+@dataclass
+class TreeResult:
+    """One `tree` step's outcome: per candidate, the best real path under it (its steps, its value),
+    how each candidate was tried, and every node tried, in order."""
+
+    imagined: dict[str, list[ImaginedStep]]
+    scores: dict[str, Score]
+    how: dict[str, str]  # candidate -> "real" or "imagined: why"
+    nodes: list[dict[str, Any]]
+
+
+async def tree_search(parts: SearchParts, goal: str, observation: Observation, page_text: str,
+                      history: Sequence[str], candidates: Sequence[str], plan: StepPlan) -> TreeResult:
+    """Search from the real page `observation`, reached by the real `history`, starting with `candidates`."""
+    if not isinstance(parts.env, BrowserEnv):
+        raise TypeError(f"tree search tries candidates for real in browser forks: {NO_BROWSER}")
+    search = RealSearch(parts, parts.env, goal, observation, page_text, history, plan)
     try:
-        await search.run(state["proposal"].candidates)
+        await search.run(candidates)
     finally:
         restored = await search.restore()
     best: dict[str, Node] = {}
     for node in sorted(search.tried, key=lambda n: -n.value):  # stable: earlier nodes win ties
         best.setdefault(node.actions[0], node)
     record = [node.to_dict(best=any(node is b for b in best.values())) for node in search.tried]
-    return {"imagined": {a: n.steps for a, n in best.items()},
-            "scores": {a: n.score for a, n in best.items() if n.score is not None},
-            "lookahead": {n.actions[0]: n.how for n in search.tried if len(n.actions) == 1},
-            "search": record + ([{"restore": restored}] if restored else [])}
+    return TreeResult(imagined={a: n.steps for a, n in best.items()},
+                      scores={a: n.score for a, n in best.items() if n.score is not None},
+                      how={n.actions[0]: n.how for n in search.tried if len(n.actions) == 1},
+                      nodes=record + ([{"restore": restored}] if restored else []))
 
 
 class RealSearch:
-    """One step's best-first search from the real page in `state`."""
+    """One step's best-first search from the real page `root`."""
 
-    def __init__(self, parts: SearchParts, state: PlannerState) -> None:
-        self.env, self.llm, self.world_model, self.verifier = parts.env, parts.llm, parts.world_model, parts.verifier
-        self.config, self.plan = parts.config, state["plan"]
-        self.goal, self.root, self.page_text = state["goal"], state["observation"], state["page_text"]
-        self.history = list(state["history"])
+    def __init__(self, parts: SearchParts, env: BrowserEnv, goal: str, root: Observation, page_text: str,
+                 history: Sequence[str], plan: StepPlan) -> None:
+        self.env, self.llm, self.world_model, self.verifier = env, parts.llm, parts.world_model, parts.verifier
+        self.config, self.plan = parts.config, plan
+        self.goal, self.root, self.page_text = goal, root, page_text
+        self.history = list(history)
         start_urls = task_start_urls(self.env.task) if self.env.task is not None else []
         self.start_url = start_urls[0] if start_urls else None
-        task = self.env.task
-        self.resettable = isinstance(task, LocalTask) and task.sites is not None
+        self.resettable = False  # whether the task's state (a local site) was reset for the last fork
         # Why nothing (more) is tried for real this step: the page's origin, or a root that did not reproduce.
         self.not_real = page_reason(self.env, self.root, start_urls, any_origin=False)
         if self.not_real is None and self.start_url is None:
@@ -210,8 +221,7 @@ class RealSearch:
     async def fork(self) -> tuple[ForkSession, list[str]]:
         """A fresh fork on a site reset to pristine (when it can be reset), and the list of requests it
         holds back (when it cannot)."""
-        if self.resettable:
-            self.reset_sites()
+        self.resettable = await self.reset_task_state()
         fork, writes = ForkSession(self.env.session), []
         context = await fork.new_context(storage_state=self.storage,
                                          **({"service_workers": "block"} if self.env.use_guard else {}))
@@ -237,11 +247,10 @@ class RealSearch:
             return f"a fresh fork does not reproduce the page, not even by {how} the {len(self.history)} real actions"
         return page
 
-    def reset_sites(self) -> None:
-        task = self.env.task
-        assert isinstance(task, LocalTask) and task.sites is not None
-        task.sites.reset(task.config.sites or None)  # as LocalTask.setup does
-        self.was_reset = True
+    async def reset_task_state(self) -> bool:
+        reset = self.env.task is not None and await self.env.task.reset_state()
+        self.was_reset |= reset
+        return reset
 
     async def restore(self) -> str | None:
         """Leave a reset site as the real history made it: reset, then replay the history in a fork.
@@ -249,7 +258,7 @@ class RealSearch:
         if not self.was_reset:
             return None
         if not self.history:
-            self.reset_sites()
+            await self.reset_task_state()
             return "the site was reset to pristine, as the task started"
         fork, writes = await self.fork()
         try:

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.llm.budget import CallRecord
-from agent.llm.protocol import Usage
 from envs.types import Element, Observation
 from traces.recorder import TraceRecorder
 from traces.schema import PASSWORD_MASK, TRACE_FILE, TraceError, fingerprint, fingerprint_lines, read_trace
@@ -96,8 +94,8 @@ def test_recorder_masks_a_password_found_late_in_lines_already_written(tmp_path:
         Element("e1", "textbox", "Password", value=PASSWORD_MASK, states=["type=password"])])
     with TraceRecorder(tmp_path, screenshots=False) as recorder:
         recorder.start(f"Sign in with the password {secret}")  # the goal names it before anyone types it
-        call = CallRecord(role="policy", model="m", messages=[{"role": "user", "content": f"type {secret}"}],
-                          prompt_hash="unused", answers=[f"fill('e1', '{secret}')"], usage=Usage(), started_at=0.0)
+        call = {"role": "policy", "model": "m", "messages": [{"role": "user", "content": f"type {secret}"}],
+                "answers": [f"fill('e1', '{secret}')"], "usage": {"total_tokens": 0}, "started_at": 0.0}
         recorder.note_password_fills([f"fill('e1', '{secret}')"], obs)
         recorder.calls([call], 1)
         recorder.step({"step": 1, "choice": f"fill('e1', '{secret}')"}, 0, None)

@@ -13,16 +13,16 @@ import pytest
 
 from agent.cli.main import main
 from agent.config import PlannerConfig
-from agent.llm.budget import prompt_hash
 from agent.llm.replayed import ReplayLLM, ReplayMismatch
 from agent.llm.scripted import ScriptedLLM
 from agent.loop import run_task
+from agent.replay import replay_agent
 from envs.browser import BrowserSession
 from envs.env import BrowserEnv
 from envs.tasks import UrlTask
-from traces.replay import replay_actions, replay_agent
+from traces.replay import replay_actions
 from traces.report import write_report
-from traces.schema import TRACE_FILE, map_text, path_map, read_trace
+from traces.schema import TRACE_FILE, map_text, path_map, prompt_hash, read_trace
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "traces" / "examples"
 EXAMPLE_DIRS = sorted(p.parent for p in EXAMPLES.glob(f"*/{TRACE_FILE}"))

@@ -16,9 +16,9 @@ from typing import Any
 EXAMPLES = Path(__file__).resolve().parent
 sys.path.insert(0, str(EXAMPLES.parents[1]))  # run from anywhere in a checkout
 
-from agent.loop import run_task  # noqa: E402
-from agent.llm.scripted import ScriptedLLM  # noqa: E402
 from agent.config import PlannerConfig  # noqa: E402
+from agent.llm.scripted import ScriptedLLM  # noqa: E402
+from agent.loop import run_task  # noqa: E402
 from envs.env import BrowserEnv  # noqa: E402
 from envs.miniwob import MiniWoBTask  # noqa: E402
 from envs.tasks import UrlTask  # noqa: E402

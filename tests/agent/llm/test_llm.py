@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agent.llm.budget import Budget, BudgetExceeded, MeteredLLM, UsageMeter, prompt_hash
+from agent.llm.budget import Budget, BudgetExceeded, MeteredLLM, UsageMeter
 from agent.llm.fake_server import Failure, FakeOpenAIServer
 from agent.llm.openai_client import EndpointUnreachable, LLMError
 from agent.llm.parsing import extract_json
@@ -20,6 +20,7 @@ from agent.llm.protocol import LLM
 from agent.llm.scripted import ScriptedLLM, ScriptExhausted
 from agent.llm.settings import ConfigError, RoutedLLM, Settings, build_llm
 from envs.tokens import count_tokens
+from traces.schema import prompt_hash
 
 SCHEMA = {
     "title": "verifier score", "type": "object", "properties": {"score": {"type": "number"}}, "required": ["score"]

@@ -179,17 +179,15 @@ async def test_nothing_is_tried_for_real_off_local_origins_the_candidates_are_im
     })
     parts = Parts(env, llm, LLMWorldModel(llm), LLMVerifier(llm, samples=1),
                   PlannerConfig(strategy="tree", k=2, samples=1))
-    proposal = dataclasses.make_dataclass("P", [("candidates", list)])([left, right])
-    state = {"goal": "Find the treasure.", "observation": remote, "page_text": render_text(remote), "history": [],
-             "proposal": proposal, "plan": parts.config.step_plan()}
-
-    update = await tree_search(parts, state)
+    plan = parts.config.step_plan()
+    assert plan is not None
+    found = await tree_search(parts, "Find the treasure.", remote, render_text(remote), [], [left, right], plan)
 
     assert (maze.hits, maze.posts) == ([], [])  # no fork loaded anything
     why = "imagined: real lookahead is off for https://maze.example.com/"
-    assert all(how.startswith(why) for how in update["lookahead"].values()) and len(update["lookahead"]) == 2
-    assert update["scores"][right].value == 0.5 and update["scores"][left].value == 0.0
-    assert [n["expanded"] for n in update["search"]] == [False, False]  # imagined nodes do not grow
+    assert all(how.startswith(why) for how in found.how.values()) and len(found.how) == 2
+    assert found.scores[right].value == 0.5 and found.scores[left].value == 0.0
+    assert [n["expanded"] for n in found.nodes] == [False, False]  # imagined nodes do not grow
     assert await moves(env) == []
 
 
