@@ -42,7 +42,7 @@ from agent.state import (
     step_record,
 )
 from agent.strategies.adaptive import after_rerank, first_decision, propose_by_vote, step_signals
-from agent.strategies.beam import Imagination, beam_search
+from agent.strategies.beam import Imagination, Path, beam_search
 from agent.strategies.lookahead import look_ahead
 from agent.strategies.revise import Versions, revise_versions
 from agent.strategies.tree import tree_search
@@ -204,7 +204,7 @@ class Nodes:
                                   score=lambda a, steps: self.judge(state, a, steps))
         beam, scored = await beam_search(imagination, candidates, horizon=plan.horizon, width=plan.width,
                                          aggregate=aggregate, gather=gather_all)
-        best = {}
+        best: dict[str, Path] = {}
         for path in beam:  # best first: each first action keeps its best path in the final beam
             best.setdefault(path.actions[0], path)
         return changed(state, imagined={a: p.steps for a, p in best.items()},

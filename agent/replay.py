@@ -32,8 +32,6 @@ def planner_config(trace: Trace) -> PlannerConfig:
             value = Budget(**value)
         elif isinstance(value, dict) and hasattr(current, "model_validate"):
             value = type(current).model_validate(value)
-        elif isinstance(value, dict) and dataclasses.is_dataclass(current):
-            value = type(current)(**value)
         settings[name] = value
     return PlannerConfig(**settings)
 
@@ -72,7 +70,7 @@ async def replay_agent(
     run is recorded under `out_dir`. Raises ReplayMismatch when it asks something the trace lacks."""
     trace = read_trace(trace_dir)
     task = build_task(trace.task["task"])
-    models = {role: {"model": f"replay:{trace.dir}"} for role in ROLES}
+    models: dict[str, Any] = {role: {"model": f"replay:{trace.dir}"} for role in ROLES}
     shared = isinstance(browser, BrowserSession)
     env = BrowserEnv(browser)
     try:

@@ -63,7 +63,8 @@ class Task(Protocol):
     agent did to the task's own state, for search that backtracks for real.
     """
 
-    id: str
+    @property
+    def id(self) -> str: ...  # read-only: a dataclass field or a property both satisfy it
 
     async def setup(self, context: Any, page: Any) -> str: ...
 

@@ -17,15 +17,15 @@ from envs.types import Task
 UserError = ConfigError
 
 
-def task_for_url(url: str, goal: str = "", seed: int | None = None) -> Task:
-    """`miniwob:NAME` is a MiniWoB++ task; anything else is a page to open."""
+def task_for_url(url: str, goal: str = "", seed: int | None = None, task_id: str = "observe") -> Task:
+    """`miniwob:NAME` is a MiniWoB++ task; anything else is a page to open (as task `task_id`)."""
     if url.startswith("miniwob:"):
         return MiniWoBTask(url.removeprefix("miniwob:"), seed=seed if seed is not None else 0)
     try:
         resolve_url(url)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    return UrlTask(id="observe", start_url=url, goal=goal)
+    return UrlTask(id=task_id, start_url=url, goal=goal)
 
 
 def add_browser_options(parser: argparse.ArgumentParser) -> None:

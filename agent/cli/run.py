@@ -156,9 +156,7 @@ def task_for_run(args: argparse.Namespace) -> Task:
         return task_for_url(args.url)  # MiniWoB++ tasks bring their own goal
     if not args.goal:
         raise UserError("--goal TEXT is required with --url (what should the agent do there?)")
-    task = task_for_url(args.url, goal=args.goal)
-    task.id = "task"
-    return task
+    return task_for_url(args.url, goal=args.goal, task_id="task")
 
 
 def run_settings(args: argparse.Namespace, strategy: str,

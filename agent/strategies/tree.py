@@ -160,9 +160,10 @@ class RealSearch:
             if not growing:
                 return
             node = max(growing, key=lambda n: n.value)  # the first of equals: the earlier-tried node
-            node.expanded = True
+            node.expanded, page = True, node.page
+            assert page is not None  # `growing` holds real nodes only
             history = [*self.history, *node.actions]
-            proposal = await propose_candidates(self.llm, self.goal, node.page, self.render(node.page), history,
+            proposal = await propose_candidates(self.llm, self.goal, page, self.render(page), history,
                                                 self.plan.k, self.config.self_refine)
             if proposal.unparseable:
                 node.end = "the policy proposed no valid action on its real page"
@@ -204,7 +205,7 @@ class RealSearch:
             for past in parent.actions if parent else []:
                 error = await run_in_fork(fork, self.env, page, past)
                 page = await observe_fork(fork, self.env, error)
-            if parent and not same_page(page, parent.page):
+            if parent and parent.page is not None and not same_page(page, parent.page):
                 return f"replaying {parent.actions} in a fresh fork does not reproduce the page it reached"
             if writes:
                 return f"reproducing the page needs {writes[0]}, which could change server state"
@@ -222,7 +223,7 @@ class RealSearch:
         """A fresh fork on a site reset to pristine (when it can be reset), and the list of requests it
         holds back (when it cannot)."""
         self.resettable = await self.reset_task_state()
-        fork, writes = ForkSession(self.env.session), []
+        fork, writes = ForkSession(self.env.session), list[str]()
         context = await fork.new_context(storage_state=self.storage,
                                          **({"service_workers": "block"} if self.env.use_guard else {}))
         if self.env.guard is not None:
