@@ -31,7 +31,7 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 SCHEMES = ("openai", "scripted", "replay", "local", "gguf")
-LOCAL_SPEC = "local"  # the default when no model and no endpoint is configured (agent/llm/local_model.py)
+LOCAL_SPEC = "local"  # the default when no model and no endpoint is configured (agent/llm/catalogue.py)
 NO_MODEL = (
     "no model configured: pass --model openai:gpt-4o and set OPENAI_API_KEY, "
     "or --model scripted:FILE (a JSON file of answers per role), or set FORETHOUGHT_MODEL"
@@ -274,8 +274,8 @@ class _Clients:
 
 def client_for_spec(spec: str, role: RoleSettings, clients: _Clients) -> LLM:
     """The client a model spec names. New schemes (replay:, local:, gguf:) get a branch here."""
-    if spec == LOCAL_SPEC:
-        from agent.llm.local_model import default_model
+    if spec == LOCAL_SPEC:  # the run default of the model catalogue, fetched on first use
+        from agent.llm.model_store import default_model
 
         model = default_model()
         return clients.local_llm(model.path, model.name, role)
@@ -292,13 +292,13 @@ def client_for_spec(spec: str, role: RoleSettings, clients: _Clients) -> LLM:
         return clients.scripted_llm(rest)
     if scheme == "replay":  # answers from a recorded trace: replay:runs/<run-id>/<task-id>
         return clients.replay_llm(rest)
-    if scheme == "local":  # a cached model by name (`forethought models`)
-        from agent.llm.local_model import cached_model
+    if scheme == "local":  # a catalogue model (fetched on first use) or a cached one, by name (`forethought models`)
+        from agent.llm.model_store import model_named
 
-        model = cached_model(rest)
+        model = model_named(rest)
         return clients.local_llm(model.path, model.name, role)
     if scheme == "gguf":  # any GGUF file, served by llama.cpp
-        from agent.llm.local_model import gguf_file
+        from agent.llm.model_store import gguf_file
 
         path = gguf_file(rest)
         return clients.local_llm(path, path.stem, role)

