@@ -5,6 +5,7 @@ import argparse
 from typing import Any
 
 from agent.config import PlannerConfig
+from agent.llm.catalogue import DEFAULT_MODEL
 from agent.llm.protocol import MODEL_SEED_HELP, ConfigError
 from agent.llm.settings import Settings, load_settings
 from envs.browser import BrowserConfig
@@ -47,8 +48,9 @@ def add_guard_options(parser: argparse.ArgumentParser) -> None:
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """The models of each role, their endpoint and seed, and the per-task budget (`load_model_settings`)."""
     parser.add_argument("--model", metavar="SPEC",
-                        help="model for every role: local (the default: SmolLM2 via llama.cpp), local:NAME, "
-                             "gguf:PATH, openai:MODEL, scripted:FILE or replay:TRACE_DIR (answers from a trace)")
+                        help=f"model for every role: local (the default: {DEFAULT_MODEL} via llama.cpp), local:NAME "
+                             "(`forethought models` lists them), gguf:PATH, openai:MODEL, scripted:FILE or "
+                             "replay:TRACE_DIR (answers from a trace)")
     parser.add_argument("--policy-model", metavar="SPEC", help="model proposing actions")
     parser.add_argument("--world-model", metavar="SPEC", help="model imagining outcomes")
     parser.add_argument("--verifier-model", metavar="SPEC", help="model scoring outcomes")
