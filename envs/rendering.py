@@ -1,10 +1,18 @@
 """The text an LLM reads of an Observation: one line per element, within a token budget.
 
-`render_text` trims the least useful lines first and says what it trimmed; `element_line` is one
-element's line. Pure formatting: no browser here (envs/observation.py extracts the Observation).
+Compact on purpose, since a page is paid for in prompt tokens: what is off screen sits under one
+marker line per stretch (`--- below the viewport (scroll down to see) ---`) instead of a suffix on
+every line; nesting is one space per level; plain text is a bare line; an option of a <select> drops
+the role word, and the `selected` its select's value already says; a value equal to the name is
+said once. Every interactive element keeps its id and name, and its value and states.
+
+`render_text` trims the least useful lines first and says what it trimmed; `element_lines` are the
+page's lines, `element_line` one element's line on its own. Pure formatting: no browser here
+(envs/observation.py extracts the Observation).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from envs.tokens import count_tokens
@@ -22,24 +30,96 @@ TRIM_KINDS = {
     "visible texts": "texts in view",
     "visible interactive": "interactive elements in view",
 }
+# The line that opens each stretch of elements, by where it is: page order tells above from below.
+MARKERS = {
+    "above": "--- above the viewport (scroll up to see) ---",
+    "below": "--- below the viewport (scroll down to see) ---",
+    "out of view": "--- out of view (scroll to see) ---",
+    "in view": "--- in view ---",
+}
+# Plain text is shown bare unless it could be read as an element, a marker or a header line.
+_TEXT_NEEDS_QUOTES = re.compile(r"^(\[|'|---|(URL|Title|Tabs|Focused|Last action error):)")
 
 
 def element_line(element: Element, max_name: int | None = None) -> str:
-    """One element as the LLM reads it, e.g. `  [e8] combobox 'Cover' value='Forest green'`."""
-    parts = ["  " * element.depth]
+    """One element on its own, e.g. ` [e9] option 'Black' selected` or `text 'Saved.'` (in a list of
+    what changed, say): its line in the page, with the role words and states its place there implies."""
+    return _line(element, max_name, select=None, in_page=False)
+
+
+def element_lines(elements: list[Element], max_name: int | None = None) -> list[str]:
+    """Each element's line as the page's text shows it, e.g. ` [e8] combobox 'Cover' value='Sand'`.
+    Plain text is a bare line; an option of a <select> is ` [e9] 'Black'`, without the role word,
+    and without `selected` when the select's value is this option's name."""
+    selects = _selects(elements, _parents(elements))
+    return [_line(e, max_name, select=selects[i], in_page=True) for i, e in enumerate(elements)]
+
+
+def _line(element: Element, max_name: int | None, select: Element | None, in_page: bool) -> str:
+    indent = " " * element.depth
+    name = _one_line(element.name, max_name)
+    if in_page and element.id is None and element.role == "text" and name and not _TEXT_NEEDS_QUOTES.match(name):
+        return indent + name
+    parts = [indent]
     if element.id is not None:
         parts.append(f"[{element.id}] ")
-    parts.append(element.role)
-    name = _one_line(element.name, max_name)
-    if name:
-        parts.append(f" '{name}'")
-    if element.value:
+    states = element.states
+    if select is not None and name:
+        if select.value == element.name:
+            states = [state for state in states if state != "selected"]
+        parts.append(f"'{name}'")
+    else:
+        parts.append(element.role)
+        if name:
+            parts.append(f" '{name}'")
+    if element.value and element.value != element.name:
         parts.append(f" value='{_one_line(element.value, max_name)}'")
-    for state in element.states:
+    for state in states:
         parts.append(f" {state}")
-    if element.offscreen:
-        parts.append(" (offscreen)")
     return "".join(parts)
+
+
+def _selects(elements: list[Element], parents: list[int]) -> list[Element | None]:
+    """For each element, the <select> it is an option of (None for anything else)."""
+    found: list[Element | None] = []
+    for element, parent in zip(elements, parents):
+        owner = elements[parent] if parent >= 0 else None
+        is_option = owner is not None and element.role == "option" and owner.tag == "select"
+        found.append(owner if is_option else None)
+    return found
+
+
+def with_markers(elements: list[Element], kept: list[int], lines: list[str]) -> list[str]:
+    """`lines` (those of the elements at indexes `kept`, in order) with a marker line wherever the
+    on/off-screen stretch changes. The page's start counts as in view."""
+    where = _positions(elements)
+    out: list[str] = []
+    current = "in view"
+    for i, line in zip(kept, lines):
+        if where[i] != current:
+            current = where[i]
+            out.append(MARKERS[current])
+        out.append(line)
+    return out
+
+
+def _positions(elements: list[Element]) -> list[str]:
+    """Each element's MARKERS key: in view, or off screen above (nothing in view before it), below
+    (nothing in view after it) or elsewhere (a scroll box, say)."""
+    n = len(elements)
+    in_view = [i for i, e in enumerate(elements) if not e.offscreen]
+    first, last = (in_view[0], in_view[-1]) if in_view else (n, -1)
+    positions = []
+    for i, element in enumerate(elements):
+        if not element.offscreen:
+            positions.append("in view")
+        elif i < first and in_view:
+            positions.append("above")
+        elif i > last and in_view:
+            positions.append("below")
+        else:
+            positions.append("out of view")
+    return positions
 
 
 def _one_line(text: str, max_chars: int | None) -> str:
@@ -67,43 +147,57 @@ def render_text(obs: Observation, token_budget: int | None = None) -> str:
     says what was left out."""
     budget = DEFAULT_TOKEN_BUDGET if token_budget is None else token_budget
     header = _header(obs)
-    full = "\n".join(header + [element_line(e) for e in obs.elements])
+    elements = obs.elements
+    body = with_markers(elements, list(range(len(elements))), element_lines(elements))
+    full = "\n".join(header + body)
     # A token is at least one character; and a text ten times longer than the budget is over it in
     # any real page, so the whole text need not be tokenized to know.
     if len(full) <= budget or (len(full) <= 10 * budget and count_tokens(full) <= budget):
         return full
-    return _trimmed(obs, header, budget)
+    return _trimmed(obs, header, budget, markers=len(body) - len(elements))
 
 
-def _trimmed(obs: Observation, header: list[str], budget: int) -> str:
+def _trimmed(obs: Observation, header: list[str], budget: int, markers: int) -> str:
     """Keep the most useful lines that fit. The lines that may go are ordered least useful first
     (`_trim_order`); the kept ones are the longest tail of that order that fits, built from the
-    tail so that only kept lines are ever tokenized."""
+    tail so that only kept lines are ever tokenized. `markers`: how many marker lines the whole
+    text has (the kept lines have at most as many)."""
     elements = obs.elements
     n = len(elements)
     parents = _parents(elements)
+    selects = _selects(elements, parents)
     has_children = [i + 1 < n and elements[i + 1].depth > elements[i].depth for i in range(n)]
     lines: dict[int, str] = {}
     costs: dict[int, int] = {}
+    shortened_lines: set[int] = set()
 
     def cost(i: int) -> int:
         if i not in costs:
-            element = elements[i]
-            long = len(element.name) > LONG_TEXT_CHARS or len(element.value or "") > LONG_TEXT_CHARS
-            lines[i] = element_line(element, LONG_TEXT_CHARS if long else None)
+            element, select = elements[i], selects[i]
+            lines[i] = _line(element, None, select, in_page=True)
+            if len(element.name) > LONG_TEXT_CHARS or len(element.value or "") > LONG_TEXT_CHARS:
+                short = _line(element, LONG_TEXT_CHARS, select, in_page=True)
+                if short != lines[i]:
+                    lines[i] = short
+                    shortened_lines.add(i)
             costs[i] = count_tokens(lines[i] + "\n")
         return costs[i]
 
     kinds, units = _trim_order(obs, has_children)
     header_cost = count_tokens("\n".join(header) + "\n")
-    reserve = 40  # the closing note about what was trimmed (corrected below if longer)
+    marker_cost = max(count_tokens(m + "\n") for m in MARKERS.values())
+    # The closing note about what was trimmed, and the marker lines (corrected below if longer).
+    reserve = 40 + marker_cost * min(markers, 4)
     focused = next((i for i, e in enumerate(elements) if e.id is not None and e.id == obs.focused_id), None)
+    # A focused option is shown with its select, which it needs to be read as an option.
+    forced: list[int] = []
+    if focused is not None:
+        forced = [parents[focused], focused] if selects[focused] is not None else [focused]
     while True:
         selection = _Selection(elements, parents, cost, header_cost + reserve)
         kept = selection.kept
-        if focused is not None:
-            selection.add([focused], budget=None)
-        forced = sum(kept)
+        selection.add(forced, budget=None)
+        forced_count = sum(kept)
         for unit in reversed(units):
             owner = parents[unit[0]]
             if kinds[unit[0]] == "options" and owner >= 0 and not kept[owner]:
@@ -114,15 +208,16 @@ def _trimmed(obs: Observation, header: list[str], budget: int) -> str:
         for i in range(n):
             if not kept[i]:
                 dropped[kinds[i]] += 1
-        shortened = sum(1 for i in range(n) if kept[i] and lines[i] != element_line(elements[i]))
-        body = [lines[i] for i in range(n) if kept[i]]
+        shortened = sum(1 for i in shortened_lines if kept[i])
+        indexes = [i for i in range(n) if kept[i]]
+        body = with_markers(elements, indexes, [lines[i] for i in indexes])
         if not shortened and not any(dropped.values()):
             return "\n".join(header + body)
         text = "\n".join(header + body + [_trim_note(budget, shortened, dropped)])
         excess = count_tokens(text) - budget
         # Per-line counts add up to the whole text's count in practice; if not, aim lower and redo.
         # With nothing left but what is never dropped, this is as short as it gets.
-        if excess <= 0 or sum(kept) == forced:
+        if excess <= 0 or sum(kept) == forced_count:
             return text
         reserve += excess + 10
 
