@@ -21,6 +21,8 @@ QUICK_RUNS: dict[str, tuple[list[str], list[str]]] = {
         r"big page \(2,000\) +\d+ +\d+ +\d+\.\d",
         r"geometric mean of time ratios: \d+\.\d\d",
         r"20,000-element page: \d+ elements, \d+ ids; observe \d+ ms, render_text \d+ ms",
+        r"cl100k_base \(envs/tokens.py\) +\d+\.\d\d +\d+\.\d\d",
+        r"bar tokens/element \(untrimmed, <= 20 by every tokenizer above\): (MET|MISSED)",
     ]),
     "step_latency.py": (["--quick"], [
         r"requests: \d+ prediction, \d+ proposal, \d+ verdict",
