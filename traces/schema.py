@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envs.noise import denoise
 from envs.types import Element, Observation, Tab
 
 SCHEMA_VERSION = 1
@@ -83,22 +83,6 @@ def observation_from_data(data: dict[str, Any]) -> Observation:
 def tree_hash(elements: list[dict[str, Any]]) -> str:
     """Identity of an element tree as recorded (equal trees are stored once)."""
     return hashlib.sha256(json.dumps(elements, sort_keys=True).encode("utf-8")).hexdigest()
-
-
-# What changes on a page by itself (clocks, dates, countdowns) and must not count as a different state.
-_NOISE = [
-    (re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"), "<date>"),
-    (re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?(?:\s?[AaPp]\.?[Mm]\.?)?\b"), "<time>"),
-    (re.compile(r"\b\d+(?:\.\d+)?\s?(?:ms|s|secs?|seconds?|mins?|minutes?|hrs?|hours?)\b(?:\s(?:ago|left|remaining))?",
-                re.IGNORECASE), "<duration>"),
-]
-
-
-def denoise(text: str) -> str:
-    """`text` with clock times, dates and durations blanked and whitespace collapsed."""
-    for pattern, replacement in _NOISE:
-        text = pattern.sub(replacement, text)
-    return " ".join(text.split())
 
 
 def fingerprint_lines(obs: Observation) -> list[str]:

@@ -10,7 +10,8 @@ step solved too, bought nothing. Each threshold is then the cut on its signal th
 the steps where compute paid off from those where it did not (the largest balanced accuracy,
 TPR + TNR - 1; ties go to the cut nearest the current value):
 
-  surprise_hard            the previous real step's surprise (1.0 when it failed): at or above -> paid off
+  surprise_hard            the previous real step's surprise (1 - F1 of its prediction; 1.0 when it
+                           failed): at or above -> paid off
   agreement_easy           adaptive runs' proposal agreement on a page acted on before, and
   agreement_easy_new_page  on a new page: at or above -> did not pay off
   spread_clear             adaptive runs that escalated from rerank to dreamer: rerank's spread at or

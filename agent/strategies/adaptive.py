@@ -5,8 +5,9 @@ candidates are merged by votes. Then cheap signals say how hard the step is:
 
   agreement  share of the sampled answers whose top action is the voted top action
   new page   the URL was not seen before in this task
-  surprise   how far the last real step departed from its prediction (1.0 when the action failed;
-             unknown when the last step imagined nothing)
+  surprise   how far the last real step departed from its prediction: 1 - F1 of the changes it
+             predicted against the page's real change (world_model/surprise.py); 1.0 when the
+             action failed or the prediction was empty or unparsed, unknown when it imagined nothing
   risky      the voted top action is predicted to be irreversible (its margin must be checked)
   spread     after rerank: the verifier's best score minus its runner-up
 

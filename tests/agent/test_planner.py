@@ -114,8 +114,8 @@ async def test_dreamer_acts_only_on_the_candidate_whose_imagined_outcome_scores_
         "world_model": [
             {"when": f"Action: {alpha}", "answer": prediction("Alpha counter shows 1")},
             {"when": f"Action: {beta}", "answer": prediction("Beta counter shows 1")},
-            # Two of three checkable expectations come true: the status text appears, the URL stays,
-            # but button Alpha does not disappear.
+            # One of two claims comes true (the status text appears; button Alpha does not disappear)
+            # and the one real change is named: precision 1/2, recall 1, surprise 1 - F1 = 1/3.
             {"when": f"Action: {gamma}", "answer": prediction(
                 "Gamma counter shows 1", appear=["text 'Gamma clicked 1 times'"], disappear=["button 'Alpha'"])},
             {"when": "Action: send_msg_to_user", "answer": prediction("The agent answers done")},
@@ -140,6 +140,8 @@ async def test_dreamer_acts_only_on_the_candidate_whose_imagined_outcome_scores_
     assert first["imagined"][gamma][0]["prediction"]["description"] == "Gamma counter shows 1"
     assert first["surprise"]["score"] == pytest.approx(1 / 3, abs=1e-3)
     assert first["surprise"]["missed"] == ["disappears: button 'Alpha'"]
+    counts = [first["surprise"][key] for key in ("true_claims", "claims", "named_changes", "changes")]
+    assert counts == [1, 2, 1, 1] and first["surprise"]["f1"] == pytest.approx(2 / 3, abs=1e-3)
     assert second["choice"] == "send_msg_to_user('done')" and second["stop_reason"] == "answer"
     assert f"chose {gamma}" in printed[0] and "1.00" in printed[0] and "Gamma counter shows 1" in printed[0]
 

@@ -212,9 +212,10 @@ async def test_revise_keeps_an_earlier_version_when_the_revisions_score_worse(
 THREE_SAMPLES = AdaptiveSettings(proposal_samples=3)  # the scripts below answer each vote three times
 
 
-def adaptive_script(buttons: dict[str, str], gamma_url: str = "") -> dict[str, Any]:
+def adaptive_script(buttons: dict[str, str], gamma_url: str = "", gamma_appear: str = "Gamma clicked 1 times",
+                    ) -> dict[str, Any]:
     """Step 1 (new page, the sampled proposals disagree) is hard; step 2 (known page, all answers
-    agree on finishing) is easy. `gamma_url` lets Gamma's prediction be wrong about the URL."""
+    agree on finishing) is easy. `gamma_url` and `gamma_appear` let Gamma's prediction be wrong."""
     alpha, beta, gamma = buttons["Alpha"], buttons["Beta"], buttons["Gamma"]
     done = "send_msg_to_user('done')"
     return {
@@ -224,7 +225,7 @@ def adaptive_script(buttons: dict[str, str], gamma_url: str = "") -> dict[str, A
             {"when": f"Action: {alpha}", "answer": prediction("Alpha shows 1")},
             {"when": f"Action: {beta}", "answer": prediction("Beta shows 1")},
             {"when": f"Action: {gamma}", "answer": prediction("Gamma shows 1", url=gamma_url,
-                                                                 appear=["Gamma clicked 1 times"])},
+                                                                 appear=[gamma_appear])},
             {"when": f"Action: {done}", "answer": prediction("The agent answers")},
         ],
         "verifier": [
@@ -273,14 +274,17 @@ async def test_adaptive_spends_one_call_on_an_easy_step_and_more_on_a_hard_one(
 async def test_a_surprising_outcome_raises_the_next_steps_compute(
     env: BrowserEnv, page_path: Path, buttons: dict[str, str], tmp_path: Path
 ) -> None:
-    # Gamma's prediction expects another URL; the page stays: half the expectations miss.
-    llm = ScriptedLLM(adaptive_script(buttons, gamma_url="http://127.0.0.1:9/checkout"))
+    # Gamma's prediction expects a checkout page; the page stays and only its status line changes.
+    llm = ScriptedLLM(adaptive_script(buttons, gamma_url="http://127.0.0.1:9/checkout", gamma_appear="Checkout"))
     result, (first, second) = await run(env, page_path, llm, tmp_path, strategy="adaptive", adaptive=THREE_SAMPLES)
 
-    assert first["surprise"]["score"] == 0.5
+    assert first["surprise"]["missed"] == ["appears: Checkout", "url http://127.0.0.1:9/checkout"]
+    assert first["surprise"]["unnamed"] == ["disappeared: text 'Nothing clicked yet.'; "
+                                            "appeared: text 'Gamma clicked 1 times'"]
+    assert first["surprise"]["score"] == 1.0
     [decision] = second["adaptive"]
     assert decision["mode"] == "beam" and (decision["horizon"], decision["width"]) == (2, 2)
-    assert decision["why"] == "the last step surprised (surprise 0.50 >= 0.50)"
+    assert decision["why"] == "the last step surprised (surprise 1.00 >= 0.50)"
     assert decision["signals"]["last_mode"] == "dreamer"
     assert second["choice"] == "send_msg_to_user('done')" and result.answer == "done"
     assert result.usage["calls"] == 7 + 3  # the answer is imagined and scored, and its path ends there

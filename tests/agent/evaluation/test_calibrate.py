@@ -162,8 +162,9 @@ def test_calibrate_without_recorded_steps_names_the_problem(tmp_path: Path) -> N
 
 
 def two_step_script(alpha: str, gamma: str) -> dict[str, Any]:
-    """Step 1 is hard and its outcome a little surprising (1/3: the URL and the status text come true,
-    button Alpha does not disappear); on step 2 both sampled answers agree on finishing."""
+    """Step 1 is hard and its outcome a little surprising (1/3: of its two claims the status text came
+    true and button Alpha did not disappear, and it named the one real change: F1 2/3); on step 2
+    both sampled answers agree on finishing."""
     done = "send_msg_to_user('done')"
     return {
         "policy": [json.dumps({"candidates": [{"action": a, "reason": ""}]}) for a in (alpha, gamma, done, done)],
