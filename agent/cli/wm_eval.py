@@ -3,21 +3,25 @@ happened, or predict again with another model."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-from agent.evaluation.fidelity import format_scores, score_trace
+from agent.evaluation.fidelity import format_scores, score_trace, scores_data
 from agent.llm.settings import build_llm, load_settings
 from traces.schema import TRACE_FILE
 from world_model.world_model import LLMWorldModel
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("For every executed action, compare the recorded prediction with what really happened; "
+    parser.description = ("For every executed action, compare the changes the recorded prediction claimed with "
+                          "the real change of the page (precision, recall and F1, with counts); "
                           "with --model, predict again with that model.")
     parser.add_argument("trace_dirs", metavar="TRACE_DIR", nargs="+")
     parser.add_argument("--model", metavar="SPEC",
                         help="re-predict with this model (openai:MODEL, scripted:FILE, ...)")
     parser.add_argument("--base-url", help="OpenAI-compatible endpoint for --model")
+    parser.add_argument("--json", action="store_true",
+                        help="print every step's scores and the totals as one JSON object")
     parser.set_defaults(handler=wm_eval_command)
 
 
@@ -31,7 +35,10 @@ async def wm_eval_command(args: argparse.Namespace) -> int:
     finally:
         if llm is not None:
             await llm.aclose()
-    print(format_scores(scores, args.model))
+    if args.json:
+        print(json.dumps(scores_data(scores, args.model), indent=1, ensure_ascii=False))
+    else:
+        print(format_scores(scores, args.model))
     return 0
 
 

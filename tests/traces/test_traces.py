@@ -26,6 +26,8 @@ from traces.schema import TRACE_FILE, map_text, path_map, prompt_hash, read_trac
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "traces" / "examples"
 EXAMPLE_DIRS = sorted(p.parent for p in EXAMPLES.glob(f"*/{TRACE_FILE}"))
+# Real SmolLM2 runs (for wm-eval): their actions replay, but not their answers once prompts change.
+SMOLLM2_DIRS = sorted(p.parent for p in (EXAMPLES / "smollm2").glob(f"*/{TRACE_FILE}"))
 SECRET = "hunter2-S3cret"
 
 # A clock and an elapsed-seconds counter tick on their own; the buttons change the page for real.
@@ -92,7 +94,7 @@ def run_cli(*argv: object) -> int:
 # ------------------------------------------------------------------------------ the examples
 
 
-@pytest.mark.parametrize("example", EXAMPLE_DIRS, ids=lambda p: p.name)
+@pytest.mark.parametrize("example", EXAMPLE_DIRS + SMOLLM2_DIRS, ids=lambda p: str(p.relative_to(EXAMPLES)))
 async def test_example_replays_its_actions_state_by_state(example: Path, session: BrowserSession) -> None:
     outcome = await replay_actions(example, session)
     assert outcome.divergence is None, outcome.divergence.describe()
@@ -296,6 +298,7 @@ def test_wm_eval_scores_recorded_and_repredicted_predictions(
                    "--model", f"scripted:{wrong}") == 0
     printed = capsys.readouterr().out.splitlines()
     overall = printed[printed.index("overall") + 1:]
-    assert overall[0] == "  recorded predictions: accuracy 1.000 over 6 actions"
-    # Each wrong prediction gets the URL right and the dialog wrong: half of what it claims.
-    assert overall[1] == f"  scripted:{wrong}: accuracy 0.500 over 6 actions"
+    assert overall[0] == "  recorded predictions: F1 1.000  precision 1.000 (6/6)  recall 1.000 (5/5)  over 6 actions"
+    # Each wrong prediction claims a dialog that never opens, and names none of the real changes.
+    assert overall[1] == f"  scripted:{wrong}: F1 0.000  precision 0.000 (0/6)  recall 0.000 (0/5)  over 6 actions"
+    assert "    step 1 fill('e4', '2'): F1 0.000  precision 0.000 (0/1)  recall 0.000 (0/1)" in printed
