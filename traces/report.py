@@ -85,6 +85,7 @@ def task_context(trace: Trace) -> dict[str, Any]:
              for role in ROLES if any(c["role"] == role for c in trace.calls)]
     steps = [_step_context(trace, step) for step in trace.steps]
     last = trace.observations[-1] if trace.observations else None
+    scored = [step["surprise"] for step in steps if step["surprise"] and step["surprise"]["scored"]]
     return {
         "summary": _summary(trace),
         "task": trace.task,
@@ -93,6 +94,7 @@ def task_context(trace: Trace) -> dict[str, Any]:
         "roles": roles,
         "totals": {"calls": len(trace.calls), **usage["total"]},
         "steps": steps,
+        "fidelity": _fidelity_total(scored) if scored else None,
         "final": _observation_context(last) if last else None,
     }
 
@@ -130,7 +132,7 @@ def _step_context(trace: Trace, step: dict[str, Any]) -> dict[str, Any]:
         "refined_out": step.get("refined_out") or [],
         "choice": step.get("choice"),
         "execution_error": step.get("execution_error"),
-        "surprise": step.get("surprise"),
+        "surprise": _surprise_context(step.get("surprise")),
         "reward": step.get("reward", 0.0),
         "seconds": step.get("seconds", 0.0),
         "stop_reason": step.get("stop_reason"),
@@ -138,6 +140,38 @@ def _step_context(trace: Trace, step: dict[str, Any]) -> dict[str, Any]:
         "removed": removed,
         "calls": calls,
     }
+
+
+# The counts world_model/surprise.py records (traces import no world model: they are read as data).
+_COUNTS = ("claims", "true_claims", "changes", "named_changes")
+
+
+def _surprise_context(recorded: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A step's recorded surprise with every field the page shows; a trace written before precision
+    and recall were scored has only the score and its lists (`scored` False)."""
+    if not recorded:
+        return None
+    scored = all(key in recorded for key in _COUNTS)
+    context = {"score": recorded.get("score", 0.0), "scored": scored, "predicted": recorded.get("predicted", True),
+               "matched": recorded.get("matched") or [], "missed": recorded.get("missed") or [],
+               "unnamed": recorded.get("unnamed") or []}
+    if scored:
+        context |= {key: recorded[key] for key in _COUNTS} | {
+            "precision": recorded.get("precision"), "recall": recorded.get("recall"), "f1": recorded.get("f1", 0.0)}
+    return context
+
+
+def _fidelity_total(surprises: list[dict[str, Any]]) -> dict[str, Any]:
+    """Precision, recall and F1 of the counts added over the steps (as `forethought wm-eval` totals them)."""
+    counts = {key: sum(s[key] for s in surprises) for key in _COUNTS}
+    precision = counts["true_claims"] / counts["claims"] if counts["claims"] else None
+    recall = counts["named_changes"] / counts["changes"] if counts["changes"] else None
+    if precision is None or recall is None:  # nothing claimed, or nothing changed: the other side decides
+        f1 = next((v for v in (precision, recall) if v is not None), 1.0)
+    else:
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return counts | {"precision": precision, "recall": recall, "f1": f1, "steps": len(surprises),
+                     "unpredicted": sum(not s["predicted"] for s in surprises)}
 
 
 def _changes(trace: Trace, step: dict[str, Any]) -> tuple[list[str], list[str]]:

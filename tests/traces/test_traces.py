@@ -246,8 +246,14 @@ async def test_the_report_shows_every_step_in_a_real_browser(
         assert await section.locator(".candidates tr.chosen code").inner_text() == step["choice"]
         assert await section.locator(".candidates tr").count() == len(step["candidates"]) + 1  # + header
         assert "Surprise" in await section.inner_text()
+        recorded = step["surprise"]
+        recall = "—" if recorded["recall"] is None else f"{recorded['recall']:.2f}"
+        shown = await section.locator(".surprise").inner_text()
+        assert f"recall {recall} ({recorded['named_changes']}/{recorded['changes']})" in shown
         loaded = await section.locator(".shot img").evaluate("img => img.complete && img.naturalWidth > 0")
         assert loaded, f"step {step['step']}: its screenshot did not load"
+    assert (await browser_page.locator("#fidelity").inner_text()).startswith(
+        "World model: F1 1.00 · precision 1.00 (4/4) · recall 1.00 (3/3) over 4 predicted steps")
     roles = await browser_page.locator("#roles tr td:first-child").all_inner_texts()
     assert roles == ["policy", "world_model", "verifier"]
     shot = out / "report-screenshot.png"
@@ -255,6 +261,28 @@ async def test_the_report_shows_every_step_in_a_real_browser(
     assert shot.stat().st_size > 10_000
     print(f"report screenshot kept at {shot}")
     await session.close_context()
+
+
+def test_the_report_shows_a_poor_world_model_and_reads_a_trace_scored_the_old_way(tmp_path: Path) -> None:
+    smollm2 = tmp_path / "smollm2"
+    shutil.copytree(SMOLLM2_DIRS[-1], smollm2)  # enter-text: template echoes, an unparsed answer
+    page = write_report(smollm2).read_text(encoding="utf-8")
+    assert 'id="fidelity">World model: F1 <strong>0.00</strong> · precision 0.00 (0/8)' in page
+    assert "1 without a usable prediction" in page and "no prediction</span>" in page
+    assert "✗ a prediction (the answer was empty or could not be parsed)" in page
+
+    # A trace recorded before precision and recall: only the score and its lists.
+    old = tmp_path / "old"
+    shutil.copytree(EXAMPLES / "miniwob.click-button.seed1", old)
+    events = [json.loads(line) for line in (old / TRACE_FILE).read_text().splitlines()]
+    for event in events:
+        if event["type"] == "step" and event.get("surprise"):
+            event["surprise"] = {"action": event["choice"], "score": 0.0, "matched": ["url stays"], "missed": [],
+                                 "expected_url": "", "actual_url": ""}
+    (old / TRACE_FILE).write_text("".join(json.dumps(e) + "\n" for e in events))
+    page = write_report(old).read_text(encoding="utf-8")
+    assert "recorded before precision and recall were scored" in page and "✓ url stays" in page
+    assert 'id="fidelity"' not in page
 
 
 # --------------------------------------------------------------------------- interrupted runs
