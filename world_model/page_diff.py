@@ -12,7 +12,6 @@ out is no miss (most actions do not mean to scroll, and a long status line can p
 """
 from __future__ import annotations
 
-import difflib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Literal
@@ -79,32 +78,43 @@ def page_diff(before: Observation, after: Observation) -> PageDiff:
     one_document = _document(before.url) == _document(after.url)
     old = [_key(e, one_document) for e in before.elements]
     new = [_key(e, one_document) for e in after.elements]
-    changes: list[ElementChange] = []
-    removed: list[tuple[int, int]] = []  # (index before, anchor after)
-    added: dict[tuple[str, ...], list[int]] = defaultdict(list)
-    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            changes += [_changed(before.elements[i], after.elements[j], j)
-                        for i, j in zip(range(i1, i2), range(j1, j2))
-                        if _detail(before.elements[i]) != _detail(after.elements[j])]
-            continue
-        removed += [(i, j1) for i in range(i1, i2)]
-        for j in range(j1, j2):
-            added[new[j]].append(j)
-    for i, anchor in removed:  # an element that moved is not gone: pair it with its new place
-        if added[old[i]]:
-            j = added[old[i]].pop(0)
-            if _detail(before.elements[i]) != _detail(after.elements[j]):
-                changes.append(_changed(before.elements[i], after.elements[j], j))
+    pairs = _pair(old, new)
+    changes = [ElementChange("changed", before.elements[i], after.elements[j], j) for i, j in pairs.items()
+               if _detail(before.elements[i]) != _detail(after.elements[j])]
+    last_paired = -1  # a removed element was cut out of the after tree just past the last paired one
+    for i, element in enumerate(before.elements):
+        if i in pairs:
+            last_paired = pairs[i]
         else:
-            changes.append(ElementChange("disappeared", before.elements[i], None, anchor))
-    changes += [ElementChange("appeared", None, after.elements[j], j) for js in added.values() for j in js]
+            changes.append(ElementChange("disappeared", element, None, last_paired + 1))
+    paired_after = set(pairs.values())
+    changes += [ElementChange("appeared", None, element, j) for j, element in enumerate(after.elements)
+                if j not in paired_after]
     return PageDiff(before.url, after.url, _regions(changes, after.elements), after.last_action_error)
 
 
-def _changed(old: Element, new: Element, anchor: int) -> ElementChange:
-    return ElementChange("changed", old, new, anchor)
+def _pair(old: list[tuple[str, ...]], new: list[tuple[str, ...]]) -> dict[int, int]:
+    """Before index -> after index of the same element. The equal start and end of the two trees pair
+    in place; in between, the i-th element of a key before pairs with its i-th after. Linear even on a
+    page of thousands (aligning the sequences would not be); an element that only moved is no change."""
+    start = 0
+    while start < min(len(old), len(new)) and old[start] == new[start]:
+        start += 1
+    end = 0
+    while end < min(len(old), len(new)) - start and old[-1 - end] == new[-1 - end]:
+        end += 1
+    pairs = {i: i for i in range(start)}
+    pairs |= {len(old) - 1 - k: len(new) - 1 - k for k in range(end)}
+    waiting: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for j in range(start, len(new) - end):
+        waiting[new[j]].append(j)
+    taken: dict[tuple[str, ...], int] = defaultdict(int)
+    for i in range(start, len(old) - end):
+        found = waiting[old[i]]
+        if taken[old[i]] < len(found):
+            pairs[i] = found[taken[old[i]]]
+            taken[old[i]] += 1
+    return pairs
 
 
 def _regions(changes: list[ElementChange], after: list[Element]) -> list[Region]:

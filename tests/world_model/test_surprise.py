@@ -2,6 +2,7 @@
 pages built here and on before/after pairs recorded in traces/examples."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,21 @@ def test_ids_match_within_a_page_and_roles_and_names_across_a_navigation() -> No
                       text("Your cart is empty."))
     diff = page_diff(CART, renumbered)
     assert diff.url_changed and diff.regions == []
+
+
+def test_a_big_page_diffs_fast_and_a_change_among_look_alikes_stays_in_place() -> None:
+    def catalog(url: str, label: str = "") -> Observation:
+        rows = ((text(f"In stock{label}"), button(f"Add {i}{label}", f"e{i}")) for i in range(1000))
+        return page(url, *(element for row in rows for element in row))
+
+    before, after = catalog("http://shop.test/list"), catalog("http://shop.test/list")
+    after.elements[1000] = text("Sold out")  # one of a thousand identical lines
+    [region] = page_diff(before, after).regions
+    assert [(c.kind, c.anchor) for c in region.changes] == [("disappeared", 1000), ("appeared", 1000)]
+    started = time.monotonic()
+    navigated = page_diff(before, catalog("http://shop.test/other", " (new)"))  # nothing in common
+    assert time.monotonic() - started < 5  # aligning the two trees took 48 s here
+    assert navigated.url_changed and len(navigated.regions) == 1
 
 
 # ------------------------------------------------------------------------------------- scores
