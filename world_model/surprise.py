@@ -203,7 +203,7 @@ def _came_true(whole: str, pieces: list[str], appears: bool, change: ElementChan
     now_text = element_text(now)
 
     def shows(text: str, parts: list[str]) -> bool:
-        return whole in text or bool(parts) and all(part in text for part in parts)
+        return whole in text or (bool(parts) and all(part in text for part in parts))
 
     if not shows(now_text, pieces):
         return False

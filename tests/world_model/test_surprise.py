@@ -174,6 +174,16 @@ def test_a_prediction_of_no_change_where_nothing_changed_is_right() -> None:
     assert (dialog.f1, dialog.precision, dialog.recall) == (0.0, 0.0, None)
 
 
+def test_what_scrolled_into_view_may_be_named_but_need_not_be() -> None:
+    before = page("http://shop.test/item", button("Add to cart", "e1"), text("Fine print", offscreen=True))
+    scrolled = page(before.url, button("Add to cart", "e1", offscreen=True), text("Fine print"))
+    named = measure_surprise("scroll(0, 600)", Prediction("The fine print shows", appear=["Fine print"]),
+                             before, scrolled)
+    assert (named.f1, named.true_claims, named.named_changes, named.changes) == (1.0, 1, 1, 1)
+    unnamed = measure_surprise("scroll(0, 600)", Prediction("The page scrolls", url="same"), before, scrolled)
+    assert (unnamed.f1, unnamed.changes, unnamed.unnamed) == (1.0, 0, [])
+
+
 # ------------------------------------------------------------------------------------- the URL
 
 
