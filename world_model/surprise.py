@@ -201,14 +201,15 @@ def _came_true(whole: str, pieces: list[str], appears: bool, change: ElementChan
     if now is None:
         return False
     now_text = element_text(now)
-
-    def shows(text: str, parts: list[str]) -> bool:
-        return whole in text or (bool(parts) and all(part in text for part in parts))
-
-    if not shows(now_text, pieces):
+    if not (_contains(now_text, whole) or (pieces and all(_contains(now_text, part) for part in pieces))):
         return False
     if then is None or (now.offscreen != then.offscreen and not now.offscreen):
         return True
     then_text = element_text(then)
-    names_something_new = bool(pieces) and any(part not in then_text for part in pieces)
-    return names_something_new or (whole in now_text and whole not in then_text)
+    names_something_new = any(not _contains(then_text, part) for part in pieces)
+    return names_something_new or (_contains(now_text, whole) and not _contains(then_text, whole))
+
+
+def _contains(text: str, part: str) -> bool:
+    """`part` in `text` as whole words: a claim "A" is not in "Added"."""
+    return re.search(rf"(?<!\w){re.escape(part)}(?!\w)", text) is not None

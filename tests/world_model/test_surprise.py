@@ -151,6 +151,8 @@ def test_the_issues_cart_example_is_a_full_surprise_when_the_status_change_goes_
         "disappeared: text 'Your cart is empty.'; appeared: text 'Added 2 × Sand notebook to your cart.'"]
     named = Prediction("The status line confirms", appear=["Added 2 × Sand notebook"], disappear=[])
     assert measure_surprise(action, named, before, after).f1 == 1.0
+    letters = measure_surprise(action, Prediction("A", appear=["A"], disappear=["A"]), before, after)
+    assert letters.missed == ["appears: A", "disappears: A"]  # claims match whole words: "A" is not in "Added"
 
 
 def test_recorded_value_changes_are_named_by_the_new_value() -> None:
