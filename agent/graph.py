@@ -20,10 +20,10 @@ import asyncio
 import time
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from agent.config import PlannerConfig
@@ -54,7 +54,8 @@ from world_model.world_model import ImaginedStep, WorldModel
 
 T = TypeVar("T")
 Planning = Literal["simulate", "score", "search", "select"]
-PLANNING: list[Planning] = ["simulate", "score", "search", "select"]  # where a step's planning starts, by mode
+PLANNING: list[str] = list(get_args(Planning))  # where a step's planning starts, by mode
+END: Literal["__end__"] = "__end__"  # langgraph.graph.END, typed for the routers
 Update = dict[str, Any]  # what a node changes in the planner state
 
 

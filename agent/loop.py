@@ -12,7 +12,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from langchain_core.runnables import RunnableConfig
 
 from agent.config import PlannerConfig
 from agent.graph import Parts, build_graph
@@ -94,7 +96,7 @@ async def run_task(
                   config)
     async with checkpointer(task_dir, fresh=not resume) as saver:
         graph = build_graph(parts, saver)
-        thread = {"configurable": {"thread_id": THREAD}, "recursion_limit": graph_steps(config)}
+        thread: RunnableConfig = {"configurable": {"thread_id": THREAD}, "recursion_limit": graph_steps(config)}
         resumed = await resume_run(graph, thread, task_dir, env, task, llm, meter) if resume else None
         masked = [*secrets, *env.secret_values(), *api_key_values()]
         async with Recording(task_dir, env, meter, on_step, screenshots, masked, resumed) as recording:
@@ -110,7 +112,8 @@ async def run_task(
                 recording.recorder.start(info["goal"])
             await recording.begin(state)
             try:
-                async for state in graph.astream(stream_input, thread, stream_mode="values"):
+                async for values in graph.astream(stream_input, thread, stream_mode="values"):
+                    state = cast(PlannerState, values)  # "values": the whole state after each node
                     await recording.step_of(state)
                 stop = Stop(state["stop_reason"] or STOP_ERROR)
             except Exception as exc:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import aiosqlite
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph.state import CompiledStateGraph
@@ -30,7 +31,7 @@ class Resumed:
     rebuilt in a fresh browser by replaying the actions so far."""
 
     state: PlannerState
-    thread: dict[str, Any]  # the graph config to stream from (the checkpoint, updated with the new page)
+    thread: RunnableConfig  # the graph config to stream from (the checkpoint, updated with the new page)
     trace: Trace  # the trace as kept: up to that step
     replay_errors: list[str]
     seconds: float  # what the finished steps took
@@ -47,7 +48,7 @@ async def checkpointer(task_dir: Path, fresh: bool) -> AsyncIterator[AsyncSqlite
         yield AsyncSqliteSaver(connection, serde=JsonPlusSerializer(allowed_msgpack_modules=STATE_TYPES))
 
 
-async def resume_run(graph: CompiledStateGraph, thread: dict[str, Any], task_dir: Path, env: Env, task: Task,
+async def resume_run(graph: CompiledStateGraph, thread: RunnableConfig, task_dir: Path, env: Env, task: Task,
                      llm: LLM, meter: UsageMeter) -> Resumed | None:
     """Continue from the newest checkpoint taken between two steps that the trace also finished (a
     checkpoint can lag the trace by a step, and the trace the checkpoint): cut the trace back to

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import StorageState
 
 from agent.risk import irreversible_reason
 from envs.actions import ANSWER_ACTIONS, ActionError, parse_action
@@ -136,7 +137,7 @@ def _action_reason(action: str, obs: Observation) -> str | None:
 
 
 async def _try_in_fork(
-    env: BrowserEnv, obs: Observation, history: Sequence[str], start_url: str | None, storage: dict[str, Any],
+    env: BrowserEnv, obs: Observation, history: Sequence[str], start_url: str | None, storage: StorageState,
     action: str,
 ) -> ImaginedStep | str:
     """The real step of `action` in a fresh fork, or why it could not be tried faithfully."""

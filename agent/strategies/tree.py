@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import StorageState
 
 from agent.config import PlannerConfig, StepPlan
 from agent.llm.protocol import LLM
@@ -143,7 +144,7 @@ class RealSearch:
         self.not_real = page_reason(self.env, self.root, start_urls, any_origin=False)
         if self.not_real is None and self.start_url is None:
             self.not_real = "the task has no start URL to replay from"
-        self.storage: dict[str, Any] | None = None
+        self.storage: StorageState | None = None
         self.was_reset = False
         self.tried: list[Node] = []
 
