@@ -1,27 +1,31 @@
 """The compute frontier of a multi-strategy eval: success rate against the compute spent per task.
 
 Written into the run directory after `forethought eval --strategy A,B,...`:
-    frontier.csv   per strategy: success rate, standard error, mean tokens, calls and seconds per task,
-                   and whether it is on the Pareto front of each compute measure
-    frontier.svg   one figure, three panels side by side: success (± standard error) against mean tokens,
-                   mean LLM calls and mean seconds per task; a labelled point per strategy, the front
-                   drawn as a dashed line through its points
+    frontier.csv   per strategy: success rate, standard error, mean tokens, calls, seconds, estimated
+                   FLOPs and cached prompt tokens per task, and whether it is on the Pareto front of each
+                   compute measure
+    frontier.svg   one figure, four panels side by side: success (± standard error) against mean tokens,
+                   mean LLM calls, mean seconds and mean estimated FLOPs per task (log scale); a labelled
+                   point per strategy, the front drawn as a dashed line through its points
     frontier.png   the same figure rendered by headless Chromium (skipped, with a note, without one)
 
 A strategy is on the front of a compute measure when no other strategy has at least its success rate
 at no more compute, and is strictly better in one of the two. Point estimates decide it, not the error
 bars; strategies tied on both numbers are both on the front. Strategies without a success rate (every
-task an error) or without the measure are left out of that panel.
+task an error) or without the measure are left out of that panel: FLOPs are known only for the model
+catalogue's models (agent/evaluation/flops.py), so with any other model that panel stays empty.
 """
 from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from agent.evaluation.flops import add_flops, eval_run_dirs
 from envs.browser import BrowserConfig, BrowserNotFound, BrowserSession
 
 # (summary key, axis label), one panel each
@@ -29,9 +33,12 @@ COMPUTE_MEASURES = (
     ("mean_tokens", "mean tokens per task"),
     ("mean_calls", "mean LLM calls per task"),
     ("mean_seconds", "mean seconds per task"),
+    ("mean_flops", "estimated FLOPs per task"),
 )
-CSV_FIELDS = ("strategy", "success_rate", "std_error", "mean_tokens", "mean_calls", "mean_seconds",
-              "front_tokens", "front_calls", "front_seconds")
+LOG_MEASURES = ("mean_flops",)  # spans orders of magnitude across model sizes: a log axis
+VALUE_FIELDS = ("success_rate", "std_error", "mean_tokens", "mean_calls", "mean_seconds", "mean_flops",
+                "mean_cached_tokens")
+CSV_FIELDS = ("strategy", *VALUE_FIELDS, "front_tokens", "front_calls", "front_seconds", "front_flops")
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 
 PANEL_WIDTH, PANEL_HEIGHT, TITLE_HEIGHT = 340, 280, 34
@@ -72,7 +79,7 @@ def frontier_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     fronts = fronts_of(summary)
     rows = []
     for name, row in summary["strategies"].items():
-        out = {"strategy": name, **{k: row.get(k) for k in CSV_FIELDS[1:6]}}
+        out = {"strategy": name, **{k: row.get(k) for k in VALUE_FIELDS}}
         for key, _label in COMPUTE_MEASURES:
             out["front_" + key.removeprefix("mean_")] = name in fronts[key]
         rows.append(out)
@@ -81,15 +88,18 @@ def frontier_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
 def format_frontier_table(summary: dict[str, Any]) -> str:
     """The frontier as text: compute per task, and a * where a strategy is on that measure's front."""
-    header = f"{'strategy':<10} {'success':>16} {'tokens':>10} {'calls':>7} {'s/task':>8}"
+    header = f"{'strategy':<10} {'success':>16} {'tokens':>10} {'calls':>7} {'s/task':>8} {'FLOPs':>9}"
     lines = ["compute frontier (* = on the Pareto front of that measure)", header, "-" * len(header)]
     for row in frontier_rows(summary):
         rate = "-" if row["success_rate"] is None else \
             f"{100 * row['success_rate']:5.1f}% ± {100 * row['std_error']:4.1f}%"
         cells = [_cell(row["mean_tokens"], ".0f", row["front_tokens"], 10),
                  _cell(row["mean_calls"], ".1f", row["front_calls"], 7),
-                 _cell(row["mean_seconds"], ".1f", row["front_seconds"], 8)]
+                 _cell(row["mean_seconds"], ".1f", row["front_seconds"], 8),
+                 _cell(row["mean_flops"], ".2g", row["front_flops"], 9)]
         lines.append(f"{row['strategy']:<10} {rate:>16} {' '.join(cells)}")
+    lines.append("FLOPs: estimated, 2 x parameters x tokens computed (cached prompt tokens not counted); "
+                 "- for a model outside the catalogue")
     return "\n".join(lines)
 
 
@@ -136,15 +146,21 @@ def token_ratio(summary: dict[str, Any], strategy: str, baseline: str) -> TokenR
 # ------------------------------------------------------------------------------------------ SVG
 
 
-def frontier_svg(summary: dict[str, Any]) -> str:
-    """The three-panel figure as a standalone SVG document."""
+def figure_size(measures: Sequence[tuple[str, str]] = COMPUTE_MEASURES) -> tuple[int, int]:
+    return PANEL_WIDTH * len(measures), PANEL_HEIGHT + TITLE_HEIGHT
+
+
+def frontier_svg(summary: dict[str, Any], measures: Sequence[tuple[str, str]] = COMPUTE_MEASURES,
+                 colors: dict[str, str] | None = None, title: str | None = None) -> str:
+    """The figure, a panel per compute measure, as a standalone SVG document. Each key of
+    summary["strategies"] is one labelled series (a strategy; bench/snell.py's model and strategy)."""
     strategies = list(summary["strategies"])
-    colors = {name: COLORS[i % len(COLORS)] for i, name in enumerate(strategies)}
+    colors = colors or {name: COLORS[i % len(COLORS)] for i, name in enumerate(strategies)}
     fronts = fronts_of(summary)
-    width, height = PANEL_WIDTH * len(COMPUTE_MEASURES), PANEL_HEIGHT + TITLE_HEIGHT
+    width, height = figure_size(measures)
     tasks = max((row.get("tasks", 0) for row in summary["strategies"].values()), default=0)
-    title = f"Success against compute: {summary.get('suite', '?')} suite, {tasks} task(s), " \
-            f"{len(strategies)} strategies (dashed: Pareto front)"
+    title = title or f"Success against compute: {summary.get('suite', '?')} suite, {tasks} task(s), " \
+                     f"{len(strategies)} strategies (dashed: Pareto front)"
     unscored = [name for name, row in summary["strategies"].items() if row.get("success_rate") is None]
     if unscored:
         title += f"; not plotted, no scored task: {', '.join(unscored)}"
@@ -154,8 +170,8 @@ def frontier_svg(summary: dict[str, Any]) -> str:
         f'<rect width="{width}" height="{height}" fill="white"/>',
         f'<text x="{width / 2}" y="21" text-anchor="middle" font-size="14" font-weight="bold">{escape(title)}</text>',
     ]
-    for index, (key, label) in enumerate(COMPUTE_MEASURES):
-        parts.append(_panel(summary, key, label, fronts[key], colors,
+    for index, (key, label) in enumerate(measures):
+        parts.append(_panel(summary, key, label, fronts.get(key, []), colors,
                             x0=index * PANEL_WIDTH, y0=TITLE_HEIGHT))
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
@@ -167,11 +183,18 @@ def _panel(summary: dict[str, Any], key: str, label: str, front: list[str], colo
     top, bottom = y0 + MARGIN_TOP, y0 + PANEL_HEIGHT - MARGIN_BOTTOM
     points = {name: (row["success_rate"], row[key]) for name, row in summary["strategies"].items()
               if row.get("success_rate") is not None and row.get(key) is not None}
-    x_ticks = nice_ticks(max((c for _s, c in points.values()), default=0.0))
-    x_max = x_ticks[-1]
+    log_scale = key in LOG_MEASURES
+    if log_scale:
+        points = {name: point for name, point in points.items() if point[1] > 0}
+        x_ticks = log_ticks([c for _s, c in points.values()])
+        x_min, x_max = math.log10(x_ticks[0]), math.log10(x_ticks[-1])
+    else:
+        x_ticks = nice_ticks(max((c for _s, c in points.values()), default=0.0))
+        x_min, x_max = 0.0, x_ticks[-1]
 
     def px(compute: float) -> float:
-        return left + (right - left) * compute / x_max
+        position = math.log10(compute) if log_scale else compute
+        return left + (right - left) * (position - x_min) / (x_max - x_min)
 
     def py(success: float) -> float:
         return bottom - (bottom - top) * success
@@ -186,9 +209,15 @@ def _panel(summary: dict[str, Any], key: str, label: str, front: list[str], colo
     for tick in x_ticks:
         x = px(tick)
         out.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="#444"/>')
-        out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">{_tick_text(tick)}</text>')
+        text = f"1e{round(math.log10(tick))}" if log_scale else _tick_text(tick)
+        out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">{text}</text>')
     out.append(f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" fill="none" stroke="#444"/>')
-    out.append(f'<text x="{(left + right) / 2}" y="{bottom + 34}" text-anchor="middle">{escape(label)}</text>')
+    axis = f"{label} (log scale)" if log_scale else label
+    out.append(f'<text x="{(left + right) / 2}" y="{bottom + 34}" text-anchor="middle">{escape(axis)}</text>')
+    if not points:
+        why = "not known for these models" if log_scale else "no figures"
+        out.append(f'<text class="empty" x="{(left + right) / 2}" y="{(top + bottom) / 2}" text-anchor="middle" '
+                   f'fill="#888">{escape(why)}</text>')
     out.append(f'<text transform="translate({x0 + 14},{(top + bottom) / 2}) rotate(-90)" '
                'text-anchor="middle">success rate</text>')
     if front:
@@ -236,6 +265,15 @@ def nice_ticks(maximum: float, count: int = 4) -> list[float]:
     return [round(i * step, 10) for i in range(math.ceil(maximum / step - 1e-9) + 1)]
 
 
+def log_ticks(values: Sequence[float]) -> list[float]:
+    """Powers of ten from the one at or below the smallest value to the one at or above the largest
+    (at least one decade apart)."""
+    if not values:
+        return [1.0, 10.0]
+    low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+    return [10.0 ** n for n in range(low, max(high, low + 1) + 1)]
+
+
 def _tick_text(value: float) -> str:
     if value >= 10_000:
         return f"{value / 1000:g}k"
@@ -245,9 +283,10 @@ def _tick_text(value: float) -> str:
 # ------------------------------------------------------------------------------------------ files
 
 
-async def render_png(svg: str, path: Path, browser: BrowserConfig | None = None) -> None:
-    """Render the SVG to a PNG (at 2x for sharp text) in headless Chromium."""
-    width, height = PANEL_WIDTH * len(COMPUTE_MEASURES), PANEL_HEIGHT + TITLE_HEIGHT
+async def render_png(svg: str, path: Path, browser: BrowserConfig | None = None,
+                     size: tuple[int, int] | None = None) -> None:
+    """Render the SVG (of `size`, the frontier's by default) to a PNG (at 2x for sharp text) in headless Chromium."""
+    width, height = size or figure_size()
     config = BrowserConfig(chromium=browser.chromium if browser else None,
                            viewport_width=width, viewport_height=height)
     async with BrowserSession(config) as session:
@@ -257,9 +296,16 @@ async def render_png(svg: str, path: Path, browser: BrowserConfig | None = None)
         await session.page.locator("svg").screenshot(path=str(path))
 
 
-async def write_frontier(out: Path, summary: dict[str, Any], browser: BrowserConfig | None = None) -> FrontierFiles:
+async def write_frontier(out: Path, summary: dict[str, Any], browser: BrowserConfig | None = None,
+                         run_dirs: Sequence[Path] | None = None) -> FrontierFiles:
     """Write frontier.csv, frontier.svg and frontier.png into `out`. A PNG that cannot be rendered
-    (no Chromium) leaves the note why; the CSV and SVG are always written."""
+    (no Chromium) leaves the note why; the CSV and SVG are always written.
+
+    Each strategy's mean estimated FLOPs and cached tokens per task are added to `summary` first, read
+    from the traces of `run_dirs` (by default the eval run at `out`, or the ones under it)."""
+    run_dirs = eval_run_dirs(out) if run_dirs is None else run_dirs
+    if run_dirs:
+        add_flops(summary, run_dirs)
     csv_path, svg_path, png_path = out / "frontier.csv", out / "frontier.svg", out / "frontier.png"
     write_frontier_csv(csv_path, summary)
     svg = frontier_svg(summary)

@@ -38,18 +38,18 @@ def attribute(element: ET.Element, name: str) -> str:
 
 
 def strategy_row(success: float | None, tokens: float | None, calls: float | None, seconds: float | None,
-                 std_error: float = 0.1) -> dict:
+                 flops: float | None = None, std_error: float = 0.1) -> dict:
     return {"tasks": 10, "success_rate": success, "std_error": None if success is None else std_error,
-            "mean_tokens": tokens, "mean_calls": calls, "mean_seconds": seconds}
+            "mean_tokens": tokens, "mean_calls": calls, "mean_seconds": seconds, "mean_flops": flops}
 
 
 def hand_made_summary() -> dict:
     return {"suite": "local", "agent": "planner", "skipped_without_oracle": [], "strategies": {
-        "reactive": strategy_row(0.4, 1000, 5, 2.0),
-        "rerank": strategy_row(0.6, 3000, 15, 4.0),
-        "dreamer": strategy_row(0.6, 5000, 30, 3.0),   # rerank's success at more tokens and calls
-        "beam": strategy_row(0.8, 9000, 60, 9.0),
-        "revise": strategy_row(0.5, 9500, 70, 12.0),   # dominated by rerank and beam everywhere
+        "reactive": strategy_row(0.4, 1000, 5, 2.0, 1e11),
+        "rerank": strategy_row(0.6, 3000, 15, 4.0, 4e11),
+        "dreamer": strategy_row(0.6, 5000, 30, 3.0, 3e12),   # rerank's success at more tokens and calls
+        "beam": strategy_row(0.8, 9000, 60, 9.0, 2e12),  # fewer FLOPs than dreamer: more of its prompts cached
+        "revise": strategy_row(0.5, 9500, 70, 12.0, 5e12),   # dominated by rerank and beam everywhere
         "adaptive": strategy_row(None, None, None, None),  # every task an error: not plotted
     }}
 
@@ -68,21 +68,24 @@ def test_pareto_front_excludes_dominated_points_keeps_ties_and_orders_by_compute
 def test_frontier_rows_mark_each_measures_front():
     rows = {r["strategy"]: r for r in frontier_rows(hand_made_summary())}
     on = {measure: sorted(name for name, r in rows.items() if r[f"front_{measure}"])
-          for measure in ("tokens", "calls", "seconds")}
+          for measure in ("tokens", "calls", "seconds", "flops")}
     assert on["tokens"] == ["beam", "reactive", "rerank"]
     assert on["calls"] == ["beam", "reactive", "rerank"]
     assert on["seconds"] == ["beam", "dreamer", "reactive"]  # dreamer is faster than rerank here
+    assert on["flops"] == ["beam", "reactive", "rerank"]
     assert rows["adaptive"]["success_rate"] is None and not any(
-        rows["adaptive"][f"front_{m}"] for m in ("tokens", "calls", "seconds"))
+        rows["adaptive"][f"front_{m}"] for m in ("tokens", "calls", "seconds", "flops"))
     table = format_frontier_table(hand_made_summary()).splitlines()
     dreamer = next(line for line in table if line.startswith("dreamer"))
-    assert dreamer.split()[-3:] == ["5000", "30.0", "3.0*"]
+    assert dreamer.split()[-4:] == ["5000", "30.0", "3.0*", "3e+12"]
+    beam = next(line for line in table if line.startswith("beam"))
+    assert beam.split()[-1] == "2e+12*"
 
 
 def test_svg_is_valid_xml_with_a_labelled_point_per_strategy_and_the_front_line_in_each_panel():
     root = ET.fromstring(frontier_svg(hand_made_summary()))
     panels = root.findall(f"{SVG}g[@class='panel']")
-    assert [p.get("data-measure") for p in panels] == ["mean_tokens", "mean_calls", "mean_seconds"]
+    assert [p.get("data-measure") for p in panels] == ["mean_tokens", "mean_calls", "mean_seconds", "mean_flops"]
     for panel in panels:
         points = panel.findall(f"{SVG}g[@class='point']")
         labels = {p.get("data-strategy"): child(p, f"{SVG}text").text for p in points}
@@ -93,11 +96,24 @@ def test_svg_is_valid_xml_with_a_labelled_point_per_strategy_and_the_front_line_
         assert sorted(front_names) == sorted(on_front)
         assert len(attribute(front, "points").split()) == len(front_names)
     texts = [t.text for t in root.iter(f"{SVG}text")]
-    assert {"mean tokens per task", "mean LLM calls per task", "mean seconds per task", "10k"} <= set(texts)
+    assert {"mean tokens per task", "mean LLM calls per task", "mean seconds per task", "10k",
+            "estimated FLOPs per task (log scale)", "1e11", "1e12", "1e13"} <= set(texts)
     # The front through reactive, rerank, beam on the tokens panel rises left to right.
     tokens_front = attribute(child(panels[0], f"{SVG}polyline"), "points").split()
     xs, ys = zip(*((float(a), float(b)) for a, b in (p.split(",") for p in tokens_front)))
     assert list(xs) == sorted(xs) and list(ys) == sorted(ys, reverse=True)
+
+
+def test_the_flops_panel_is_log_scaled_one_decade_per_tick():
+    flops_panel = ET.fromstring(frontier_svg(hand_made_summary())).findall(f"{SVG}g[@class='panel']")[3]
+    ticks = {t.text: float(attribute(t, "x")) for t in flops_panel.findall(f"{SVG}text") if (t.text or "")[:2] == "1e"}
+    assert list(ticks) == ["1e11", "1e12", "1e13"]
+    assert ticks["1e12"] - ticks["1e11"] == ticks["1e13"] - ticks["1e12"]
+    x = {attribute(p, "data-strategy"): float(attribute(child(p, f"{SVG}circle"), "cx"))
+         for p in flops_panel.findall(f"{SVG}g[@class='point']")}
+    assert x["reactive"] == ticks["1e11"]  # 1e11 sits on its tick
+    # 4e11 is log10(4) = 0.60 of the way from 1e11 to 1e12, not 4/10 of the linear way.
+    assert abs((x["rerank"] - ticks["1e11"]) / (ticks["1e12"] - ticks["1e11"]) - 0.602) < 0.01
 
 
 def test_nice_ticks_cover_the_largest_value():
@@ -167,7 +183,12 @@ async def test_an_eval_of_two_strategies_writes_the_frontier_csv_svg_and_png(tmp
     png = (out / "frontier.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-    assert (width, height) == (2 * 1020, 2 * 314)  # the whole figure, at twice the scale
+    assert (width, height) == (2 * 1360, 2 * 314)  # the whole figure, at twice the scale
+    # A scripted model is not in the catalogue: its FLOPs are unknown, not zero, and that panel says so.
+    assert rows["reactive"]["mean_flops"] == "" and summary["strategies"]["reactive"]["mean_flops"] is None
+    (flops_panel,) = [g for g in root.iter(f"{SVG}g") if g.get("data-measure") == "mean_flops"]
+    assert [t.text for t in flops_panel.iter(f"{SVG}text") if t.get("class") == "empty"] == \
+        ["not known for these models"]
 
 
 async def test_a_single_strategy_eval_writes_no_frontier(tmp_path):
