@@ -1,13 +1,17 @@
-"""Dreamer steps with the local model (llama.cpp serving SmolLM2-135M on this machine's CPU).
+"""Reactive and dreamer steps with the local models (llama.cpp on this machine's CPU).
 
-Runs dreamer (K=3 candidates, horizon 1, m=1 verifier sample) on a local shop-like page through the
-real openai client and llama.cpp's server, and prints per step: seconds, prompt and generated tokens
-per second (from the server's /metrics), and the fraction of prompt tokens served from the prefix
-cache, for the simulation and the scoring calls (bar: >= 0.5 for both, on the median step).
+For each model, on a local shop-like page through the real openai client and llama.cpp's server: reactive
+steps, then dreamer steps (K=3 candidates, horizon 1, m=1 verifier sample), in one run. Prints per step:
+seconds, prompt and generated tokens per second (the server's /metrics), and the share of prompt tokens
+served from cache for the simulation, scoring and proposal calls; then per model the median reactive and
+dreamer step and their ratio (bar: dreamer / reactive <= 2.5 on qwen2.5-coder-1.5b; goal 1.5), and the
+median cached share (bar >= 0.5 for simulations and scores).
 
-    python bench/local_model.py [--steps 6] [--model local] [--parallel 1] [--threads 0] [--quick]
+    python bench/local_model.py [--models local:qwen2.5-coder-1.5b,...] [--steps 4]
+                                [--server threads=2,batch_threads=2,flash_attn=on,...] [--quick]
 
---quick runs 3 steps against the fake endpoint (agent/llm/fake_server.py) instead: a smoke test.
+--server sets ServerSettings fields (agent/llm/local_model.py) for the bench's server.
+--quick runs 2 steps of each against the fake endpoint (agent/llm/fake_server.py) instead: a smoke test.
 
 Prints the machine's load average too: the figures depend on what else runs.
 """
@@ -25,6 +29,7 @@ import time
 import urllib.request
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.config import PlannerConfig  # noqa: E402
 from agent.llm.fake_server import FakeOpenAIServer  # noqa: E402
-from agent.llm.local_model import ServerSettings, default_model, shared_server  # noqa: E402
+from agent.llm.local_model import ServerSettings, SlotSharingLLM, shared_server, stop_servers  # noqa: E402
+from agent.llm.model_store import model_named  # noqa: E402
 from agent.llm.openai_client import OpenAIChatLLM  # noqa: E402
 from agent.llm.protocol import Completion, Role, sum_usage  # noqa: E402
 from agent.llm.settings import Settings, build_llm  # noqa: E402
@@ -41,7 +47,9 @@ from bench.fake_answers import planner_answers  # noqa: E402
 from envs.env import BrowserEnv  # noqa: E402
 from envs.tasks import UrlTask  # noqa: E402
 
-BAR = 0.5
+BAR = 0.5  # cached share of prompt tokens
+RATIO_BAR, RATIO_GOAL = 2.5, 1.5  # dreamer step / reactive step
+STRATEGIES = ("reactive", "dreamer")
 K, HORIZON, SAMPLES = 3, 1, 1
 PRODUCTS = ["Notebook A5 dotted", "Fountain pen, fine nib", "Ink bottle, blue-black", "Desk lamp", "Pencil set",
             "Sketchbook A4", "Paper clips (100)", "Stapler", "Letter tray", "Sticky notes", "Ruler 30 cm",
@@ -92,22 +100,35 @@ def server_metrics(base_url: str) -> dict[str, float]:
     return {m.group(1): float(m.group(2)) for m in re.finditer(r"^llamacpp:(\w+) ([0-9.eE+-]+)$", text, re.MULTILINE)}
 
 
-async def bench(model: str, steps: int, server: ServerSettings) -> bool:
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+@dataclass
+class StepFigures:
+    seconds: float
+    prompt_rate: float
+    gen_rate: float
+    calls: int
+    cached: dict[str, float | None]  # by label (sim, score, propose): cached share of prompt tokens
+
+
+async def bench(model: str, steps: int, server: ServerSettings) -> dict[str, list[StepFigures]]:
+    print(f"\n== {model}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} cores")
     started = time.perf_counter()
-    if model == "local" and server != ServerSettings():
-        shared_server(default_model().path, server)  # started here with these settings; build_llm reuses it
-    print(f"server: {server}")
+    gguf = model_named(model.removeprefix("local:")).path if model.startswith("local:") else None
+    if gguf is not None:
+        shared_server(gguf, server)  # started here with these settings; build_llm reuses it
     llm = build_llm(Settings(model=model))
     client = llm.clients["policy"]
-    if not isinstance(client, OpenAIChatLLM):
+    inner = client.llm if isinstance(client, SlotSharingLLM) else client
+    if not isinstance(inner, OpenAIChatLLM):
         raise SystemExit(f"error: {model} is not served over the OpenAI API; this bench reads its server's /metrics")
-    base_url = str(client.client.base_url).rstrip("/")
-    print(f"model {model} ({client.model}) served at {base_url}; ready in {time.perf_counter() - started:.1f} s")
+    base_url = str(inner.client.base_url).rstrip("/")
+    print(f"server {server}; ready in {time.perf_counter() - started:.1f} s")
     try:
-        return await measure(llm, steps, lambda: server_metrics(base_url))
+        return {strategy: await measure(llm, strategy, steps, lambda: server_metrics(base_url))
+                for strategy in STRATEGIES}
     finally:
         await llm.aclose()
+        stop_servers()
 
 
 async def quick(steps: int) -> None:
@@ -117,57 +138,71 @@ async def quick(steps: int) -> None:
     with FakeOpenAIServer(planner_answers(K, role="button")) as fake:
         llm = build_llm(Settings(model=f"openai:{fake.model}", base_url=fake.base_url, api_key="quick"))
         try:
-            await measure(llm, steps, dict)
+            report("fake", {strategy: await measure(llm, strategy, steps, dict) for strategy in STRATEGIES})
         finally:
             await llm.aclose()
 
 
-async def measure(llm: Any, steps: int, metrics: Callable[[], dict[str, float]]) -> bool:
-    """Run the dreamer steps with `llm` and print their figures; `metrics` reads the server's counters."""
+async def measure(llm: Any, strategy: str, steps: int, metrics: Callable[[], dict[str, float]]) -> list[StepFigures]:
+    """Run `steps` steps of `strategy` with `llm` (the task again if it ends sooner); each step's figures."""
     log = CallLog(llm)
-    marks: list[tuple[float, int, dict[str, float]]] = []  # per step end: time, calls so far, server counters
+    figures: list[StepFigures] = []
 
-    def on_step(_: str) -> None:
-        marks.append((time.perf_counter(), len(log.calls), metrics()))
+    def mark() -> tuple[float, int, dict[str, float]]:  # at a step's end: time, calls so far, server counters
+        return time.perf_counter(), len(log.calls), metrics()
 
-    config = PlannerConfig(strategy="dreamer", k=K, horizon=HORIZON, samples=SAMPLES, max_steps=steps)
+    config = PlannerConfig(strategy=strategy, k=K, horizon=HORIZON, samples=SAMPLES, max_steps=steps)
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "shop.html"
         page.write_text(PAGE, encoding="utf-8")
         async with BrowserEnv() as env:
-            marks.append((time.perf_counter(), 0, metrics()))
-            result = await run_task(UrlTask("bench", str(page), GOAL), log, env, config, Path(tmp) / "runs",
-                                    on_step=on_step, screenshots=False)
-    print(f"K={K}, H={HORIZON}, m={SAMPLES}; {result.steps} steps, stop reason {result.stop_reason}; "
-          f"cached prompt tokens in the run's totals: {result.usage['total']['cached_tokens']} "
-          f"of {result.usage['total']['prompt_tokens']}; {log.topped_up} proposals topped up to K distinct actions")
-    print(f"{'step':>4} {'seconds':>8} {'prompt tok/s':>13} {'gen tok/s':>10} {'calls':>6} "
+            for attempt in range(steps):
+                if len(figures) >= steps:
+                    break
+                marks = [mark()]
+                await run_task(UrlTask("bench", str(page), GOAL), log, env, config, Path(tmp) / f"runs{attempt}",
+                               on_step=lambda _: marks.append(mark()), screenshots=False)  # noqa: B023 (awaited here)
+                figures += [step_figures(log, *pair) for pair in zip(marks, marks[1:])]
+    return figures[:steps]
+
+
+def step_figures(log: CallLog, start: tuple[float, int, dict[str, float]],
+                 end: tuple[float, int, dict[str, float]]) -> StepFigures:
+    (t0, c0, m0), (t1, c1, m1) = start, end
+    by_role: dict[str, list[Any]] = defaultdict(list)
+    for role, usage in log.calls[c0:c1]:
+        by_role[role].append(usage)
+    cached: dict[str, float | None] = {}
+    for role, label in (("world_model", "sim"), ("verifier", "score"), ("policy", "propose")):
+        total = sum_usage(by_role[role])
+        cached[label] = total.cached_tokens / total.prompt_tokens if total.prompt_tokens else None
+    return StepFigures(t1 - t0, _rate(m0, m1, "prompt_tokens_total", "prompt_seconds_total"),
+                       _rate(m0, m1, "tokens_predicted_total", "tokens_predicted_seconds_total"), c1 - c0, cached)
+
+
+def report(model: str, runs: dict[str, list[StepFigures]]) -> bool:
+    """Print the steps and the model's medians; whether the bars are met (None-safe on a short run)."""
+    print(f"{'strategy':>9} {'step':>4} {'seconds':>8} {'prompt tok/s':>13} {'gen tok/s':>10} {'calls':>6} "
           f"{'cached: sim':>12} {'score':>6} {'propose':>8}")
-    fractions: dict[str, list[float]] = defaultdict(list)
-    for i, ((t0, c0, m0), (t1, c1, m1)) in enumerate(zip(marks, marks[1:]), 1):
-        by_role: dict[str, list[Any]] = defaultdict(list)
-        for role, usage in log.calls[c0:c1]:
-            by_role[role].append(usage)
-        row: dict[str, float | None] = {}
-        for role, label in (("world_model", "sim"), ("verifier", "score"), ("policy", "propose")):
-            total = sum_usage(by_role[role])
-            fraction = total.cached_tokens / total.prompt_tokens if total.prompt_tokens else None
-            row[label] = fraction
-            # A step whose candidates collapsed to one (the tiny model repeats itself) has nothing to share.
-            if fraction is not None and len(by_role[role]) > 1:
-                fractions[label].append(fraction)
-        prompt_rate = _rate(m0, m1, "prompt_tokens_total", "prompt_seconds_total")
-        gen_rate = _rate(m0, m1, "tokens_predicted_total", "tokens_predicted_seconds_total")
-        print(f"{i:>4} {t1 - t0:8.1f} {prompt_rate:13.1f} {gen_rate:10.1f} {c1 - c0:>6} "
-              + " ".join(f"{'-' if row[k] is None else f'{row[k]:.2f}':>{w}}" for k, w in
-                         (("sim", 12), ("score", 6), ("propose", 8))))
+    for strategy, figures in runs.items():
+        for i, f in enumerate(figures, 1):
+            print(f"{strategy:>9} {i:>4} {f.seconds:8.1f} {f.prompt_rate:13.1f} {f.gen_rate:10.1f} {f.calls:>6} "
+                  + " ".join(f"{'-' if f.cached[k] is None else f'{f.cached[k]:.2f}':>{w}}"
+                             for k, w in (("sim", 12), ("score", 6), ("propose", 8))))
+    median = {s: statistics.median(f.seconds for f in figures) if figures else float("nan")
+              for s, figures in runs.items()}
+    ratio = median["dreamer"] / median["reactive"] if median["reactive"] else float("nan")
+    shares = {label: [share for f in runs["dreamer"] if (share := f.cached[label]) is not None]
+              for label in ("sim", "score")}
+    cached = {label: statistics.median(v) if v else 0.0 for label, v in shares.items()}
+    ratio_ok = ratio <= RATIO_BAR
+    cache_ok = all(v >= BAR for v in cached.values())
+    print(f"{model}: median step reactive {median['reactive']:.1f} s, dreamer {median['dreamer']:.1f} s; "
+          f"dreamer / reactive = {ratio:.2f} (bar <= {RATIO_BAR}, goal <= {RATIO_GOAL}): "
+          f"{'ok' if ratio_ok else 'ABOVE BAR'}; dreamer's median cached share: sim {cached['sim']:.2f}, "
+          f"score {cached['score']:.2f} (bar >= {BAR}): {'ok' if cache_ok else 'BELOW BAR'}")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    medians = {label: statistics.median(values) for label, values in fractions.items() if values}
-    passed = all(medians.get(label, 0.0) >= BAR for label in ("sim", "score"))
-    print(f"median cached fraction over the {len(fractions['sim'])} steps with more than one candidate: "
-          f"sim {medians.get('sim', 0):.2f}, score {medians.get('score', 0):.2f} "
-          f"(bar >= {BAR}): {'ok' if passed else 'BELOW BAR'}")
-    return passed
+    return ratio_ok and cache_ok
 
 
 def _rate(before: dict[str, float], after: dict[str, float], tokens: str, seconds: str) -> float:
@@ -175,20 +210,29 @@ def _rate(before: dict[str, float], after: dict[str, float], tokens: str, second
     return (after.get(tokens, 0.0) - before.get(tokens, 0.0)) / spent if spent > 0 else 0.0
 
 
+def server_settings(text: str) -> ServerSettings:
+    """`threads=2,flash_attn=on` -> ServerSettings (numbers as ints)."""
+    fields: dict[str, Any] = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        fields[name.strip()] = int(value) if value.strip().isdigit() else value.strip()
+    return ServerSettings(**fields)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, help="real steps to run at most (default 6; 3 with --quick)")
-    parser.add_argument("--model", default="local", help="model spec (default: local)")
-    parser.add_argument("--parallel", type=int, default=ServerSettings.parallel, help="server slots (with local)")
-    parser.add_argument("--threads", type=int, default=0, help="server threads (with local; 0: cores - 1)")
+    parser.add_argument("--steps", type=int, help="steps per strategy and model (default 4; 2 with --quick)")
+    parser.add_argument("--models", default="local:qwen2.5-coder-1.5b", help="model specs, comma-separated")
+    parser.add_argument("--server", default="", help="ServerSettings fields, e.g. threads=2,kv_type=q8_0")
     parser.add_argument("--quick", action="store_true",
-                        help="a smoke run against the fake endpoint instead of --model; exits 0 whatever the figures")
+                        help="a smoke run against the fake endpoint instead of --models; exits 0 whatever the figures")
     args = parser.parse_args()
     if args.quick:
-        asyncio.run(quick(args.steps or 3))
+        asyncio.run(quick(args.steps or 2))
         return 0
-    settings = ServerSettings(parallel=args.parallel, threads=args.threads)
-    return 0 if asyncio.run(bench(args.model, args.steps or 6, settings)) else 1
+    settings = server_settings(args.server)
+    passed = [report(model, asyncio.run(bench(model, args.steps or 4, settings))) for model in args.models.split(",")]
+    return 0 if all(passed) else 1
 
 
 if __name__ == "__main__":

