@@ -235,7 +235,7 @@ def _panel(summary: dict[str, Any], key: str, label: str, front: list[str], colo
         on_front = name in front
         # Labels of strategies at the same spot would overprint: shift each below the ones placed near it.
         # Right of the point, or left of it near the panel's right edge so that it is not cut off.
-        anchor_end = x > right - 60
+        anchor_end = x > right - 80
         label_x, label_y = (x - 8 if anchor_end else x + 8), y - 6
         while any(abs(label_x - px_) < 40 and abs(label_y - py_) < 12 for px_, py_ in placed):
             label_y += 12

@@ -46,6 +46,12 @@ QUICK_RUNS: dict[str, tuple[list[str], list[str]]] = {
         r"adaptive tokens / dreamer tokens = \d+\.\d\d at success",
         r"combined frontier plot: ",
     ]),
+    "snell.py": (["--quick", "--out", "OUT"], [
+        r"\| smollm2-135m \| 135M \| dreamer \| 4 \| 50\.0% ± 25\.0 \| \d\.\d\de\+11 \|",
+        r"- 135M dreamer vs 1\.5B reactive: success 50\.0% vs 50\.0% \(\+0\.0 points, within one s\.e\.\), "
+        r"FLOPs 0\.\d\dx",
+        r"written: .*snell\.md",
+    ]),
 }
 
 
