@@ -21,8 +21,10 @@
               its K/H/m (agent/strategies/adaptive.py; thresholds in `AdaptiveSettings`, fitted by
               `forethought calibrate`).
 
-Every strategy passes the risk gate (agent/risk.py): an action predicted to be irreversible needs a
-higher verifier margin, and `safe` refuses it.
+Every strategy that scores candidates keeps the greedy one (the first proposal: what `reactive` would
+do, agent/proposer.py) unless another out-scores it by `overrule_margin`, and then passes the risk gate
+(agent/risk.py): an action predicted to be irreversible needs a higher verifier margin, and `safe`
+refuses it.
 """
 from __future__ import annotations
 
@@ -84,9 +86,9 @@ class AdaptiveSettings(BaseModel):
     # Policy answers in the step's one proposal call. Two suffice to tell agreement (both the same) from
     # doubt, and an endpoint without `n` (llama.cpp) is asked once per answer, so each one costs a prompt.
     proposal_samples: int = Field(default=2, ge=1)
-    k: int = Field(default=3, ge=1)  # candidates kept from their votes
-    # Easy (act on the voted top action, no more calls): at least this share of the sampled answers
-    # agree on the top action (0.66: two of three), the last step did not surprise, and the action is
+    k: int = Field(default=3, ge=1)  # candidates kept: the greedy one, then the others by votes
+    # Easy (act on the greedy action, no more calls): at least this share of the sampled answers
+    # agree on it (0.66: two of three), the last step did not surprise, and the action is
     # reversible. On a page the task has not acted on before, the bar is agreement_easy_new_page.
     # Above 1 no step is easy (agreement is at most 1).
     agreement_easy: float = Field(default=0.66, ge=0)
@@ -147,6 +149,12 @@ class PlannerConfig:
     beam_aggregate: Literal["last", "min", "mean"] = "last"  # beam: a path's value from its step scores
     safe: bool = False  # refuse actions predicted to be irreversible (the agent picks another or stops)
     risk_margin: float = 0.25  # how far an irreversible action must out-score the best reversible one
+    # How far another candidate's verifier score (0..1) must beat the greedy candidate's for it to run
+    # instead: a verdict that overrules the policy's own first choice must be clear, since a weak
+    # verifier is confidently wrong often enough to lose what reactive gets right. 0.2 is less than one
+    # verdict step (wrong 0 / on track 0.5 / complete 1) with m = 1, and more than one of m >= 3 samples
+    # moving one step (at most 0.17). Ties always go to the greedy candidate; 0 overrules on any lead.
+    overrule_margin: float = 0.2
     lookahead_any_origin: bool = False  # lookahead: also try candidates for real on non-local sites
     tree_expansions: int = 3  # tree: nodes whose K children are tried for real, per step (N)
     adaptive: AdaptiveSettings = field(default_factory=AdaptiveSettings)
@@ -170,6 +178,8 @@ class PlannerConfig:
             raise ValueError(f"beam_aggregate must be one of {', '.join(AGGREGATES)}, got {self.beam_aggregate!r}")
         if not 0 <= self.risk_margin <= 1:
             raise ValueError(f"risk_margin must be between 0 and 1, got {self.risk_margin}")
+        if not 0 <= self.overrule_margin <= 1:
+            raise ValueError(f"overrule_margin must be between 0 and 1, got {self.overrule_margin}")
 
     def step_plan(self) -> StepPlan | None:
         """The plan of every step of a fixed strategy; None for adaptive (it plans each step)."""

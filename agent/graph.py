@@ -9,8 +9,9 @@ of the planning nodes a step runs between `propose` and `select`:
   adaptive: propose → assess → one of the rows above, picked per step from cheap difficulty signals;
             after rerank's scores it assesses once more and may escalate to simulate → score.
 
-`select` applies the risk gate (agent/risk.py) for every strategy and may end the run instead of
-acting. Nodes are plain async functions over the parts given to `build_graph`; only `act` touches
+`select` keeps the greedy candidate (the first proposal) unless a verdict beats it by the config's
+`overrule_margin`, then applies the risk gate (agent/risk.py) for every strategy and may end the run
+instead of acting. Nodes are plain async functions over the parts given to `build_graph`; only `act` touches
 the task's page, and only with the chosen action (lookahead and tree try candidates in forked contexts;
 tree resets a local site while it searches, and restores it by replaying the real history).
 """
@@ -29,7 +30,7 @@ from langgraph.graph.state import CompiledStateGraph
 from agent.config import PlannerConfig
 from agent.llm.protocol import LLM
 from agent.proposer import propose_candidates
-from agent.risk import gate, irreversible_reason
+from agent.risk import gate, irreversible_reason, preference_order
 from agent.state import (
     STOP_ANSWER,
     STOP_MAX_STEPS,
@@ -208,6 +209,9 @@ class Nodes:
         best: dict[str, Path] = {}
         for path in beam:  # best first: each first action keeps its best path in the final beam
             best.setdefault(path.actions[0], path)
+        greedy = candidates[0]
+        if greedy not in best:  # pruned: its best scored path is what a winner must beat by the margin
+            best[greedy] = max((p for p in scored if p.actions[0] == greedy), key=lambda p: p.value(aggregate))
         return changed(state, imagined={a: p.steps for a, p in best.items()},
                        scores={a: p.score(aggregate) for a, p in best.items()},
                        search=[p.to_dict(aggregate, kept=any(p is b for b in beam)) for p in scored])
@@ -215,9 +219,8 @@ class Nodes:
     async def select(self, state: PlannerState) -> Update:
         obs, step = state["observation"], state["step"]
         candidates, imagined, scores = step.proposed.candidates, step.imagined, step.scores
-        # Scored candidates by score, then unscored ones (pruned by beam); sorted() keeps the policy's
-        # order among equals, so ties go to the policy's own ranking.
-        ranked = sorted(candidates, key=lambda a: (a not in scores, -scores[a].value if a in scores else 0.0))
+        # The greedy candidate (the first) unless a verdict beats it by the margin (agent/risk.py).
+        ranked = preference_order(candidates, scores, self.config.overrule_margin)
         risky = {}
         for action in candidates:
             why = irreversible_reason(action, obs, imagined[action][0].prediction if imagined.get(action) else None)

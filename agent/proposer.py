@@ -1,5 +1,16 @@
 """Candidate actions from the policy: parsed, validated against the page's ids, de-duplicated, and
-optionally filtered by a self-refinement call that drops irrelevant ones."""
+optionally filtered by a self-refinement call that drops irrelevant ones.
+
+The first candidate is the greedy one: the action a reactive step (k=1) would take on the same page
+with the same model and seed. The prompt's text does not depend on k (only the JSON schema's
+minItems/maxItems do), so the first item is decoded from the same prompt, and under a grammar
+(llama.cpp) with the same allowed tokens and the same seeded random draws, up to the end of its
+action: the grammars for k=1 and k=3 differ only after the first item. De-duplication and
+self-refinement keep it first. agent/graph.py's `select` lets a verdict overrule it only by a margin.
+Where this is not exact: an endpoint that samples `n` answers of one request (OpenAI) or that does
+not enforce the schema (the count is then part of the prompt), and llama.cpp's own numerics when the
+prompt cache or batch differs (a near-tie in greedy decoding may flip).
+"""
 from __future__ import annotations
 
 import json
@@ -75,7 +86,7 @@ _ACTION_LABEL = re.compile(r"^\s*(?:next\s+)?action\s*:\s*", re.IGNORECASE)
 
 @dataclass
 class Proposal:
-    candidates: list[str]  # canonical action texts, best first, unique, at most k
+    candidates: list[str]  # canonical action texts, the greedy one first, unique, at most k
     reasons: dict[str, str] = field(default_factory=dict)  # candidate -> the policy's reason
     rejected: list[dict[str, str]] = field(default_factory=list)  # {"answer": ..., "error": ...}
     refined_out: list[str] = field(default_factory=list)  # dropped by self-refinement
@@ -96,8 +107,9 @@ async def propose_candidates(
     self_refine: bool = False,
 ) -> Proposal:
     """Up to `k` valid, distinct candidate actions for `obs` from the `policy` role."""
+    # The prompt does not name k (see the module's docstring): the schema alone asks for k items.
     messages = load_template(PROMPTS / "propose.txt").render(
-        goal=goal, history=format_history(history), observation=page_text, k=k
+        goal=goal, history=format_history(history), observation=page_text
     )
     [answer] = await llm.complete("policy", messages, json_schema=candidates_schema(obs, k))
     proposal = Proposal(candidates=[], answer=answer.text)
@@ -114,6 +126,7 @@ async def propose_candidates(
             proposal.reasons[text] = reason
     if self_refine and len(proposal.candidates) > 1:
         keep = await _refine(llm, goal, page_text, history, proposal.candidates)
+        keep.add(proposal.candidates[0])  # the greedy candidate is never refined out
         proposal.refined_out = [c for c in proposal.candidates if c not in keep]
         proposal.candidates = [c for c in proposal.candidates if c in keep]
     return proposal

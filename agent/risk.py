@@ -1,4 +1,7 @@
-"""The risk gate: actions predicted to be irreversible (placing an order, deleting, posting, sending,
+"""Choosing what runs: the greedy candidate unless a verdict overrules it by a margin
+(`preference_order`), then the risk gate.
+
+The risk gate: actions predicted to be irreversible (placing an order, deleting, posting, sending,
 paying, submitting a form that changes server state) must out-score the best reversible candidate
 by a margin, and in safe mode are refused.
 
@@ -70,6 +73,25 @@ def irreversible_reason(action: str, obs: Observation, prediction: Prediction | 
     return None
 
 
+def preference_order(candidates: Sequence[str], scores: Mapping[str, Score], margin: float) -> list[str]:
+    """`candidates` (the greedy one first, as proposed) in the order `select` prefers them: the others
+    that out-score the greedy candidate by at least `margin` (best first), then the greedy one, then
+    the rest (scored best first, then unscored; the policy's order among equals). An unscored greedy
+    candidate counts as 0 when others are scored; with no scores (reactive) the greedy one leads."""
+    if not candidates:
+        return []
+    greedy, others = candidates[0], list(candidates[1:])
+    others.sort(key=lambda a: (a not in scores, -scores[a].value if a in scores else 0.0))  # stable
+    base = scores[greedy].value if greedy in scores else 0.0
+
+    def overrules(action: str) -> bool:
+        if action not in scores or scores[action].value <= base:  # a tie never overrules
+            return False
+        return round(scores[action].value - base, 6) >= round(margin, 6)  # 0.7 - 0.5 is 0.19999...
+
+    return [a for a in others if overrules(a)] + [greedy] + [a for a in others if not overrules(a)]
+
+
 @dataclass
 class GateDecision:
     choice: str | None  # None: nothing may run (the run stops)
@@ -79,7 +101,9 @@ class GateDecision:
 def gate(
     ranked: Sequence[str], scores: Mapping[str, Score], risky: Mapping[str, str], *, safe: bool, margin: float
 ) -> GateDecision:
-    """The action to run from `ranked` (best first), given which candidates are irreversible (`risky`).
+    """The action to run from `ranked` (preferred first: `preference_order`), given which candidates
+    are irreversible (`risky`). An irreversible first choice must out-score the best-scoring
+    reversible candidate by `margin`; when it does not, the first reversible one in `ranked` runs.
 
     Unscored candidates count as 0 against an irreversible one; with no scores at all (reactive)
     there is no margin to check, so only safe mode can hold an irreversible action back.
@@ -101,8 +125,9 @@ def gate(
     def value(action: str) -> float:
         return scores[action].value if action in scores else 0.0
 
-    floor = value(reversible[0]) if reversible else 0.0
-    against = f"best reversible {reversible[0]} scores {floor:.2f}" if reversible else "no reversible candidate"
+    best_reversible = max(reversible, key=value) if reversible else None  # max keeps the first of equals
+    floor = value(best_reversible) if best_reversible else 0.0
+    against = f"best reversible {best_reversible} scores {floor:.2f}" if best_reversible else "no reversible candidate"
     if value(best) >= floor + margin:
         return GateDecision(best, f"irreversible ({risky[best]}) but scores {value(best):.2f}; {against}, "
                                   f"margin {margin:.2f} met")

@@ -55,6 +55,10 @@ class StepRecord:
     risky: dict[str, str] = field(default_factory=dict)  # candidate -> why it is predicted irreversible
     gate: str | None = None  # what the risk gate did, when it did anything
     lookahead: dict[str, str] = field(default_factory=dict)  # lookahead: candidate -> "real" or "imagined: why"
+    # The greedy candidate (the first proposed: what a reactive step would run), and whether the step ran
+    # another action instead (a verdict beat it by the overrule margin, or the risk gate held it back).
+    greedy: str | None = None
+    overruled: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +83,8 @@ class StepRecord:
             "risky": self.risky,
             "gate": self.gate,
             "lookahead": self.lookahead,
+            "greedy": self.greedy,
+            "overruled": self.overruled,
         }
 
 
@@ -144,6 +150,8 @@ def step_record(state: PlannerState, step: Step | None = None, **fields: Any) ->
     by the loop when a run stops mid-step."""
     step = step or state.get("step") or Step()
     proposal = step.proposal
+    greedy = proposal.candidates[0] if proposal and proposal.candidates else None
+    choice = fields.get("choice")
     return StepRecord(
         step=len(state.get("history", [])) + 1,
         observation=summarize(state["observation"]),
@@ -161,6 +169,8 @@ def step_record(state: PlannerState, step: Step | None = None, **fields: Any) ->
         risky=dict(step.risky),
         gate=step.gate,
         lookahead=dict(step.lookahead),
+        greedy=greedy,
+        overruled=choice is not None and choice != greedy,
         **fields,
     )
 

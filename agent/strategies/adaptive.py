@@ -3,12 +3,13 @@
 Each step starts with ONE policy call that samples several answers (n = `proposal_samples`); their
 candidates are merged by votes. Then cheap signals say how hard the step is:
 
-  agreement  share of the sampled answers whose top action is the voted top action
+  agreement  share of the sampled answers whose top action is the greedy one (the first answer's top,
+             what a reactive step would do: agent/proposer.py)
   new page   the URL was not seen before in this task
   surprise   how far the last real step departed from its prediction: 1 - F1 of the changes it
              predicted against the page's real change (world_model/surprise.py); 1.0 when the
              action failed or the prediction was empty or unparsed, unknown when it imagined nothing
-  risky      the voted top action is predicted to be irreversible (its margin must be checked)
+  risky      the top (greedy) action is predicted to be irreversible (its margin must be checked)
   spread     after rerank: the verifier's best score minus its runner-up
 
 and choose the step's mode and its K/H/m (`AdaptiveSettings`):
@@ -17,7 +18,7 @@ and choose the step's mode and its K/H/m (`AdaptiveSettings`):
       unless the last step already ran beam: imagining deeper did not pay there, so the step is
       decided as if nothing had surprised (a weak world model would otherwise search every step)
   agreement >= agreement_easy (on a new page: >= agreement_easy_new_page), no surprise, safe
-                                                             -> reactive (one call for the step)
+                                                             -> reactive (act on the greedy action)
   proposals disagree (and not rerank_first)                  -> dreamer (imagine and score)
   otherwise (agreeing but risky, or rerank_first)            -> rerank, and then
       spread >= spread_clear                                 -> keep rerank's choice
@@ -46,7 +47,7 @@ class Signals:
     agreement: float | None = None  # None: only one answer was sampled
     new_page: bool = False
     surprise: float | None = None  # None: the last step predicted nothing (or there was none)
-    risky: str | None = None  # why the voted top action is irreversible
+    risky: str | None = None  # why the top (greedy) action is irreversible
     spread: float | None = None  # after rerank only
     last_mode: str | None = None  # the mode the last real step ran
 
@@ -122,7 +123,9 @@ async def propose_by_vote(
     llm: LLM, goal: str, obs: Observation, page_text: str, history: Sequence[str], k: int, samples: int
 ) -> tuple[Proposal, float | None]:
     """(proposal, agreement) from ONE policy call with `samples` answers, each parsed and validated by
-    the proposer; candidates ordered by how many answers proposed them, then by their best rank."""
+    the proposer. The first answer's first action is the greedy candidate (a reactive step's action,
+    agent/proposer.py) and stays first; the others follow by how many answers proposed them, then by
+    their best rank. Agreement is the share of answers whose top action is the greedy one."""
     batch = _OneCallManyAnswers(llm, samples)
     proposals = [await propose_candidates(batch, goal, obs, page_text, history, k)]
     while batch.answers:  # some endpoints return fewer than n answers: vote over those there are
@@ -136,7 +139,10 @@ async def propose_by_vote(
             votes[action] += 1
             best_rank[action] = min(rank, best_rank.get(action, rank))
             merged.reasons.setdefault(action, proposal.reasons.get(action, ""))
-    merged.candidates = sorted(votes, key=lambda a: (-votes[a], best_rank[a]))[:k]
+    by_votes = sorted(votes, key=lambda a: (-votes[a], best_rank[a]))
+    # With no usable action in the first answer there is no greedy one: the voted top leads.
+    greedy = proposals[0].candidates[:1]
+    merged.candidates = (greedy + [a for a in by_votes if a not in greedy])[:k]
     if len(proposals) == 1 or not merged.candidates:
         return merged, None
     tops = Counter(p.candidates[0] for p in proposals if p.candidates)

@@ -17,6 +17,7 @@ from agent.cli.run import run_settings
 from agent.config import PlannerConfig
 from agent.llm.budget import Budget
 from agent.llm.fake_server import Failure, FakeOpenAIServer
+from agent.llm.protocol import Completion, Usage
 from agent.llm.scripted import ScriptedLLM
 from agent.llm.settings import Settings, build_llm
 from agent.loop import RunResult, run_task
@@ -26,7 +27,7 @@ from envs.env import BrowserEnv
 from envs.rendering import render_text
 from envs.tasks import UrlTask
 from tests.agent.answers import candidates
-from traces.schema import read_trace
+from traces.schema import prompt_hash, read_trace
 
 COUNTER_PAGE = """<!doctype html>
 <html><head><title>Click counter</title></head><body>
@@ -269,13 +270,62 @@ async def test_proposals_are_validated_deduplicated_and_self_refined(
     bracket_beta = f"click [{ids['Beta'].lstrip('e')}]"  # WebArena's form of the same action
     llm = ScriptedLLM({"policy": [
         candidates(alpha, beta, bracket_beta, "click('e404')", "scroll(", gamma),
-        '{"keep": [2, 3]}',
+        '{"keep": [1, 3]}',
     ]})
     proposal = await propose_candidates(llm, GOAL, obs, render_text(obs), [], k=5, self_refine=True)
 
-    assert proposal.candidates == [beta, gamma]
-    assert proposal.refined_out == [alpha]
+    assert proposal.candidates == [alpha, gamma]
+    assert proposal.refined_out == [beta]
     assert [r["answer"] for r in proposal.rejected] == ["click('e404')", "scroll("]
+
+
+async def test_the_greedy_candidate_stays_first_through_deduplication_and_self_refinement(
+    env: BrowserEnv, page_path: Path, ids: dict[str, str]
+) -> None:
+    obs, _ = await env.reset(task(page_path))
+    alpha, beta, gamma = click(ids["Alpha"]), click(ids["Beta"]), click(ids["Gamma"])
+    bracket_alpha = f"click [{ids['Alpha'].lstrip('e')}]"
+    llm = ScriptedLLM({"policy": [candidates(alpha, bracket_alpha, beta, gamma), '{"keep": [3]}']})
+    proposal = await propose_candidates(llm, GOAL, obs, render_text(obs), [], k=3, self_refine=True)
+
+    assert proposal.candidates == [alpha, gamma]  # the refiner dropped the greedy Alpha; it is kept
+    assert proposal.refined_out == [beta]
+
+
+class PrefixModel:
+    """A policy that decodes like a greedy model under a JSON-schema grammar: its answer is a function
+    of the prompt alone, and the schema only decides how many items it may write."""
+
+    def __init__(self, ranking: list[str]) -> None:
+        self.ranking = ranking
+        self.prompts: list[list[dict[str, str]]] = []
+        self.schemas: list[dict[str, Any]] = []
+
+    async def complete(self, role: str, messages: list[dict[str, str]], *, n: int = 1,
+                       json_schema: dict[str, Any] | None = None, temperature: float | None = None) -> list[Any]:
+        assert json_schema is not None
+        self.prompts.append(messages)
+        self.schemas.append(json_schema)
+        items = json_schema["properties"]["candidates"]["maxItems"]
+        # What a model reads first decides its first item: here a hash of the prompt picks the order.
+        start = int(prompt_hash(messages), 16) % len(self.ranking)
+        ordered = self.ranking[start:] + self.ranking[:start]
+        text = candidates(*ordered[:items])
+        return [Completion(text=text, role="policy", model="prefix", usage=Usage(), data=json.loads(text))]
+
+
+async def test_a_proposal_of_k_starts_with_the_action_a_reactive_proposal_would_take(
+    env: BrowserEnv, page_path: Path, ids: dict[str, str]
+) -> None:
+    obs, _ = await env.reset(task(page_path))
+    model = PrefixModel([click(ids[name]) for name in ("Alpha", "Beta", "Gamma")])
+    one = await propose_candidates(model, GOAL, obs, render_text(obs), ["noop(10)"], k=1)
+    three = await propose_candidates(model, GOAL, obs, render_text(obs), ["noop(10)"], k=3)
+
+    assert model.prompts[0] == model.prompts[1]  # the prompt does not say k; only the schema does
+    counts = [s["properties"]["candidates"] for s in model.schemas]
+    assert [(c["minItems"], c["maxItems"]) for c in counts] == [(1, 1), (3, 3)]
+    assert len(three.candidates) == 3 and three.candidates[0] == one.candidates[0]
 
 
 async def test_plain_text_proposals_are_read_line_by_line(

@@ -12,7 +12,7 @@ from agent.cli.main import main
 from agent.config import PlannerConfig
 from agent.llm.scripted import ScriptedLLM
 from agent.loop import RunResult, run_task
-from agent.risk import gate, irreversible_reason
+from agent.risk import gate, irreversible_reason, preference_order
 from agent.verifier import Score
 from envs.env import BrowserEnv
 from envs.tasks import UrlTask
@@ -185,3 +185,28 @@ def test_gate_without_scores_lets_reactive_act_unless_safe() -> None:
     assert gate(["click('e1')"], {}, risky, safe=True, margin=0.25).choice is None
     held = gate(["click('e1')"], {"click('e1')": Score(0.0)}, risky, safe=False, margin=0.25)
     assert held.choice is None and held.note is not None and "no reversible candidate" in held.note
+
+
+def test_an_irreversible_winner_held_back_gives_way_to_the_greedy_candidate_not_a_weak_rival() -> None:
+    # Greedy G (reversible) 0.5; X (irreversible) 0.8 overrules G by the margin 0.2; Y (reversible) 0.6
+    # does not. X must beat the best reversible score (Y's 0.6) by the risk margin 0.25: it does not,
+    # so the preferred reversible candidate runs, and that is G, not Y.
+    greedy, order, rival = "click('e1')", "click('e2')", "click('e3')"
+    scores = {greedy: Score(0.5), order: Score(0.8), rival: Score(0.6)}
+    ranked = preference_order([greedy, order, rival], scores, margin=0.2)
+    assert ranked == [order, greedy, rival]
+    decision = gate(ranked, scores, {order: "place order"}, safe=False, margin=0.25)
+    assert decision.choice == greedy
+    assert decision.note is not None and f"best reversible {rival} scores 0.60" in decision.note
+    assert gate(ranked, {**scores, order: Score(0.9)}, {order: "place order"}, safe=False, margin=0.25).choice == order
+
+
+def test_preference_order_keeps_the_greedy_candidate_unless_beaten_by_the_margin() -> None:
+    greedy, a, b = "click('e1')", "click('e2')", "click('e3')"
+    assert preference_order([greedy, a, b], {}, margin=0.2) == [greedy, a, b]  # reactive: no scores
+    scores = {greedy: Score(0.5), a: Score(0.7), b: Score(1.0)}
+    assert preference_order([greedy, a, b], scores, margin=0.2) == [b, a, greedy]  # 0.7 - 0.5 counts as 0.2
+    assert preference_order([greedy, a, b], scores, margin=0.6) == [greedy, b, a]
+    # Unscored (pruned) candidates come last; an unscored greedy one counts as 0.
+    assert preference_order([greedy, a, b], {a: Score(0.1)}, margin=0.2) == [greedy, a, b]
+    assert preference_order([greedy, a, b], {a: Score(0.3)}, margin=0.2) == [a, greedy, b]

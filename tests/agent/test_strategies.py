@@ -74,6 +74,42 @@ async def run(
     return result, [json.loads(line) for line in lines]
 
 
+# ------------------------------------------------------------------------- the overrule margin
+
+
+@pytest.mark.parametrize("beta_verdicts, margin, runs", [
+    (["complete", "on track", "on track"], 0.2, "Alpha"),  # Beta leads by 0.17: not enough
+    (["complete", "complete", "on track"], 0.2, "Beta"),  # Beta leads by 0.33
+    (["complete", "on track", "on track"], 0.0, "Beta"),  # no margin: any lead overrules
+    (["on track", "on track", "on track"], 0.0, "Alpha"),  # a tie goes to the greedy candidate
+    (["complete", "complete", "complete"], 0.5, "Beta"),  # a lead of exactly the margin overrules
+])
+async def test_a_verdict_overrules_the_greedy_candidate_only_by_the_margin(
+    env: BrowserEnv, page_path: Path, buttons: dict[str, str], tmp_path: Path,
+    beta_verdicts: list[str], margin: float, runs: str,
+) -> None:
+    alpha, beta = buttons["Alpha"], buttons["Beta"]
+    llm = ScriptedLLM({
+        "policy": [candidates(alpha, beta)],  # Alpha: the greedy candidate
+        "world_model": [{"when": f"Action: {alpha}", "answer": prediction("Alpha shows 1")},
+                        {"when": f"Action: {beta}", "answer": prediction("Beta shows 1")}],
+        "verifier": [*({"when": "Predicted outcome: Alpha shows 1", "answer": verdict("on track")} for _ in range(3)),
+                     *({"when": "Predicted outcome: Beta shows 1", "answer": verdict(v)} for v in beta_verdicts)],
+    })
+    _, [step] = await run(env, page_path, llm, tmp_path, strategy="dreamer", k=2, samples=3, max_steps=1,
+                          overrule_margin=margin)
+
+    assert step["scores"][alpha]["value"] == 0.5
+    assert step["choice"] == buttons[runs] and await clicks(env) == {"Alpha": runs == "Alpha", "Beta": runs == "Beta",
+                                                                     "Gamma": 0}
+    assert step["greedy"] == alpha and step["overruled"] == (runs == "Beta")
+
+
+def test_the_overrule_margin_is_checked() -> None:
+    with pytest.raises(ValueError, match="overrule_margin must be between 0 and 1, got 1.5"):
+        PlannerConfig(overrule_margin=1.5)
+
+
 # ------------------------------------------------------------------------------------------ beam
 
 
@@ -258,7 +294,9 @@ async def test_adaptive_spends_one_call_on_an_easy_step_and_more_on_a_hard_one(
     else:
         assert [d["mode"] for d in hard["adaptive"]] == ["dreamer"]
         assert hard["adaptive"][0]["why"] == f"{disagree}: imagine the outcomes"
-    assert hard["candidates"][0] == buttons["Beta"]  # two of three answers proposed Beta
+    # The first answer's top (Alpha, the greedy candidate) leads, then by votes: Beta (2), Gamma (1).
+    assert hard["candidates"] == [buttons["Alpha"], buttons["Beta"], buttons["Gamma"]]
+    assert hard["greedy"] == buttons["Alpha"] and hard["overruled"]  # Gamma 1.0 beats Alpha 0.0 by the margin
     assert hard["mode"] == "dreamer" and hard["choice"] == buttons["Gamma"]
 
     assert [d["mode"] for d in easy["adaptive"]] == ["reactive"] and easy["mode"] == "reactive"
@@ -323,7 +361,7 @@ def test_first_decision_follows_the_thresholds() -> None:
     assert first_decision(easy, AdaptiveSettings(agreement_easy=0.9)).plan.mode == "dreamer"
 
 
-async def test_propose_by_vote_makes_one_call_and_orders_candidates_by_votes(
+async def test_propose_by_vote_makes_one_call_keeps_the_greedy_action_first_and_orders_the_rest_by_votes(
     env: BrowserEnv, page_path: Path, buttons: dict[str, str]
 ) -> None:
     obs, _ = await env.reset(UrlTask("counter", str(page_path), GOAL))
@@ -331,6 +369,8 @@ async def test_propose_by_vote_makes_one_call_and_orders_candidates_by_votes(
     llm = ScriptedLLM({"policy": [candidates(alpha, gamma), candidates(gamma, "click('e999')"), "no idea"]})
     proposal, agreement = await propose_by_vote(llm, GOAL, obs, render_text(obs), [], k=2, samples=3)
 
-    assert proposal.candidates == [gamma, alpha] and agreement == 0.3333  # Gamma: 2 votes, first once
+    # Alpha: the first answer's top (the greedy one), though Gamma has two votes; one answer in three
+    # has Alpha on top.
+    assert proposal.candidates == [alpha, gamma] and agreement == 0.3333
     assert [r["answer"] for r in proposal.rejected] == ["click('e999')", "no idea"]
     assert llm.remaining("policy") == 0 and beta not in proposal.candidates
