@@ -42,6 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.config import STRATEGIES, AdaptiveSettings, PlannerConfig  # noqa: E402
+from agent.evaluation.flops import add_flops  # noqa: E402
 from agent.evaluation.frontier import format_frontier_table, token_ratio, write_frontier  # noqa: E402
 from agent.evaluation.runner import EvalOptions, run_eval  # noqa: E402
 from agent.evaluation.suites import EvalError, SuiteTask, load_suite  # noqa: E402
@@ -158,6 +159,7 @@ async def bench(args: argparse.Namespace, settings: Any, planner: PlannerConfig)
                                        "strategies": common, "tasks": task_ids, "skipped_without_oracle": []})
         left_out = sorted(set(args.strategies) & set(LOCAL_ONLY))
         without = f"; without {', '.join(left_out)} (local only)" if left_out else ""
+        add_flops(combined, [args.out / suite for suite, *_ in plan])  # for the combined table
         report(f"combined: {len(task_ids)} task(s){without}", combined, [args.out / suite for suite, *_ in plan],
                adaptive)
         if len(common) > 1:
