@@ -43,6 +43,7 @@ COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c
 
 PANEL_WIDTH, PANEL_HEIGHT, TITLE_HEIGHT = 340, 280, 34
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 58, 18, 30, 46
+LABEL_CHAR_WIDTH = 6.5  # px per character of an 11 px label, about, to keep labels from overprinting
 
 
 @dataclass
@@ -224,7 +225,7 @@ def _panel(summary: dict[str, Any], key: str, label: str, front: list[str], colo
         line = " ".join(f"{px(points[n][1]):.1f},{py(points[n][0]):.1f}" for n in front)
         out.append(f'<polyline class="front" data-strategies={quoteattr(",".join(front))} points="{line}" '
                    'fill="none" stroke="#333" stroke-width="1.5" stroke-dasharray="5,3"/>')
-    placed: list[tuple[float, float]] = []
+    placed: list[tuple[float, float, float]] = []  # labels so far: left and right end, baseline
     for name, row in summary["strategies"].items():
         if name not in points:
             continue
@@ -234,12 +235,14 @@ def _panel(summary: dict[str, Any], key: str, label: str, front: list[str], colo
         y_low, y_high = py(max(0.0, success - err)), py(min(1.0, success + err))
         on_front = name in front
         # Labels of strategies at the same spot would overprint: shift each below the ones placed near it.
-        # Right of the point, or left of it near the panel's right edge so that it is not cut off.
-        anchor_end = x > right - 80
+        # Right of the point, or left of it where it would cross the panel's right edge.
+        width = LABEL_CHAR_WIDTH * len(name)
+        anchor_end = x + 8 + width > right + MARGIN_RIGHT
         label_x, label_y = (x - 8 if anchor_end else x + 8), y - 6
-        while any(abs(label_x - px_) < 40 and abs(label_y - py_) < 12 for px_, py_ in placed):
+        start = label_x - width if anchor_end else label_x
+        while any(start < end_ and start_ < start + width and abs(label_y - y_) < 12 for start_, end_, y_ in placed):
             label_y += 12
-        placed.append((label_x, label_y))
+        placed.append((start, start + width, label_y))
         color = colors[name]
         out.append(
             f'<g class="point" data-strategy={quoteattr(name)} data-front="{str(on_front).lower()}">'
