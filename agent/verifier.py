@@ -104,11 +104,26 @@ def read_verdict(text: str, data: Any = None) -> tuple[float | None, str]:
     return VERDICT_VALUES[verdict], text.strip()
 
 
+CHANGES_LISTED = 12  # predicted appearances (and disappearances) shown per step; the rest are counted
+
+
 def _trajectory_text(action: str, imagined: Sequence[ImaginedStep] | None) -> str:
+    """The action and, per imagined step, the predicted change set: what the world model says appears,
+    disappears and where the page ends up. The verifier compares that with the page and the task (a
+    prediction that the wrong tab gets selected must read as wrong, whatever the action looks like)."""
     if imagined is None:
         return f"Action: {action}\n(No prediction: judge the action itself.)"
     lines = []
     for i, step in enumerate(imagined, 1):
         label = "Action" if i == 1 else f"Then (imagined step {i})"
-        lines.append(f"{label}: {step.action}\nPredicted outcome: {describe(step.prediction)}")
+        prediction = step.prediction
+        if not (prediction.description or prediction.appear or prediction.disappear or prediction.url):
+            lines.append(f"{label}: {step.action}\nPredicted outcome: (none: the world model's answer was empty "
+                         "or unreadable; judge the action itself)")
+            continue
+        lines.append(f"{label}: {step.action}\nPredicted outcome: {describe(prediction)}")
+        for word, items in (("appear", prediction.appear), ("disappear", prediction.disappear)):
+            if items:
+                more = f" (and {len(items) - CHANGES_LISTED} more)" if len(items) > CHANGES_LISTED else ""
+                lines.append(f"Predicted to {word}: {'; '.join(items[:CHANGES_LISTED])}{more}")
     return "\n".join(lines)

@@ -28,6 +28,7 @@ from envs.rendering import render_text
 from envs.tasks import UrlTask
 from tests.agent.answers import candidates
 from traces.schema import prompt_hash, read_trace
+from world_model.world_model import ImaginedStep, Prediction
 
 COUNTER_PAGE = """<!doctype html>
 <html><head><title>Click counter</title></head><body>
@@ -355,6 +356,26 @@ async def test_verifier_averages_its_samples_and_counts_unreadable_ones() -> Non
     llm = ScriptedLLM({"verifier": [verdict("complete"), "Status: on track", "no idea", verdict("wrong")]})
     score = await LLMVerifier(llm, samples=4).score(GOAL, "page", [], "click('e1')", None)
     assert score.samples == [1.0, 0.5, 0.0] and score.value == 0.5 and score.unreadable == 1
+
+
+async def test_the_verifier_sees_the_predicted_change_set_and_is_told_a_wrong_outcome_is_wrong() -> None:
+    # Keyed on the change set: the answer comes only if the verifier's prompt lists it.
+    listed = "Predicted to appear: tab 'Billing' (selected)\nPredicted to disappear: tab 'Shipping' (selected)"
+    llm = ScriptedLLM({"verifier": [{"when": listed, "answer": verdict("wrong")}, verdict("on track")]})
+    tab = ImaginedStep("click('e2')", Prediction("The Billing tab is selected.", url="http://shop/checkout",
+                                                 appear=["tab 'Billing' (selected)"],
+                                                 disappear=["tab 'Shipping' (selected)"]))
+    verifier = LLMVerifier(llm, samples=1)
+    assert (await verifier.score("Open the Shipping tab.", "page", [], "click('e2')", [tab])).value == 0.0
+    prompt = " ".join(verifier.prompt.render(goal="g", history="h", observation="p", trajectory="t")[-1]["content"]
+                      .split())
+    assert "the wrong tab selected" in prompt and 'the verdict is "wrong"' in prompt
+
+    # An empty or unparsed prediction is said to be none, not shown as an outcome.
+    empty = ImaginedStep("click('e2')", Prediction("", structured=False))
+    llm = ScriptedLLM({"verifier": [{"when": "Predicted outcome: (none: the world model's answer was empty",
+                                     "answer": verdict("on track")}]})
+    assert (await LLMVerifier(llm, samples=1).score("g", "page", [], "click('e2')", [empty])).value == 0.5
 
 
 # ------------------------------------------------------------------------------ over HTTP
