@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent.config import STRATEGIES, AdaptiveSettings, PlannerConfig  # noqa: E402
 from agent.evaluation.flops import add_flops  # noqa: E402
 from agent.evaluation.frontier import format_frontier_table, token_ratio, write_frontier  # noqa: E402
+from agent.evaluation.overrules import count_overrules, format_overrules  # noqa: E402
 from agent.evaluation.runner import EvalOptions, run_eval  # noqa: E402
 from agent.evaluation.suites import EvalError, SuiteTask, load_suite  # noqa: E402
 from agent.evaluation.summary import summarize, write_summary  # noqa: E402
@@ -111,6 +112,9 @@ def adaptive_modes(run_dirs: list[Path]) -> Counter[str]:
 def report(title: str, summary: dict[str, Any], run_dirs: list[Path], adaptive: dict[str, Any]) -> None:
     print(f"\n== {title}")
     print(format_frontier_table(summary))
+    overrules = count_overrules(run_dirs, list(summary["strategies"]))  # did imagining change the choice?
+    print(format_overrules(overrules))
+    summary["overrules"] = {strategy: row.to_dict() for strategy, row in overrules.items()}
     for strategy, row in summary["strategies"].items():
         if row["errors"]:
             print(f"  {strategy}: {row['errors']} task(s) ended in an error, left out of its success rate")

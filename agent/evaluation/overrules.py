@@ -1,0 +1,89 @@
+"""Whether imagination changed the choice, per strategy, read back from an eval's step records.
+
+Per real step (a steps.jsonl record whose action ran):
+- overruled: the action that ran is not the step's greedy candidate (the first proposal, the action a
+  reactive step would have run: agent/proposer.py), because a verdict beat it by the overrule margin
+  or the risk gate held it back (agent/risk.py);
+- right or wrong: whether an overruling was right cannot be known at the step. It is counted after the
+  run, by the task's outcome: an overruled step of a task that succeeded is "right", one of a task
+  that failed is "wrong", one of a task that ended in an error is neither. This is attribution by
+  outcome, not a counterfactual: a needless overruling in a task that still succeeded counts as
+  right, and a good one in a task that failed later counts as wrong. Even in a one-step task (most
+  easy MiniWoB++ ones) it says whether the action that ran solved the task, not whether the greedy
+  one would have failed. It never calls a change right in a task that failed.
+Records written before steps carried `greedy`/`overruled` are counted as `unrecorded`.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.evaluation.summary import FAILURE, SUCCESS, read_records
+
+
+@dataclass
+class OverruleCounts:
+    steps: int = 0  # real steps (an action ran)
+    overruled: int = 0  # of those, the action was not the greedy candidate
+    right: int = 0  # overruled, in a task that succeeded
+    wrong: int = 0  # overruled, in a task that failed
+    unrecorded: int = 0  # steps from records without the greedy/overruled fields
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def count_overrules(run_dirs: Iterable[Path], strategies: Sequence[str]) -> dict[str, OverruleCounts]:
+    """Per strategy, the counts over the tasks of every eval directory in `run_dirs` (results.jsonl's
+    status per task, OUT/<strategy>/<task-id>/steps.jsonl per step)."""
+    counts = {strategy: OverruleCounts() for strategy in strategies}
+    for run_dir in run_dirs:
+        for record in read_records(run_dir / "results.jsonl"):
+            if record["strategy"] in counts:
+                steps = _real_steps(run_dir / record["strategy"] / record["task_id"] / "steps.jsonl")
+                _add(counts[record["strategy"]], steps, record["status"])
+    return counts
+
+
+def _add(counts: OverruleCounts, steps: list[dict[str, Any]], status: str) -> None:
+    for step in steps:
+        counts.steps += 1
+        if "overruled" not in step:
+            counts.unrecorded += 1
+        elif step["overruled"]:
+            counts.overruled += 1
+            counts.right += status == SUCCESS
+            counts.wrong += status == FAILURE
+
+
+def _real_steps(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut off when the run was killed
+        if record.get("choice") is not None:
+            records.append(record)
+    return records
+
+
+def format_overrules(counts: dict[str, OverruleCounts]) -> str:
+    """A table: per strategy, its steps, how many ran another action than the greedy one, and how many
+    of those were in tasks that succeeded (right) or failed (wrong)."""
+    header = f"{'strategy':<10} {'steps':>6} {'overruled':>9} {'right':>6} {'wrong':>6}"
+    lines = [header, "-" * len(header)]
+    for strategy, row in counts.items():
+        lines.append(f"{strategy:<10} {row.steps:>6} {row.overruled:>9} {row.right:>6} {row.wrong:>6}")
+    lines.append("overruled: the step ran another action than the greedy (first) proposal; right / wrong: "
+                 "in a task that succeeded / failed")
+    unrecorded = {s: row.unrecorded for s, row in counts.items() if row.unrecorded}
+    if unrecorded:
+        lines.append("steps recorded without greedy/overruled (older runs), not counted as overruled: "
+                     + ", ".join(f"{s} {n}" for s, n in unrecorded.items()))
+    return "\n".join(lines)

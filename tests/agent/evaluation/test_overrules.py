@@ -1,0 +1,50 @@
+"""Counting, per strategy, the steps where imagination overruled the greedy proposal, and whether the
+task they were in succeeded, from an eval directory's results.jsonl and steps.jsonl files."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from agent.evaluation.overrules import OverruleCounts, count_overrules, format_overrules
+
+
+def write_task(out: Path, strategy: str, task_id: str, status: str, steps: list[dict[str, Any]]) -> None:
+    task_dir = out / strategy / task_id
+    task_dir.mkdir(parents=True)
+    (task_dir / "steps.jsonl").write_text("".join(json.dumps(s) + "\n" for s in steps), encoding="utf-8")
+    with open(out / "results.jsonl", "a", encoding="utf-8") as results:
+        results.write(json.dumps({"strategy": strategy, "task_id": task_id, "status": status}) + "\n")
+
+
+def step(choice: str | None, greedy: str = "click('e1')", **extra: Any) -> dict[str, Any]:
+    return {"choice": choice, "greedy": greedy, "overruled": choice is not None and choice != greedy, **extra}
+
+
+def test_overruled_steps_are_right_in_tasks_that_succeeded_and_wrong_in_tasks_that_failed(tmp_path: Path) -> None:
+    miniwob, local = tmp_path / "miniwob", tmp_path / "local"
+    for suite in (miniwob, local):
+        suite.mkdir()
+    write_task(miniwob, "dreamer", "a", "success", [step("click('e2')"), step("click('e1')")])
+    write_task(miniwob, "dreamer", "b", "failure", [step(None), step("click('e3')")])  # a failed proposal first
+    write_task(local, "dreamer", "c", "error", [step("click('e2')")])  # an error: neither right nor wrong
+    write_task(local, "dreamer", "d", "failure", [step("click('e1')")])
+    write_task(local, "reactive", "a", "success", [step("click('e1')")])
+    old = {"choice": "click('e1')", "candidates": ["click('e1')"]}  # written before the fields existed
+    write_task(local, "adaptive", "a", "failure", [old, step("click('e4')")])
+    with open(local / "results.jsonl", "a", encoding="utf-8") as results:
+        results.write('{"strategy": "dreamer", "task_id": "e", "sta')  # a torn last line
+
+    counts = count_overrules([miniwob, local], ["reactive", "dreamer", "adaptive"])
+
+    assert counts["dreamer"] == OverruleCounts(steps=5, overruled=3, right=1, wrong=1)
+    assert counts["reactive"] == OverruleCounts(steps=1)
+    assert counts["adaptive"] == OverruleCounts(steps=2, overruled=1, wrong=1, unrecorded=1)
+    table = format_overrules(counts).splitlines()
+    assert table[0].split() == ["strategy", "steps", "overruled", "right", "wrong"]
+    assert table[3].split() == ["dreamer", "5", "3", "1", "1"]
+    assert table[-1] == "steps recorded without greedy/overruled (older runs), not counted as overruled: adaptive 1"
+
+
+def test_a_strategy_without_runs_counts_nothing(tmp_path: Path) -> None:
+    assert count_overrules([tmp_path], ["dreamer"]) == {"dreamer": OverruleCounts()}
