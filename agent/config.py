@@ -5,8 +5,8 @@
 - `dreamer`:  K proposals, each imagined H steps ahead by the world model, the imagined
               trajectories scored by the verifier (m samples), best one acted on (WebDreamer);
 - `revise`:   one proposal, imagined and critiqued by the verifier; the policy revises it after seeing
-              the outcome and the critique, up to R rounds; the verifier's best version is acted on
-              (an earlier version wins when the revisions score worse — agent/strategies/revise.py);
+              the outcome and the critique, up to R rounds; the first version runs unless a revision
+              out-scores it by `overrule_margin` (agent/strategies/revise.py);
 - `beam`:     search in imagination: the K proposals start paths that the imagined policy extends,
               B kept per depth, every imagined step scored; the first action of the best path runs
               (agent/strategies/beam.py);

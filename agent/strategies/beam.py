@@ -6,7 +6,8 @@ trajectory so far — one process-level score per step. The B best paths are kep
 policy proposes up to B next actions for each kept path, and the search goes one level deeper.
 Paths that answer the user, or for which the imagined policy has no valid next action, end there
 but keep competing for a place in the beam. The FIRST action of the best path in the final beam is
-the one that runs — even when that action scored worse on its own than another first action.
+the one that runs — even when that action scored worse on its own than another first action —
+provided its path out-scores the greedy candidate's best path by the overrule margin (agent/graph.py).
 
 A path's value (`aggregate`): "last" (default) is the verifier's score of its last step. The
 verifier reads the whole imagined trajectory when it scores a step, so the last step's score

@@ -1,9 +1,10 @@
 """Sequential revisions (Snell et al.'s first lever): the policy sees what the world model predicts its
 action would do and the verifier's critique of it, and proposes a revised action; up to R rounds.
 
-Every version is kept with its imagined outcome and score, and the graph's select step picks the
-best of ALL versions (ties go to the earlier one): a revision can make things worse, so the last
-version is not automatically the one that runs. Revising stops early when a version already scores
+Every version is kept with its imagined outcome and score, and the graph's select step runs the
+first version unless a later one out-scores it by the overrule margin (then the best of ALL
+versions): a revision can make things worse, so the last version is not automatically the one that
+runs. Revising stops early when a version already scores
 "complete", when the policy repeats an earlier version (it has nothing better), or when its answer
 is not a usable action.
 """

@@ -16,7 +16,8 @@ The frontier is ordered by value: the best tried node that can grow (real, not a
 than the horizon D) is expanded next — the policy proposes K actions on its REAL page and each is
 tried. The search stops after N expansions, when nothing can grow, or when a node scores 1.0
 (complete). Every candidate gets the value and path of the best node under it, so the FIRST action of
-the best real path runs — even when a sibling scored better at depth 1.
+the best real path runs — even when a sibling scored better at depth 1 — provided it out-scores the
+greedy candidate's best node by the overrule margin (agent/graph.py).
 
 Why reset-and-replay rather than holding writes back (as lookahead does): most steps worth searching
 on a local site write to the server (add to cart, post, comment), and a reset makes trying them
