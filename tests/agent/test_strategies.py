@@ -186,6 +186,33 @@ async def test_beam_keeps_the_width_best_paths_and_values_them_by_the_chosen_agg
     assert result.usage["calls"] == 3 + 5 + 5
 
 
+@pytest.mark.parametrize("beta_then_gamma, runs", [("on track", "Alpha"), ("complete", "Beta")])
+async def test_beam_overrules_a_pruned_greedy_candidate_only_by_the_margin_over_its_best_path(
+    beta_then_gamma: str, runs: str, env: BrowserEnv, page_path: Path, buttons: dict[str, str], tmp_path: Path
+) -> None:
+    alpha, beta, gamma = buttons["Alpha"], buttons["Beta"], buttons["Gamma"]
+    llm = ScriptedLLM({
+        "policy": [candidates(alpha, beta), {"when": f"1. {beta} ->", "answer": candidates(gamma)}],
+        "world_model": [{"when": f"Action: {alpha}", "answer": prediction("Alpha shows 1")},
+                        {"when": f"Action: {beta}", "answer": prediction("Beta shows 1")},
+                        {"when": f"Action: {gamma}", "answer": prediction("Gamma shows 1")}],
+        "verifier": [
+            {"when": f"Then (imagined step 2): {gamma}", "answer": verdict(beta_then_gamma)},
+            {"when": "Predicted outcome: Alpha shows 1", "answer": verdict("on track")},
+            {"when": "Predicted outcome: Beta shows 1", "answer": verdict("complete")},
+        ],
+    })
+    # Depth 1: Beta 1.0, Alpha (greedy) 0.5; width 1 keeps Beta only. Depth 2: Beta -> Gamma scores
+    # 0.5 (a tie with Alpha's 0.5: Alpha runs) or 1.0 (0.5 more: Beta runs).
+    _, [step] = await run(env, page_path, llm, tmp_path, strategy="beam", k=2, beam_width=1, horizon=2,
+                          samples=1, max_steps=1)
+
+    paths = {tuple(p["actions"]): p for p in step["search"]}
+    assert not paths[(alpha,)]["in_final_beam"] and paths[(beta, gamma)]["in_final_beam"]
+    assert step["scores"][alpha]["value"] == 0.5  # the pruned greedy candidate's best path
+    assert step["choice"] == buttons[runs] and step["overruled"] == (runs == "Beta")
+
+
 # ---------------------------------------------------------------------------------------- revise
 
 
