@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agent.llm.protocol import LLM
+from envs.actions import ActionError, parse_action
 from world_model.templates import load_template
 from world_model.world_model import ImaginedStep, describe, format_history
 
@@ -69,7 +70,7 @@ class LLMVerifier:
         `reasons` are the verifier's critiques (revise shows them to the policy)."""
         messages = self.prompt.render(
             goal=goal, history=format_history(history), observation=page_text,
-            trajectory=_trajectory_text(action, imagined),
+            trajectory=_trajectory_text(action, imagined, page_text),
         )
         answers = await self.llm.complete("verifier", messages, n=samples or self.samples, json_schema=VERDICT_SCHEMA)
         score = Score(value=0.0)
@@ -105,25 +106,44 @@ def read_verdict(text: str, data: Any = None) -> tuple[float | None, str]:
 
 
 CHANGES_LISTED = 12  # predicted appearances (and disappearances) shown per step; the rest are counted
+TARGET_CHARS = 120  # of the acted-on element's page line
 
 
-def _trajectory_text(action: str, imagined: Sequence[ImaginedStep] | None) -> str:
-    """The action and, per imagined step, the predicted change set: what the world model says appears,
-    disappears and where the page ends up. The verifier compares that with the page and the task (a
-    prediction that the wrong tab gets selected must read as wrong, whatever the action looks like)."""
+def _trajectory_text(action: str, imagined: Sequence[ImaginedStep] | None, page_text: str = "") -> str:
+    """The action (with the page's line of the element it acts on) and, per imagined step, the
+    predicted change set: what the world model says appears, disappears and where the page ends up.
+    The verifier compares that with the page and the task (a prediction that the wrong tab gets
+    selected must read as wrong, whatever the action looks like)."""
     if imagined is None:
-        return f"Action: {action}\n(No prediction: judge the action itself.)"
+        return f"Action: {action}{_target_text(action, page_text)}\n(No prediction: judge the action itself.)"
     lines = []
     for i, step in enumerate(imagined, 1):
         label = "Action" if i == 1 else f"Then (imagined step {i})"
         prediction = step.prediction
         if not (prediction.description or prediction.appear or prediction.disappear or prediction.url):
-            lines.append(f"{label}: {step.action}\nPredicted outcome: (none: the world model's answer was empty "
-                         "or unreadable; judge the action itself)")
+            lines.append(f"{label}: {step.action}{_target_text(step.action, page_text)}\nPredicted outcome: "
+                         "(none: the world model's answer was empty or unreadable; judge the action itself)")
             continue
-        lines.append(f"{label}: {step.action}\nPredicted outcome: {describe(prediction)}")
+        lines.append(f"{label}: {step.action}{_target_text(step.action, page_text)}\n"
+                     f"Predicted outcome: {describe(prediction)}")
         for word, items in (("appear", prediction.appear), ("disappear", prediction.disappear)):
             if items:
                 more = f" (and {len(items) - CHANGES_LISTED} more)" if len(items) > CHANGES_LISTED else ""
                 lines.append(f"Predicted to {word}: {'; '.join(items[:CHANGES_LISTED])}{more}")
     return "\n".join(lines)
+
+
+def _target_text(action: str, page_text: str) -> str:
+    """' (on: <the page's line for the element>)' for an action on an element id shown in the page, so a
+    small verifier need not look the id up itself; '' otherwise (an answer, a scroll, an id not shown)."""
+    try:
+        parsed = parse_action(action)
+    except ActionError:
+        return ""
+    ids = parsed.element_ids()
+    if not ids:
+        return ""
+    line = re.search(rf"^[ \t]*\[{re.escape(ids[0])}\][ \t]*(.+)$", page_text, re.MULTILINE)
+    if line is None:
+        return ""
+    return f" (on: {line.group(1).strip()[:TARGET_CHARS]})"

@@ -173,8 +173,10 @@ async def test_rerank_scores_the_actions_without_imagining(
     llm = ScriptedLLM({
         "policy": [candidates(alpha, beta), candidates("send_msg_to_user('ok')")],
         "verifier": [
-            {"when": f"Action: {alpha}\n(No prediction", "answer": verdict("wrong"), "repeat": True},
-            {"when": f"Action: {beta}\n(No prediction", "answer": verdict("on track"), "repeat": True},
+            {"when": f"Action: {alpha} (on: button 'Alpha')\n(No prediction", "answer": verdict("wrong"),
+             "repeat": True},
+            {"when": f"Action: {beta} (on: button 'Beta')\n(No prediction", "answer": verdict("on track"),
+             "repeat": True},
             {"when": "Action: send_msg_to_user", "answer": verdict("complete"), "repeat": True},
         ],
     })
@@ -359,14 +361,17 @@ async def test_verifier_averages_its_samples_and_counts_unreadable_ones() -> Non
 
 
 async def test_the_verifier_sees_the_predicted_change_set_and_is_told_a_wrong_outcome_is_wrong() -> None:
-    # Keyed on the change set: the answer comes only if the verifier's prompt lists it.
-    listed = "Predicted to appear: tab 'Billing' (selected)\nPredicted to disappear: tab 'Shipping' (selected)"
+    # Keyed on the element acted on and the change set: the answer comes only if the prompt lists them.
+    listed = ("Action: click('e2') (on: tab 'Billing')\nPredicted outcome: The Billing tab is selected. "
+              "[url: http://shop/checkout]\nPredicted to appear: tab 'Billing' (selected)\n"
+              "Predicted to disappear: tab 'Shipping' (selected)")
+    page = "[e1] tab 'Shipping' selected\n[e2] tab 'Billing'"
     llm = ScriptedLLM({"verifier": [{"when": listed, "answer": verdict("wrong")}, verdict("on track")]})
     tab = ImaginedStep("click('e2')", Prediction("The Billing tab is selected.", url="http://shop/checkout",
                                                  appear=["tab 'Billing' (selected)"],
                                                  disappear=["tab 'Shipping' (selected)"]))
     verifier = LLMVerifier(llm, samples=1)
-    assert (await verifier.score("Open the Shipping tab.", "page", [], "click('e2')", [tab])).value == 0.0
+    assert (await verifier.score("Open the Shipping tab.", page, [], "click('e2')", [tab])).value == 0.0
     prompt = " ".join(verifier.prompt.render(goal="g", history="h", observation="p", trajectory="t")[-1]["content"]
                       .split())
     assert "the wrong tab selected" in prompt and 'the verdict is "wrong"' in prompt
