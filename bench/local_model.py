@@ -8,9 +8,10 @@ dreamer step and their ratio (bar: dreamer / reactive <= 2.5 on qwen2.5-coder-1.
 median cached share (bar >= 0.5 for simulations and scores).
 
     python bench/local_model.py [--models local:qwen2.5-coder-1.5b,...] [--steps 4]
-                                [--server threads=2,batch_threads=2,flash_attn=on,...] [--quick]
+                                [--server threads=2,batch_threads=2,flash_attn=on,...] [--sweep] [--quick]
 
---server sets ServerSettings fields (agent/llm/local_model.py) for the bench's server.
+--server sets ServerSettings fields (agent/llm/local_model.py) for the bench's server. --sweep prints
+raw prompt and generation speed (one uncached 1,500-token prompt) under several settings instead.
 --quick runs 2 steps of each against the fake endpoint (agent/llm/fake_server.py) instead: a smoke test.
 
 Prints the machine's load average too: the figures depend on what else runs.
@@ -37,7 +38,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.config import PlannerConfig  # noqa: E402
 from agent.llm.fake_server import FakeOpenAIServer  # noqa: E402
-from agent.llm.local_model import ServerSettings, SlotSharingLLM, shared_server, stop_servers  # noqa: E402
+from agent.llm.local_model import (  # noqa: E402
+    LocalServer,
+    ServerSettings,
+    SlotSharingLLM,
+    shared_server,
+    stop_servers,
+)
 from agent.llm.model_store import model_named  # noqa: E402
 from agent.llm.openai_client import OpenAIChatLLM  # noqa: E402
 from agent.llm.protocol import Completion, Role, sum_usage  # noqa: E402
@@ -107,6 +114,7 @@ class StepFigures:
     gen_rate: float
     calls: int
     cached: dict[str, float | None]  # by label (sim, score, propose): cached share of prompt tokens
+    tokens: dict[str, tuple[int, int, int, int]]  # by label: calls, prompt tokens, of them cached, generated
 
 
 async def bench(model: str, steps: int, server: ServerSettings) -> dict[str, list[StepFigures]]:
@@ -173,11 +181,14 @@ def step_figures(log: CallLog, start: tuple[float, int, dict[str, float]],
     for role, usage in log.calls[c0:c1]:
         by_role[role].append(usage)
     cached: dict[str, float | None] = {}
+    tokens: dict[str, tuple[int, int, int, int]] = {}
     for role, label in (("world_model", "sim"), ("verifier", "score"), ("policy", "propose")):
         total = sum_usage(by_role[role])
         cached[label] = total.cached_tokens / total.prompt_tokens if total.prompt_tokens else None
+        tokens[label] = (len(by_role[role]), total.prompt_tokens, total.cached_tokens, total.completion_tokens)
     return StepFigures(t1 - t0, _rate(m0, m1, "prompt_tokens_total", "prompt_seconds_total"),
-                       _rate(m0, m1, "tokens_predicted_total", "tokens_predicted_seconds_total"), c1 - c0, cached)
+                       _rate(m0, m1, "tokens_predicted_total", "tokens_predicted_seconds_total"), c1 - c0, cached,
+                       tokens)
 
 
 def report(model: str, runs: dict[str, list[StepFigures]]) -> bool:
@@ -189,6 +200,13 @@ def report(model: str, runs: dict[str, list[StepFigures]]) -> bool:
             print(f"{strategy:>9} {i:>4} {f.seconds:8.1f} {f.prompt_rate:13.1f} {f.gen_rate:10.1f} {f.calls:>6} "
                   + " ".join(f"{'-' if f.cached[k] is None else f'{f.cached[k]:.2f}':>{w}}"
                              for k, w in (("sim", 12), ("score", 6), ("propose", 8))))
+    for strategy, figures in runs.items():
+        for label in ("propose", "sim", "score"):
+            calls, prompt, cached_tokens, generated = (sum(f.tokens[label][i] for f in figures) for i in range(4))
+            if calls:
+                print(f"{strategy:>9} {label:>8}: {calls / len(figures):.1f} calls a step; per call "
+                      f"{prompt / calls:.0f} prompt tokens ({cached_tokens / calls:.0f} cached), "
+                      f"{generated / calls:.0f} generated")
     median = {s: statistics.median(f.seconds for f in figures) if figures else float("nan")
               for s, figures in runs.items()}
     ratio = median["dreamer"] / median["reactive"] if median["reactive"] else float("nan")
@@ -210,6 +228,31 @@ def _rate(before: dict[str, float], after: dict[str, float], tokens: str, second
     return (after.get(tokens, 0.0) - before.get(tokens, 0.0)) / spent if spent > 0 else 0.0
 
 
+SWEEP = ["threads=1,batch_threads=1", "threads=1,batch_threads=2", "threads=2,batch_threads=2",
+         "threads=2,batch_threads=2,flash_attn=on", "threads=2,batch_threads=2,kv_type=q8_0,flash_attn=on",
+         "threads=2,batch_threads=2,n_ubatch=256", "threads=2,batch_threads=2,n_ubatch=1024,n_batch=2048"]
+
+
+async def sweep(model: str) -> None:
+    """Raw serving speed under each of SWEEP's settings: one uncached 1,500-token prompt, 64 tokens out."""
+    import httpx
+
+    gguf = model_named(model.removeprefix("local:")).path
+    print(f"{'settings':<58} {'prompt tok/s':>13} {'gen tok/s':>10}  load")
+    for number, text in enumerate(SWEEP):
+        server = LocalServer(gguf, server_settings(text))
+        root = server.start().removesuffix("/v1")
+        rows = "\n".join(f"[e{i}] button 'Item {i + 1000 * number} of the catalogue'" for i in range(150))
+        async with httpx.AsyncClient(timeout=900) as client:
+            reply = await client.post(f"{root}/v1/chat/completions", json={
+                "messages": [{"role": "user", "content": f"{rows}\nWhich item is first?"}],
+                "max_tokens": 64, "temperature": 0, "ignore_eos": True})
+        server.stop()
+        timings = reply.json()["timings"]
+        print(f"{text:<58} {timings['prompt_per_second']:13.1f} {timings['predicted_per_second']:10.1f}  "
+              f"{os.getloadavg()[0]:.2f}")
+
+
 def server_settings(text: str) -> ServerSettings:
     """`threads=2,flash_attn=on` -> ServerSettings (numbers as ints)."""
     fields: dict[str, Any] = {}
@@ -224,9 +267,14 @@ def main() -> int:
     parser.add_argument("--steps", type=int, help="steps per strategy and model (default 4; 2 with --quick)")
     parser.add_argument("--models", default="local:qwen2.5-coder-1.5b", help="model specs, comma-separated")
     parser.add_argument("--server", default="", help="ServerSettings fields, e.g. threads=2,kv_type=q8_0")
+    parser.add_argument("--sweep", action="store_true", help="raw prompt and generation speed under several settings")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run against the fake endpoint instead of --models; exits 0 whatever the figures")
     args = parser.parse_args()
+    if args.sweep:
+        for model in args.models.split(","):
+            asyncio.run(sweep(model))
+        return 0
     if args.quick:
         asyncio.run(quick(args.steps or 2))
         return 0

@@ -56,7 +56,7 @@ SHARED_SLOT_FILE = "shared-prefix.bin"  # a slot's cache on its way to the other
 class ServerSettings:
     n_ctx: int = N_CTX  # per slot
     parallel: int = PARALLEL
-    threads: int = 0  # decoding; 0: $FORETHOUGHT_LOCAL_THREADS, else all cores but one (the browser needs one)
+    threads: int = 0  # decoding; 0: $FORETHOUGHT_LOCAL_THREADS, else all cores
     batch_threads: int = 0  # prompt processing (compute-bound, unlike decoding); 0: as `threads`
     n_batch: int = 2048  # prompt tokens per decode call
     n_ubatch: int = 512  # prompt tokens per compute pass
@@ -280,14 +280,14 @@ def _serve(args: argparse.Namespace) -> int:
     params.slot_save_path = slot_dir + os.sep
     params.cache_prompt = True
     params.n_batch, params.n_ubatch = settings.n_batch, settings.n_ubatch
-    params.flash_attn_type = getattr(xllamacpp.llama_flash_attn_type,
-                                     f"LLAMA_FLASH_ATTN_TYPE_{settings.flash_attn.upper()}")
+    flash = {"auto": "AUTO", "on": "ENABLED", "off": "DISABLED"}[settings.flash_attn]
+    params.flash_attn_type = getattr(xllamacpp.llama_flash_attn_type, f"LLAMA_FLASH_ATTN_TYPE_{flash}")
     params.cache_type_k = params.cache_type_v = getattr(xllamacpp.ggml_type, f"GGML_TYPE_{settings.kv_type.upper()}")
-    # On a busy 2-core machine one thread was 3-8x faster than two: llama.cpp's threads meet at a
-    # barrier after every op, so one descheduled thread stalls the other.
-    # On an idle machine all cores are ~2x faster: FORETHOUGHT_LOCAL_THREADS=2.
-    threads = (settings.threads or int(os.environ.get("FORETHOUGHT_LOCAL_THREADS") or 0)
-               or max(1, (os.cpu_count() or 2) - 1))
+    # Idle, 2 cores (bench/local_model.py --sweep, 1.5B): prompts at 27 tok/s on one thread, 42-48 on
+    # two; decoding 9 tok/s on one, 16 on two. On a machine kept busy by other work two threads can be
+    # several times slower than one (they meet at a barrier after every op, and one gets descheduled):
+    # FORETHOUGHT_LOCAL_THREADS=1 there.
+    threads = settings.threads or int(os.environ.get("FORETHOUGHT_LOCAL_THREADS") or 0) or (os.cpu_count() or 1)
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = settings.batch_threads or threads
     for cpu in (params.cpuparams, params.cpuparams_batch):
