@@ -68,7 +68,7 @@ def candidates_schema(obs: Observation, k: int) -> dict[str, Any]:
     candidates.update(minItems=max(1, k), maxItems=max(1, k))
     candidates["items"]["properties"] = {
         "action": {"type": "string", "pattern": "^(?:" + "|".join(forms) + ")$"},
-        "reason": {"type": "string", "maxLength": 200},
+        "reason": {"type": "string", "maxLength": 100},  # K reasons: on a CPU every token costs
     }
     return schema
 

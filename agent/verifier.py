@@ -23,7 +23,8 @@ _VERDICT_IN_TEXT = re.compile(r"\b(complete|completed|on[ -]?track|incorrect|wro
 VERDICT_SCHEMA: dict[str, Any] = {
     "title": "verdict",
     "type": "object",
-    "properties": {"reason": {"type": "string"}, "verdict": {"type": "string", "enum": list(VERDICT_VALUES)}},
+    "properties": {"reason": {"type": "string", "maxLength": 160},  # bounds the tokens a CPU decodes
+                   "verdict": {"type": "string", "enum": list(VERDICT_VALUES)}},
     "required": ["reason", "verdict"],
     "additionalProperties": False,
 }

@@ -32,15 +32,16 @@ class ChatModel(Protocol):
 
 PROMPTS = Path(__file__).parent / "prompts"
 
-# JSON Schemas for structured outputs; `title` names the schema in the request.
+# JSON Schemas for structured outputs; `title` names the schema in the request. The lengths bound
+# what an endpoint enforcing schemas (llama.cpp) generates: on a CPU every token of the K answers costs.
 PREDICTION_SCHEMA: dict[str, Any] = {
     "title": "prediction",
     "type": "object",
     "properties": {
-        "changes": {"type": "string"},
-        "url": {"type": "string"},
-        "appear": {"type": "array", "items": {"type": "string"}},
-        "disappear": {"type": "array", "items": {"type": "string"}},
+        "changes": {"type": "string", "maxLength": 240},
+        "url": {"type": "string", "maxLength": 200},
+        "appear": {"type": "array", "items": {"type": "string", "maxLength": 80}, "maxItems": 6},
+        "disappear": {"type": "array", "items": {"type": "string", "maxLength": 80}, "maxItems": 6},
     },
     "required": ["changes", "url", "appear", "disappear"],
     "additionalProperties": False,

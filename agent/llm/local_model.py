@@ -163,24 +163,26 @@ class SlotSharing:
     The calls of a step (K simulations, then K verdicts) share their first part (system text, task,
     page) with the step's earlier calls and differ only at the end. Run side by side in K slots they
     decode as one batch, but each slot would compute the shared part again (a slot reuses only its
-    own cache). So the burst's first call goes to the slot the last call used (`home`), and that slot's
-    cache is copied into the slots of the others (llama.cpp's slot save and restore) before they start.
-    Calls that come while a burst runs join no burst: the server places them itself."""
+    own cache). So the burst's first call goes to the slot the last call used (`home`); the part all
+    the burst's prompts share (the page, then the role's instructions, when the prompt puts what
+    differs last) is computed there once; and that slot's cache is copied into the slots of the others
+    (llama.cpp's slot save and restore) before they start. Calls that come while a burst runs join no
+    burst: the server places them itself."""
 
     def __init__(self, server_url: str, parallel: int) -> None:
         self.server_url, self.parallel = server_url, parallel  # http://127.0.0.1:PORT
         self.home = 0
         self.busy: set[int] = set()
-        self.forming: list[asyncio.Future[int | None]] | None = None
+        self.forming: list[tuple[list[dict[str, str]], asyncio.Future[int | None]]] | None = None
 
-    async def around(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def around(self, messages: list[dict[str, str]], call: Callable[[], Awaitable[T]]) -> T:
         if self.busy or self.parallel < 2:
             return await call()
         slot_of = asyncio.get_running_loop().create_future()
         if self.forming is None:
             self.forming = []
             asyncio.ensure_future(self._form())
-        self.forming.append(slot_of)
+        self.forming.append((messages, slot_of))
         slot = await slot_of
         if slot is None:
             return await call()
@@ -202,17 +204,28 @@ class SlotSharing:
         self.busy.update(slots)
         try:
             if len(slots) > 1:
-                await self._copy(self.home, slots[1:])
+                await self._share([messages for messages, _ in members], self.home, slots[1:])
         except Exception:  # noqa: BLE001 -- sharing is an optimisation: unshared slots only cost time
-            log.warning("could not copy llama.cpp slot %d to %s; those calls recompute the page", self.home,
+            log.warning("could not share llama.cpp slot %d with %s; those calls recompute the page", self.home,
                         slots[1:], exc_info=True)
-        for index, member in enumerate(members):
-            member.set_result(slots[index] if index < len(slots) else None)
+        for index, (_, slot_of) in enumerate(members):
+            slot_of.set_result(slots[index] if index < len(slots) else None)
 
-    async def _copy(self, source: int, targets: list[int]) -> None:
+    async def _share(self, prompts: list[list[dict[str, str]]], source: int, targets: list[int]) -> None:
+        """Compute the prompts' common beginning in slot `source`, then copy its cache to `targets`."""
         import httpx  # the openai SDK's HTTP client
 
-        async with httpx.AsyncClient(base_url=self.server_url, timeout=120) as client:
+        async with httpx.AsyncClient(base_url=self.server_url, timeout=REQUEST_TIMEOUT_S) as client:
+            texts = []
+            for messages in prompts:  # as the chat template writes them (llama.cpp's own rendering)
+                rendered = await client.post("/apply-template", json={"messages": messages})
+                rendered.raise_for_status()
+                texts.append(str(rendered.json()["prompt"]))
+            shared = os.path.commonprefix(texts)
+            if shared:
+                computed = await client.post("/completion", json={"prompt": shared, "n_predict": 1, "id_slot": source,
+                                                                 "cache_prompt": True, "temperature": 0})
+                computed.raise_for_status()
             saved = await client.post(f"/slots/{source}?action=save", json={"filename": SHARED_SLOT_FILE})
             saved.raise_for_status()
             for target in targets:
@@ -229,8 +242,8 @@ class SlotSharingLLM:
     async def complete(self, role: Role, messages: list[dict[str, str]], *, n: int = 1,
                        json_schema: dict[str, Any] | None = None, temperature: float | None = None,
                        ) -> list[Completion]:
-        return await self.sharing.around(lambda: self.llm.complete(role, messages, n=n, json_schema=json_schema,
-                                                                    temperature=temperature))
+        return await self.sharing.around(messages, lambda: self.llm.complete(
+            role, messages, n=n, json_schema=json_schema, temperature=temperature))
 
     async def aclose(self) -> None:
         close = getattr(self.llm, "aclose", None)

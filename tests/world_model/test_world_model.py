@@ -40,7 +40,8 @@ async def test_one_step_prediction_reads_every_field() -> None:
     [call] = meter.calls
     assert call.role == "world_model" and call.json_schema is not None
     user = call.messages[-1]["content"]
-    assert user.startswith(f"Task: {GOAL}") and render_text(OBS) in user and "\nAction: click('e1')\n" in user
+    assert user.startswith(f"Task: {GOAL}") and render_text(OBS) in user
+    assert user.endswith("\nAction: click('e1')")  # what differs between candidates comes last
 
 
 async def test_imagination_to_horizon_2_asks_the_imagined_policy_on_the_imagined_page() -> None:
@@ -56,7 +57,7 @@ async def test_imagination_to_horizon_2_asks_the_imagined_policy_on_the_imagined
     assert policy.role == "policy"
     assert "1. click('e1') -> The checkout form opens" in policy.messages[-1]["content"]
     assert "1. goto('http://shop.test')" in policy.messages[-1]["content"]  # the real history too
-    assert "\nAction: click('e7')\n" in predict_2.messages[-1]["content"]
+    assert predict_2.messages[-1]["content"].endswith("\nAction: click('e7')")
 
 
 async def test_imagination_stops_early_when_the_imagined_policy_answers_nonsense() -> None:

@@ -31,7 +31,7 @@ class RecordingSharing(SlotSharing):
         super().__init__("http://127.0.0.1:9", parallel)
         self.log, self.fail = log, fail
 
-    async def _copy(self, source: int, targets: list[int]) -> None:
+    async def _share(self, prompts: list[list[dict[str, str]]], source: int, targets: list[int]) -> None:
         if self.fail:
             raise ConnectionError("server gone")
         self.log.append(f"copy {source}->{targets}")
