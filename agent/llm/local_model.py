@@ -41,9 +41,9 @@ __all__ = ["LocalModelError", "default_model", "ServerSettings", "LocalServer", 
            "N_CTX", "PARALLEL", "MAX_TOKENS", "REQUEST_TIMEOUT_S"]
 
 # Server settings for a small CPU machine. Several slots in one unified KV cache: a step's K
-# simulations (then its K verdicts) decode as one batch, which on a memory-bound CPU costs little more
-# than one answer. Each slot starts from a copy of the page prefix (SlotSharing), so the prefix is
-# computed once per page, not once per slot.
+# simulations (then its K verdicts) decode as one batch, which where decoding is memory-bound costs
+# little more than one answer (on 2 cores it is compute-bound: 3 side by side took 2.9x one). Each
+# slot starts from a copy of the page prefix (SlotSharing): the prefix is computed once per page.
 N_CTX = 8192  # per slot; SmolLM2's training context (Qwen2.5-Coder: 32768); a 4000-token page, prompt, answer fit
 PARALLEL = 4  # slots: K=3 candidates and one more (adaptive's votes, a policy call overlapping the verdicts)
 MAX_TOKENS = 320  # per answer, unless configured: a tiny model can ramble inside a JSON string
@@ -162,8 +162,9 @@ class SlotSharing:
 
     The calls of a step (K simulations, then K verdicts) share their first part (system text, task,
     page) with the step's earlier calls and differ only at the end. Run side by side in K slots they
-    decode as one batch, but each slot would compute the shared part again (a slot reuses only its
-    own cache). So the burst's first call goes to the slot the last call used (`home`); the part all
+    decode as one batch (nearly free where decoding is memory-bound; on 2 CPU cores three answers
+    side by side took 2.9x one), but each slot would compute the shared part again (a slot reuses
+    only its own cache). So the burst's first call goes to the slot the last call used (`home`); the part all
     the burst's prompts share (the page, then the role's instructions, when the prompt puts what
     differs last) is computed there once; and that slot's cache is copied into the slots of the others
     (llama.cpp's slot save and restore) before they start. Calls that come while a burst runs join no

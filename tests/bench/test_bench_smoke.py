@@ -29,8 +29,10 @@ QUICK_RUNS: dict[str, tuple[list[str], list[str]]] = {
         r"step wall time / critical path: median \d+\.\d{3}, all steps together \d+\.\d{3}",
     ]),
     "local_model.py": (["--quick"], [
-        r"K=3, H=1, m=1; \d+ steps, stop reason",
-        r"median cached fraction over the \d+ steps with more than one candidate: sim \d\.\d\d, score \d\.\d\d",
+        r" reactive +1 +\d+\.\d",
+        r"  dreamer +sim: 3\.0 calls a step; per call \d+ prompt tokens \(\d+ cached\), \d+ generated",
+        r"median step reactive \d+\.\d s, dreamer \d+\.\d s; dreamer / reactive = \d+\.\d\d",
+        r"dreamer's median cached share: sim \d\.\d\d, score \d\.\d\d",
     ]),
     "faults.py": (["--quick", "--keep", "OUT"], [
         r"survived  model endpoint flaky",
