@@ -18,13 +18,12 @@ figures are per role.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.evaluation.summary import read_records
+from agent.evaluation.summary import json_lines, read_records
 from agent.llm.catalogue import find_entry
 
 RESULTS_FILE = "results.jsonl"
@@ -108,11 +107,7 @@ def task_flops(trace: Path) -> TaskFlops | None:
         return None
     specs: dict[str, str | None] = {}
     calls = []
-    for line in trace.read_text(encoding="utf-8").splitlines():
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut off when the run was killed
+    for event in json_lines(trace):
         if event.get("type") == "task":
             specs = {role: (m or {}).get("model") for role, m in (event.get("models") or {}).items()}
         elif event.get("type") == "llm_call":

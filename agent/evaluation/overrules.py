@@ -15,13 +15,12 @@ Records written before steps carried `greedy`/`overruled` are counted as `unreco
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.evaluation.summary import FAILURE, SUCCESS, read_records
+from agent.evaluation.summary import FAILURE, SUCCESS, json_lines, read_records
 
 
 @dataclass
@@ -60,17 +59,7 @@ def _add(counts: OverruleCounts, steps: list[dict[str, Any]], status: str) -> No
 
 
 def _real_steps(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut off when the run was killed
-        if record.get("choice") is not None:
-            records.append(record)
-    return records
+    return [record for record in json_lines(path) if record.get("choice") is not None]
 
 
 def format_overrules(counts: dict[str, OverruleCounts]) -> str:

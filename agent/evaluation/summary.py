@@ -18,16 +18,23 @@ CSV_FIELDS = ("strategy", "tasks", "finished", "successes", "failures", "errors"
               "mean_steps", "mean_tokens", "mean_calls", "mean_cost_usd", "mean_seconds")
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """results.jsonl, the last record of each (strategy, task) winning; a torn last line is ignored."""
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
+def json_lines(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file a run appends to (results.jsonl, trace.jsonl, steps.jsonl); none
+    when it is missing. A line cut off when the run was killed is skipped."""
+    records = []
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
-                record = json.loads(line)
+                records.append(json.loads(line))
             except json.JSONDecodeError:
-                continue  # a line cut off when the run was killed; that task runs again
-            latest[(record["strategy"], record["task_id"])] = record
+                continue
+    return records
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """results.jsonl, the last record of each (strategy, task) winning; a torn last line is ignored
+    (that task runs again)."""
+    latest = {(record["strategy"], record["task_id"]): record for record in json_lines(path)}
     return list(latest.values())
 
 
