@@ -106,17 +106,19 @@ def measure_surprise(action: str, prediction: Prediction, before: Observation, a
     matched: list[str] = []
     missed: list[str] = []
     named: set[int] = set()  # indexes of the regions some claim named
-    if not _is_prediction(prediction):
+    predicted = _is_prediction(prediction)
+    if not predicted:
         missed.append(NO_PREDICTION)
     else:
+        roles = {e.role.lower() for e in (*before.elements, *after.elements)}  # a bare role names nothing
         for kind, texts in (("appears", prediction.appear), ("disappears", prediction.disappear)):
             for text in _unique(texts):
-                region = _named_region(text, kind == "appears", diff.regions, named, before, after)
+                region = _named_region(text, kind == "appears", diff.regions, named, roles)
                 (matched if region is not None else missed).append(f"{kind}: {text}")
                 if region is not None:
                     named.add(region)
     expected_url, url_named = "", False
-    url_claim = _url_claim(prediction, before.url)
+    url_claim = _url_claim(prediction, before.url) if predicted else None
     if url_claim is not None:
         expected_url, stays = url_claim
         url_named = not stays and same_url(expected_url, after.url)
@@ -140,7 +142,7 @@ def measure_surprise(action: str, prediction: Prediction, before: Observation, a
     f1 = tally.f1
     return Surprise(action, round(1 - f1, 4), matched, missed, expected_url, after.url, unnamed,
                     tally.claims, tally.true_claims, tally.changes, tally.named_changes,
-                    _rounded(tally.precision), _rounded(tally.recall), round(f1, 4), _is_prediction(prediction))
+                    _rounded(tally.precision), _rounded(tally.recall), round(f1, 4), predicted)
 
 
 def _rounded(value: float | None) -> float | None:
@@ -157,7 +159,7 @@ def _is_prediction(prediction: Prediction) -> bool:
 def _url_claim(prediction: Prediction, before_url: str) -> tuple[str, bool] | None:
     """(the URL predicted, whether that is the page staying), or None when the prediction names none."""
     said = (prediction.url or "").strip()
-    if not said or not _is_prediction(prediction):
+    if not said:
         return None
     if said.lower() in _SAME_URL_WORDS:
         return before_url, True
@@ -174,9 +176,8 @@ def _unique(texts: list[str]) -> list[str]:
 
 
 def _named_region(claim: str, appears: bool, regions: list[Region], named: set[int],
-                  before: Observation, after: Observation) -> int | None:
+                  roles: set[str]) -> int | None:
     """The region `claim` came true in (one not yet named by another claim first), or None."""
-    roles = {e.role.lower() for e in (*before.elements, *after.elements)}
     whole = " ".join(claim.lower().split())
     if whole in _VACUOUS or whole in roles:
         return None
