@@ -171,6 +171,7 @@ async def measure(llm: Any, strategy: str, steps: int, metrics: Callable[[], dic
                 await run_task(UrlTask("bench", str(page), GOAL), log, env, config, Path(tmp) / f"runs{attempt}",
                                on_step=lambda _: marks.append(mark()), screenshots=False)  # noqa: B023 (awaited here)
                 figures += [step_figures(log, *pair) for pair in zip(marks, marks[1:])]
+    print(f"{strategy}: {log.topped_up} proposals topped up to K distinct actions")
     return figures[:steps]
 
 

@@ -22,6 +22,7 @@ from agent.llm.scripted import ScriptedLLM
 if TYPE_CHECKING:  # the openai SDK takes ~0.4 s to import: only runs that call a model load it
     import openai
 
+    from agent.llm.local_model import SlotSharing
     from agent.llm.openai_client import OpenAIChatLLM, RetryPolicy
 
 __all__ = [
@@ -213,7 +214,7 @@ class _Clients:
         self.openai_clients: dict[tuple[str, str], openai.AsyncOpenAI] = {}
         self.scripted: dict[Path, ScriptedLLM] = {}
         self.replayed: dict[Path, LLM] = {}  # one per trace, so every role shares its answers
-        self.slot_sharing: dict[Path, Any] = {}  # one local_model.SlotSharing per local server, for all roles
+        self.slot_sharing: dict[Path, SlotSharing] = {}  # one per local server, shared by all roles
 
     def openai_client(self, base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
         base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
