@@ -275,40 +275,37 @@ def _parse_raw(data: dict[str, Any], original: dict[str, Any], check: _Checker, 
 
 
 def _parse_eval(ev: Any, check: _Checker) -> EvalConfig:
+    """What WebArena's evaluators can score is accepted; where they raise (a missing field an
+    evaluator reads, a wrong type, an unknown eval type), the task is refused here, before it runs."""
     if not isinstance(ev, dict):
         raise check.fail("eval", "an object with eval_types", ev if ev is not None else "nothing (the key is missing)")
     eval_types = ev.get("eval_types")
-    if (not isinstance(eval_types, list) or not eval_types
-            or not all(isinstance(t, str) and t in EVAL_TYPES for t in eval_types)):
+    if not isinstance(eval_types, list) or not all(isinstance(t, str) for t in eval_types):
         raise check.fail("eval.eval_types", f"a list of {'/'.join(EVAL_TYPES)}", eval_types)
+    if unknown := [t for t in eval_types if t not in EVAL_TYPES]:
+        raise check.fail("eval.eval_types", f"a list of {'/'.join(EVAL_TYPES)} (WebArena knows no other)", unknown)
 
     answers = ev.get("reference_answers")
-    if answers is None:
+    if answers is None and "string_match" not in eval_types:
         answers = {}
     if not isinstance(answers, dict):
-        raise check.fail("eval.reference_answers", "an object or null", answers)
-    for kind, value in answers.items():
+        wants = "an object (eval_types has string_match)" if "string_match" in eval_types else "an object or null"
+        raise check.fail("eval.reference_answers", wants, answers)
+    for kind, value in answers.items():  # other keys WebArena ignores, and so does string_match here
         name = f"eval.reference_answers.{kind}"
-        if kind == "exact_match":
-            if not isinstance(value, str):
-                raise check.fail(name, "a string", value)
-        elif kind == "must_include":
-            check.strings(value, name, non_empty=True)
-        elif kind == "fuzzy_match":
-            # WebArena writes "N/A" as a bare string; every other reference is a list.
-            if value != "N/A":
-                check.strings(value, name + ' (or the string "N/A")', non_empty=True)
-        else:
-            raise check.fail(f"eval.reference_answers key {kind!r}", f"one of {'/'.join(ANSWER_KINDS)}", kind)
-    if "string_match" in eval_types and not answers:
-        raise check.fail("eval.reference_answers", "an object with exact_match/must_include/fuzzy_match "
-                         "(eval_types has string_match)", ev.get("reference_answers"))
+        if kind == "exact_match" and not isinstance(value, str):
+            raise check.fail(name, "a string", value)
+        if kind == "must_include":
+            check.strings(value, name)
+        if kind == "fuzzy_match" and value != "N/A":  # WebArena writes "N/A" as a bare string
+            check.strings(value, name + ' (or the string "N/A")')
 
-    reference_url = ev.get("reference_url") or ""
-    if not isinstance(reference_url, str):
+    reference_url = ev.get("reference_url")
+    if "url_match" in eval_types and not isinstance(reference_url, str):
+        raise check.fail("eval.reference_url", "a string (eval_types has url_match)",
+                         reference_url if "reference_url" in ev else "nothing (the key is missing)")
+    if reference_url is not None and not isinstance(reference_url, str):
         raise check.fail("eval.reference_url", "a string", reference_url)
-    if "url_match" in eval_types and not reference_url.strip():
-        raise check.fail("eval.reference_url", "a non-empty URL (eval_types has url_match)", reference_url)
     url_note = ev.get("url_note", "GOLD in PRED")
     if url_note not in URL_NOTES:
         raise check.fail("eval.url_note", f"one of {', '.join(repr(n) for n in URL_NOTES)}", url_note)
@@ -316,17 +313,18 @@ def _parse_eval(ev: Any, check: _Checker) -> EvalConfig:
     if not isinstance(string_note, str):
         raise check.fail("eval.string_note", "a string", string_note)
 
-    targets_raw = ev.get("program_html") or []
+    targets_raw = ev.get("program_html")
+    if targets_raw is None and "program_html" not in eval_types:
+        targets_raw = []
     if not isinstance(targets_raw, list):
-        raise check.fail("eval.program_html", "a list of {url, locator, required_contents} objects", targets_raw)
-    if "program_html" in eval_types and not targets_raw:
-        raise check.fail("eval.program_html", "a non-empty list (eval_types has program_html)", targets_raw)
+        raise check.fail("eval.program_html", "a list of {url, locator, required_contents} objects",
+                         targets_raw if "program_html" in ev else "nothing (the key is missing)")
     targets = tuple(_parse_target(t, f"eval.program_html[{i}]", check) for i, t in enumerate(targets_raw))
 
     return EvalConfig(
         eval_types=tuple(eval_types),
         reference_answers=dict(answers),
-        reference_url=reference_url,
+        reference_url=reference_url or "",
         url_note=url_note,
         string_note=string_note,
         program_html=targets,
@@ -344,15 +342,15 @@ def _parse_target(target: Any, name: str, check: _Checker) -> ProgramHtmlTarget:
                          'or "[...document.", or "func:helper(...)"', locator)
     prep_actions = check.strings(target.get("prep_actions", []), f"{name}.prep_actions")
     required = target.get("required_contents")
-    if not isinstance(required, dict) or len(required) != 1 or not set(required) <= {"exact_match", "must_include"}:
-        raise check.fail(f"{name}.required_contents", 'an object with one key, "exact_match" or "must_include"',
-                         required)
-    if "exact_match" in required:
+    # WebArena reads exact_match first, then must_include, and ignores any other key beside them.
+    if isinstance(required, dict) and "exact_match" in required:
         if not isinstance(required["exact_match"], str):
             raise check.fail(f"{name}.required_contents.exact_match", "a string", required["exact_match"])
         return ProgramHtmlTarget(url, locator, exact_match=required["exact_match"], prep_actions=prep_actions)
-    must = check.strings(required["must_include"], f"{name}.required_contents.must_include", non_empty=True)
-    return ProgramHtmlTarget(url, locator, must_include=must, prep_actions=prep_actions)
+    if isinstance(required, dict) and "must_include" in required:
+        must = check.strings(required["must_include"], f"{name}.required_contents.must_include")
+        return ProgramHtmlTarget(url, locator, must_include=must, prep_actions=prep_actions)
+    raise check.fail(f"{name}.required_contents", 'an object with "exact_match" or "must_include"', required)
 
 
 def _parse_verified(data: dict[str, Any], original: dict[str, Any], check: _Checker, source: str) -> TaskConfig:

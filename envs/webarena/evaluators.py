@@ -125,15 +125,14 @@ async def evaluate_string_match(ev: EvalConfig, intent: str, answer: str, judge:
                                         note=f"judge: {brief(reply)}"))
                     score = s
             else:
-                for reference in value:
-                    if len(pred) == 0:  # WebArena skips the judge for an empty answer
-                        s, note = float(len(reference) == 0), "empty answer, judge not asked"
-                    else:
-                        grader = _require_judge(judge, task_id, "fuzzy_match")
-                        s, reply = await llm_fuzzy_match(pred, reference, intent, grader)
-                        note = f"judge: {brief(reply)}"
-                    checks.append(Check("fuzzy_match", s, f"the same meaning as {reference!r}", repr(pred), note))
+                for reference in value:  # the judge is asked even about an empty answer, as in WebArena
+                    grader = _require_judge(judge, task_id, "fuzzy_match")
+                    s, reply = await llm_fuzzy_match(pred, reference, intent, grader)
+                    checks.append(Check("fuzzy_match", s, f"the same meaning as {reference!r}", repr(pred),
+                                        f"judge: {brief(reply)}"))
                     score *= s
+        else:
+            checks.append(Check(kind, 1.0, "nothing", "-", "not an answer kind WebArena knows: ignored, as it does"))
     return EvaluatorResult("string_match", score, checks)
 
 
@@ -152,8 +151,9 @@ def _clean_url(url: str) -> str:
 
 
 def _split_url(url: str) -> tuple[str, dict[str, list[str]]]:
+    # Only the whole URL loses its trailing "/", not the path: "h/a/?q=1" does not match "h/a?q=1" (WebArena).
     parsed = urlparse(url)
-    return _clean_url(parsed.netloc + parsed.path), parse_qs(parsed.query)
+    return parsed.netloc + parsed.path, parse_qs(parsed.query)
 
 
 def evaluate_url_match(ev: EvalConfig, page_url: str) -> EvaluatorResult:

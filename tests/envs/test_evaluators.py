@@ -145,10 +145,28 @@ async def test_fuzzy_match_multiplies_over_references_and_reads_unclear_replies_
         await evaluate(config, NoPage(), "a", judge=ScriptedJudge("I am not sure"))
 
 
-async def test_fuzzy_match_empty_answer_scores_zero_without_asking():
-    judge = ScriptedJudge("correct")
+@pytest.mark.parametrize("reply, score", [("correct", 1.0), ("incorrect", 0.0)])
+async def test_fuzzy_match_asks_the_judge_about_an_empty_answer_too(reply, score):
+    # WebArena's StringEvaluator.fuzzy_match calls llm_fuzzy_match whatever the answer; the judge decides.
+    judge = ScriptedJudge(reply)
     result = await evaluate(string_task({"fuzzy_match": ["No, it is open"]}), NoPage(), "", judge=judge)
-    assert result.score == 0.0 and judge.prompts == []
+    assert result.score == score and len(judge.prompts) == 1 and "student answer: \n" in judge.prompts[0]
+
+
+# What WebArena scores, we score the same; the loader refuses only what its evaluators raise on.
+@pytest.mark.parametrize("answers, answer, score", [
+    ({"must_include": []}, "anything", 1.0),  # an empty list checks nothing: 1
+    ({"exact_match": "42", "regex": "4\\d"}, "42", 1.0),  # an unknown key is ignored
+    ({"exact_match": "42", "regex": "4\\d"}, "43", 0.0),
+])
+async def test_string_match_scores_configs_as_webarena_does(answers, answer, score):
+    assert (await evaluate(string_task(answers), NoPage(), answer)).score == score
+
+
+async def test_an_unknown_answer_kind_is_explained_as_ignored():
+    result = await evaluate(string_task({"regex": "4\\d"}), NoPage(), "43")
+    assert result.score == 1.0 and "pass regex: expected nothing; found - (not an answer kind WebArena knows" in \
+        result.explain()
 
 
 async def test_fuzzy_match_without_a_judge_is_a_clear_error():
@@ -203,6 +221,10 @@ def url_eval(reference_url: str) -> Any:
     ("http://h:80/s?q=a |OR| http://h:80/s?q=b", "http://h:80/s?q=b", 1.0),  # values pooled per key
     # Query keys of all |OR| alternatives are pooled, so the prediction needs every key (WebArena).
     ("http://h:80/s?x=1 |OR| http://h:80/s?y=2", "http://h:80/s?y=2", 0.0),
+    # Only the whole URL loses a trailing "/", not the path before "?" (as in WebArena tasks 45, 102, 343).
+    ("http://h:80/a/?q=1", "http://h:80/a?q=1", 0.0),
+    ("http://h:80/a/?q=1", "http://h:80/a/?q=1", 1.0),
+    ("http://h:80/a?q=1", "http://h:80/a/?q=1", 1.0),  # GOLD in PRED: "h:80/a" is within "h:80/a/"
 ])
 def test_url_match_gold_in_pred(reference, page_url, score):
     assert evaluate_url_match(url_eval(reference), page_url).score == score

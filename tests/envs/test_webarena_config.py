@@ -163,32 +163,42 @@ def _set(path: str, value: Any):
 
 _DELETE = object()
 
+
+def _both(*changes: Any):
+    def change(task: dict[str, Any]) -> None:
+        for one in changes:
+            one(task)
+    return change
+
 MALFORMED = [
     (_set("eval.eval_types", "string"),
      "task 7: eval.eval_types must be a list of string_match/url_match/program_html, got 'string'"),
-    (_set("eval.eval_types", ["string_match", "html_match"]), "task 7: eval.eval_types must be a list of"),
-    (_set("eval.eval_types", []), "task 7: eval.eval_types must be a list of"),
+    (_set("eval.eval_types", ["string_match", "html_match"]),
+     "task 7: eval.eval_types must be a list of string_match/url_match/program_html \\(WebArena knows no other\\), "
+     "got \\[\"html_match\"\\]"),
     (_set("intent", _DELETE), "task 7: intent must be a string, got nothing \\(the key is missing\\)"),
     (_set("intent", "  "), "task 7: intent must be a non-empty string"),
     (_set("start_url", None), "task 7: start_url must be a string, got null"),
     (_set("eval", _DELETE), "task 7: eval must be an object with eval_types"),
     (_set("eval.reference_answers.must_include", "$279.49"),
-     "task 7: eval.reference_answers.must_include must be a non-empty list of strings, got '\\$279.49'"),
+     "task 7: eval.reference_answers.must_include must be a list of strings, got '\\$279.49'"),
     (_set("eval.reference_answers", {"fuzzy_match": "about 5"}),
-     'task 7: eval.reference_answers.fuzzy_match \\(or the string "N/A"\\) must be a non-empty list'),
+     'task 7: eval.reference_answers.fuzzy_match \\(or the string "N/A"\\) must be a list of strings'),
     (_set("eval.reference_answers", {"exact_match": ["a"]}),
      "task 7: eval.reference_answers.exact_match must be a string"),
-    (_set("eval.reference_answers", {"regex": "a"}), "task 7: eval.reference_answers key 'regex' must be one of"),
     (_set("eval.reference_answers", None), "task 7: eval.reference_answers must be an object .*string_match"),
-    (_set("eval.eval_types", ["url_match"]), "task 7: eval.reference_url must be a non-empty URL"),
+    (_both(_set("eval.eval_types", ["url_match"]), _set("eval.reference_url", _DELETE)),
+     "task 7: eval.reference_url must be a string \\(eval_types has url_match\\), got nothing"),
+    (_both(_set("eval.eval_types", ["url_match"]), _set("eval.reference_url", None)),
+     "task 7: eval.reference_url must be a string \\(eval_types has url_match\\)"),
     (_set("eval.url_note", "PRED in GOLD"), "task 7: eval.url_note must be one of 'GOLD in PRED', got 'PRED in GOLD'"),
-    (_set("eval.program_html", []), "task 7: eval.program_html must be a non-empty list"),
+    (_set("eval.program_html", _DELETE), "task 7: eval.program_html must be a list of .* got nothing"),
     (_set("eval.program_html.0.locator", "#price"), "task 7: eval.program_html\\[0\\].locator must be"),
     (_set("eval.program_html.0.url", ""), "task 7: eval.program_html\\[0\\].url must be a non-empty string"),
-    (_set("eval.program_html.0.required_contents", {"exact_match": "a", "must_include": ["b"]}),
-     "task 7: eval.program_html\\[0\\].required_contents must be an object with one key"),
+    (_set("eval.program_html.0.required_contents", {"regex": "a"}),
+     "task 7: eval.program_html\\[0\\].required_contents must be an object with \"exact_match\" or \"must_include\""),
     (_set("eval.program_html.0.required_contents", {"must_include": "fax"}),
-     "task 7: eval.program_html\\[0\\].required_contents.must_include must be a non-empty list of strings"),
+     "task 7: eval.program_html\\[0\\].required_contents.must_include must be a list of strings"),
     (_set("eval.program_html.0.prep_actions", "document.x.click()"),
      "task 7: eval.program_html\\[0\\].prep_actions must be a list of strings"),
     (_set("require_login", "yes"), "task 7: require_login must be true or false, got 'yes'"),
@@ -381,3 +391,25 @@ def test_a_task_may_go_to_every_site_its_evaluators_name() -> None:
     policy = OriginPolicy.for_task(WebArenaTask(config))
     assert policy.allows("http://127.0.0.1:7770/cart") and policy.allows("http://127.0.0.1:7780/admin/x")
     assert not policy.allows("http://127.0.0.1:9999/") and not policy.allows("file:///etc/passwd")
+
+
+@pytest.mark.parametrize("change", [
+    _set("eval.eval_types", []),  # no evaluator: WebArena's product over none is 1
+    _set("eval.reference_answers", {"must_include": []}),
+    _set("eval.reference_answers", {"must_include": ["$279.49"], "regex": "a"}),  # ignored there
+    _set("eval.program_html", []),
+    _set("eval.program_html.0.required_contents", {"must_include": []}),
+    _both(_set("eval.eval_types", ["url_match"]), _set("eval.reference_url", "")),
+], ids=["no eval types", "empty must_include", "unknown answer kind", "no program_html targets",
+        "empty required must_include", "empty reference_url"])
+def test_configs_webarena_scores_are_loaded(change):
+    task = raw()
+    change(task)
+    assert parse_task(task, use_env=False).task_id == 7
+
+
+def test_required_contents_with_both_keys_reads_exact_match_as_webarena_does():
+    task = raw()
+    _set("eval.program_html.0.required_contents", {"exact_match": "fax", "must_include": ["phone"]})(task)
+    [target] = parse_task(task, use_env=False).eval.program_html
+    assert target.exact_match == "fax" and target.must_include is None
