@@ -89,11 +89,12 @@ class WebArenaTask:
     def allowed_origins(self) -> list[str]:
         """Where the agent may go (envs/guard.py): its start pages and every page its evaluators name,
         since a task may span sites (e.g. the shop and its admin)."""
-        urls = list(self.config.start_urls)
+        named: list[str] = []
         if self.config.eval is not None:
-            urls += self.config.eval.reference_url.split(" |OR| ")
-            urls += [target.url for target in self.config.eval.program_html]
-        return [url.strip() for url in urls if url.strip().startswith(("http://", "https://"))]
+            named += self.config.eval.reference_url.split(" |OR| ")
+            named += [target.url for target in self.config.eval.program_html]
+        # A start page may be a local file (a task written against a saved page); "last" and "func:" are not URLs.
+        return [*self.config.start_urls, *(url.strip() for url in named if url.strip().startswith(("http://", "https://")))]
 
     async def validate(self, page: Any, answer: str | None) -> tuple[float, bool, dict[str, Any]]:
         """(0, False, {}) until the agent answers; then the score of all evaluators and why.
