@@ -37,6 +37,10 @@ from envs.types import Observation
 
 ANSWER_ACTIONS = frozenset({"send_msg_to_user", "report_infeasible"})
 INFEASIBLE_ANSWER = "N/A"  # WebArena's reference answer for tasks that cannot be done
+# The longest a noop waits: ten times BrowserGym's default noop (1000 ms) and three times the settle wait
+# after a click (envs/executor.py), enough for a page to settle; a longer wait is better spent as several
+# noops, each followed by an observation. A longer noop is canonicalised to this (its text says what ran).
+NOOP_MAX_MS = 10_000
 
 
 class ActionError(ValueError):
@@ -314,6 +318,8 @@ def _canonical_args(name: str, args: tuple) -> tuple:
     if not required <= len(args) <= len(params):
         raise ActionParseError(f"{signature(name)} expects {_count(required, len(params))}, got {len(args)}")
     values = [_canonical_value(name, p, v) for p, v in zip(params, args)]
+    if name == "noop" and values:
+        values[0] = min(max(values[0], 0), NOOP_MAX_MS)  # noop(1e12) must not sleep for decades
     if name == "scroll" and isinstance(values[0], str) and len(values) > 1 and values[1] != 0:
         raise ActionParseError(f"scroll('{values[0]}') takes no second argument; use scroll(delta_x, delta_y)")
     while values and len(values) > required and values[-1] == params[len(values) - 1].default:

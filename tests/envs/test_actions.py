@@ -53,6 +53,8 @@ FORMS = [
     ("noop()", "noop()"),
     ("noop(1000)", "noop()"),
     ("noop(500)", "noop(500)"),
+    ("noop(1e12)", "noop(10000)"),  # capped: a page settles long before; the text says what runs
+    ("noop(-5)", "noop(0)"),
     ("drag_and_drop('e16', 'e17')", "drag_and_drop('e16', 'e17')"),
     ("upload_file('e15', '/tmp/a.txt')", "upload_file('e15', '/tmp/a.txt')"),
     ("upload_file('e15', ['/tmp/a.txt', '/tmp/b.txt'])", "upload_file('e15', ['/tmp/a.txt', '/tmp/b.txt'])"),
