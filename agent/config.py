@@ -45,6 +45,10 @@ ROLES_USED: dict[str, tuple[Role, ...]] = {
     "reactive": ("policy",), "rerank": ("policy", "verifier"),
     **{strategy: ROLES for strategy in ("dreamer", "revise", "beam", "lookahead", "tree", "adaptive")},
 }
+# A run's wall-clock limit unless told otherwise: a 20-step dreamer run with Qwen2.5-Coder-1.5B on 2 CPU
+# cores (74 s a step, README's bench table) takes about 25 minutes, so 30 minutes ends only a run that is
+# stuck, and within the session that started it.
+DEFAULT_TIMEOUT_S = 1800.0
 MODES = ("reactive", "rerank", "dreamer", "revise", "beam")  # what one step can run (adaptive picks one)
 AGGREGATES = ("last", "min", "mean")
 
@@ -164,6 +168,7 @@ class PlannerConfig:
     parse_failure_limit: int = 3  # stop after this many proposals in a row without a usable action
     observation_tokens: int | None = None  # token budget of the page text in prompts (None: envs' default)
     budget: Budget | None = None  # per-task LLM budget (tokens, calls, dollars)
+    timeout_s: float | None = DEFAULT_TIMEOUT_S  # wall-clock limit of a run (agent/loop.py); None: none
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -180,6 +185,8 @@ class PlannerConfig:
             raise ValueError(f"risk_margin must be between 0 and 1, got {self.risk_margin}")
         if not 0 <= self.overrule_margin <= 1:
             raise ValueError(f"overrule_margin must be between 0 and 1, got {self.overrule_margin}")
+        if self.timeout_s is not None and not self.timeout_s > 0:
+            raise ValueError(f"the timeout must be a positive number of seconds, got {self.timeout_s:g}")
 
     def step_plan(self) -> StepPlan | None:
         """The plan of every step of a fixed strategy; None for adaptive (it plans each step)."""

@@ -8,11 +8,12 @@ out_dir/<task-id>/checkpoint.sqlite  the graph's LangGraph checkpoints while the
 """
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from langchain_core.runnables import RunnableConfig
 
@@ -28,6 +29,7 @@ from agent.state import (
     STOP_BUDGET,
     STOP_ERROR,
     STOP_LLM_ERROR,
+    STOP_TIMEOUT,
     PlannerState,
     StepRecord,
     step_record,
@@ -41,7 +43,9 @@ from traces.schema import start_urls, task_spec
 from world_model.world_model import LLMWorldModel, describe
 
 STOP_INTERRUPTED = "interrupted"  # only in a trace's end event: the run was cut short (Ctrl-C, cancelled)
-CUT_MID_STEP = (STOP_BUDGET, STOP_LLM_ERROR, STOP_BROWSER_CRASHED, STOP_ERROR)  # stops that leave a step half done
+# Stops that leave a step half done.
+CUT_MID_STEP = (STOP_BUDGET, STOP_LLM_ERROR, STOP_BROWSER_CRASHED, STOP_TIMEOUT, STOP_ERROR)
+T = TypeVar("T")
 
 
 @dataclass
@@ -111,8 +115,10 @@ async def run_task(
                 stream_input = state
                 recording.recorder.start(info["goal"])
             await recording.begin(state)
+            spent = time.perf_counter() - started + (resumed.seconds if resumed else 0)  # counts towards the limit
             try:
-                async for values in graph.astream(stream_input, thread, stream_mode="values"):
+                async for values in within_time(graph.astream(stream_input, thread, stream_mode="values"),
+                                                config.timeout_s, spent):
                     state = cast(PlannerState, values)  # "values": the whole state after each node
                     await recording.step_of(state)
                 stop = Stop(state["stop_reason"] or STOP_ERROR)
@@ -141,11 +147,35 @@ def why_stopped(exc: Exception) -> Stop:
     recorded; the rest are outcomes."""
     if isinstance(exc, BudgetExceeded):
         return Stop(STOP_BUDGET, detail=exc.reason)
+    if isinstance(exc, RunTimedOut):
+        return Stop(STOP_TIMEOUT, detail=str(exc))
     if isinstance(exc, (LLMError, ScriptExhausted)):
         return Stop(STOP_LLM_ERROR, error=str(exc), failure=exc if isinstance(exc, EndpointUnreachable) else None)
     if isinstance(exc, BrowserCrashed):  # a crash the env could restart from is only an observation's error
         return Stop(STOP_BROWSER_CRASHED, error=str(exc))
     return Stop(STOP_ERROR, error=f"{type(exc).__name__}: {exc}", failure=exc)
+
+
+class RunTimedOut(Exception):
+    """The run's wall-clock limit was reached; the graph was stopped wherever it was."""
+
+
+async def within_time(stream: AsyncIterator[T], timeout_s: float | None, spent: float = 0.0) -> AsyncIterator[T]:
+    """`stream`'s items until it ends, or RunTimedOut once `timeout_s` less `spent` seconds are over. The
+    limit stops the stream (a model call, a page that never answers, a long wait), never the caller's
+    work on an item, so what is recorded of each step is recorded whole."""
+    deadline = None if timeout_s is None else asyncio.get_running_loop().time() + timeout_s - spent
+    while True:
+        try:
+            async with asyncio.timeout_at(deadline) as limit:
+                item = await anext(stream)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            if limit.expired():
+                raise RunTimedOut(f"the run's time limit of {timeout_s:g} s was reached") from None
+            raise
+        yield item
 
 
 class Recording:

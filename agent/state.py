@@ -23,6 +23,7 @@ STOP_REFUSED = "refused_irreversible"  # the risk gate let no candidate run (saf
 STOP_BUDGET = "budget_exceeded"
 STOP_LLM_ERROR = "llm_error"  # the model failed for good (after retries)
 STOP_BROWSER_CRASHED = "browser_crashed"  # the browser died and could not be started again
+STOP_TIMEOUT = "timeout"  # the run's wall-clock limit (PlannerConfig.timeout_s, --timeout) was reached
 STOP_ERROR = "error"  # anything else; the run re-raises it after writing result.json
 
 # The classes a planner state holds: the only ones its checkpoints may load back (agent/loop.py).

@@ -15,6 +15,7 @@ from envs.browser import BrowserConfig, BrowserCrashed, BrowserSession
 from envs.executor import execute_action
 from envs.guard import OriginGuard, OriginPolicy
 from envs.observation import ObservationOptions, observe
+from envs.screenshot import masked_screenshot
 from envs.secrets import Secrets
 from envs.types import Observation, Task
 
@@ -233,7 +234,7 @@ class BrowserEnv:
     async def screenshot(self, path: str) -> None:
         if self.session.page is None:
             raise RuntimeError("no tab is open")
-        await self.session.page.screenshot(path=path, type="png")
+        await masked_screenshot(self.session.page, path, self.secrets.values.values())  # secrets covered
 
     async def finish_recordings(self) -> list[str]:
         config = self.session.config

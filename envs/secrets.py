@@ -7,11 +7,19 @@ send_msg_to_user is left alone), and writes `{{NAME}}` back over any value that 
 observation, so prompts, traces and reports only ever hold names. `{{other}}` that names no secret is
 typed as is.
 
+Masking (`Masker`) finds a value in every form a file can hold it: plain; percent-encoded (%XX in either
+case, `+` for a space, or encoded twice as %25XX); JSON-, JavaScript- or Python-escaped (\\uXXXX, \\", \\\\,
+\\/, \\xNN); HTML-escaped (&quot;, &#34;, &#x22;); and, for values of MIN_BASE64_BYTES or more, base64
+(standard or URL-safe) at any offset inside a longer base64 text. It also masks the credentials of any
+URL (`scheme://user:password@`). `mask_json_document` decodes base64 bodies (HAR "encoding": "base64")
+before masking them.
+
 Given on the command line as `--secret NAME=VALUE` (repeatable) or `--secrets-file FILE`, a file of
 KEY=VALUE lines (# comments allowed) or one JSON object of strings.
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
@@ -19,6 +27,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from envs.actions import Action
 from envs.types import Observation
@@ -81,9 +90,165 @@ def api_key_values(environ: Mapping[str, str] | None = None) -> list[str]:
     return [v for k, v in environ.items() if v and len(v) >= 8 and k.upper().endswith(("API_KEY", "_TOKEN"))]
 
 
+def url_credentials(url: str | None) -> list[str]:
+    """The secret part of a URL's userinfo (`user:password@`: the password; `token@`: the token), decoded."""
+    if not url or "@" not in url:
+        return []
+    parts = urlsplit(url)
+    secret = parts.password if parts.password is not None else parts.username
+    return [unquote(secret)] if secret else []
+
+
+def without_credentials(url: str | None) -> str | None:
+    """A URL fit for a file or a message: `user:password@` removed (host and port kept as written)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+MIN_BASE64_BYTES = 6  # shorter values have base64 forms of a few characters, found in any long base64 text
+# A URL's userinfo (`scheme://user:password@`, also with JSON-escaped slashes `:\\/\\/`); it starts at the
+# `:` (a literal: the regex engine skips ahead to those) after a scheme's last character.
+_USERINFO = re.compile(r"(?P<separator>:(?<=[A-Za-z0-9+.-]:)(?:\\?/){2})[^\s/\\?#@\"'<>]+@")
+_NAMED_ENTITIES = {"&": ["amp"], "<": ["lt"], ">": ["gt"], '"': ["quot"], "'": ["apos"]}
+_SHORT_ESCAPES = {"\n": "n", "\r": "r", "\t": "t", "\b": "b", "\f": "f"}
+
+
+def without_url_credentials(text: str) -> str:
+    """`text` (a message) with the credentials of every URL in it masked."""
+    return Masker().mask(text)
+
+
+def _hex(number: int, width: int) -> str:
+    """`number` in hex digits, each letter in either case."""
+    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{number:0{width}x}")
+
+
+def _char_forms(char: str) -> list[str]:
+    """Patterns for one character as any writer may have escaped it."""
+    utf8, code = char.encode("utf-8"), ord(char)
+    units = [code] if code < 0x10000 else [0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)]
+    forms = [re.escape(char),
+             "".join("%" + _hex(b, 2) for b in utf8),  # URLs, forms
+             "".join("%25" + _hex(b, 2) for b in utf8),  # a URL inside a URL's query
+             "".join(r"\\u" + _hex(u, 4) for u in units),  # JSON, JavaScript
+             f"&#0*{code};", f"&#[xX]0*{_hex(code, 1)};",  # HTML
+             *(f"&{name};" for name in _NAMED_ENTITIES.get(char, []))]
+    if char == " ":
+        forms.append(r"\+")
+    if char in "\"'\\/":
+        forms.append(r"\\" + re.escape(char))
+    if char in _SHORT_ESCAPES:
+        forms.append(r"\\" + _SHORT_ESCAPES[char])
+    if code < 0x100:
+        forms.append(r"\\x" + _hex(code, 2))  # Python repr, JavaScript
+    return forms
+
+
+def _base64_forms(value: str) -> list[str]:
+    """The characters base64 writes for `value` wherever it sits inside a longer text: at each of the
+    three byte offsets, the characters that depend on the value's bytes alone (and the whole encoding)."""
+    data = value.encode("utf-8")
+    if len(data) < MIN_BASE64_BYTES:
+        return []
+    forms = set()
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        forms.add(encode(data).decode())
+        for offset in range(3):
+            text = encode(bytes(offset) + data).decode()
+            forms.add(text[-(-8 * offset // 6): 8 * (offset + len(data)) // 6])
+    return sorted(forms, key=len, reverse=True)
+
+
+def value_pattern(value: str) -> str:
+    """A regular expression matching `value` in any form a file can hold it (see the module's docstring).
+
+    Every alternative starts with a literal character: the regex engine then skips ahead to the
+    characters that can start a match instead of trying each position (tens of times faster)."""
+    if not value:
+        return "(?!)"
+    rest = "".join("(?:" + "|".join(_char_forms(char)) + ")" for char in value[1:])
+    return "|".join([*(first + rest for first in _char_forms(value[0])), *map(re.escape, _base64_forms(value))])
+
+
+class Masker:
+    """Writes a replacement over secret values in every form, and over the credentials of any URL."""
+
+    def __init__(self, replacements: Mapping[str, str] | None = None, url_mask: str = "********") -> None:
+        """`replacements`: value -> what to write in its place."""
+        self.replacements: dict[str, str] = {}
+        self.url_mask = url_mask
+        self._pattern: re.Pattern[str] | None = None
+        self._patterns: list[tuple[re.Pattern[str], str]] = []  # each value's own, to tell which one matched
+        for value, replacement in (replacements or {}).items():
+            self.add(value, replacement)
+
+    def __bool__(self) -> bool:
+        return bool(self.replacements)
+
+    def add(self, value: str, replacement: str) -> bool:
+        """Mask `value` from now on; False if it was masked already (or is empty)."""
+        if not value or self.replacements.get(value) == replacement:
+            return False
+        self.replacements[value] = replacement
+        # Longest first, so a value inside another is masked as part of the longer one.
+        ordered = sorted(self.replacements, key=len, reverse=True)
+        self._patterns = [(re.compile(value_pattern(v)), self.replacements[v]) for v in ordered]
+        self._pattern = re.compile("|".join(value_pattern(v) for v in ordered))
+        return True
+
+    def _replace(self, match: re.Match[str]) -> str:
+        return next(replacement for pattern, replacement in self._patterns if pattern.fullmatch(match.group()))
+
+    def mask(self, text: str) -> str:
+        if self._pattern is not None:
+            text = self._pattern.sub(self._replace, text)
+        if ":/" in text or ":\\/" in text:  # only then can a URL hold credentials
+            text = _USERINFO.sub(lambda m: m.group("separator") + self.url_mask + "@", text)
+        return text
+
+    def mask_bytes(self, data: bytes) -> bytes:
+        """Bytes of any encoding: non-UTF-8 bytes pass through unchanged."""
+        return self.mask(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+
+    def mask_data(self, data: Any) -> Any:
+        """Strings in JSON-like data (dicts, lists), keys included; a HAR body with "encoding": "base64" is
+        decoded, masked and encoded again."""
+        if isinstance(data, str):
+            return self.mask(data)
+        if isinstance(data, dict):
+            masked = {self.mask(k) if isinstance(k, str) else k: self.mask_data(v) for k, v in data.items()}
+            if data.get("encoding") == "base64" and isinstance(data.get("text"), str):
+                masked["text"] = self._mask_base64(data["text"])
+            return masked
+        if isinstance(data, (list, tuple)):
+            return [self.mask_data(v) for v in data]
+        return data
+
+    def _mask_base64(self, text: str) -> str:
+        try:
+            decoded = base64.b64decode(text, validate=True)
+        except ValueError:
+            return self.mask(text)
+        return base64.b64encode(self.mask_bytes(decoded)).decode("ascii")
+
+    def mask_json_document(self, data: bytes) -> bytes:
+        """A JSON file (a HAR) masked string by string; bytes that are not JSON are masked as bytes."""
+        try:
+            document = json.loads(data)
+        except ValueError:
+            return self.mask_bytes(data)
+        return json.dumps(self.mask_data(document), ensure_ascii=False, indent=2).encode("utf-8")
+
+
 @dataclasses.dataclass
 class Secrets:
     values: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> value
+    _masker: tuple[tuple[tuple[str, str], ...], Masker] | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_args(cls, pairs: Iterable[str] = (), files: Iterable[str | Path] = ()) -> Secrets:
@@ -103,10 +268,15 @@ class Secrets:
         return _REFERENCE.sub(lambda m: self.values.get(m.group(1), m.group(0)), text)
 
     def mask(self, text: str) -> str:
-        """Every secret value -> `{{NAME}}` (longest first, so one value inside another is still masked)."""
-        for name, value in sorted(self.values.items(), key=lambda item: len(item[1]), reverse=True):
-            text = text.replace(value, "{{" + name + "}}")
-        return text
+        """Every secret value, in any form (`Masker`) -> `{{NAME}}`."""
+        return self.masker().mask(text)
+
+    def masker(self) -> Masker:
+        """A Masker writing `{{NAME}}` over each value (built again only when the values change)."""
+        key = tuple(sorted(self.values.items()))
+        if self._masker is None or self._masker[0] != key:
+            self._masker = (key, Masker({value: "{{" + name + "}}" for name, value in self.values.items()}))
+        return self._masker[1]
 
     def substitute_action(self, action: Action) -> Action:
         """The action to execute: its typed text with secret values in place of their names."""
@@ -121,7 +291,7 @@ class Secrets:
         """The observation with every secret value shown as its name (the model must never see values)."""
         if not self.values:
             return obs
-        return _masked(obs, self.mask)
+        return _masked(obs, self.masker().mask)
 
 
 def _masked(value: Any, mask: Any) -> Any:

@@ -1,9 +1,11 @@
 """Writing a run's trace as it happens: one flushed JSON line per event, screenshots, result.json.
 
 Secrets: text typed into a password field (a fill on an element whose states hold `type=password`)
-and any secrets the caller names are replaced by PASSWORD_MASK in everything written here. A secret
-found late (the goal mentioned it before the agent typed it) makes the recorder rewrite the lines it
-already wrote, so the run directory never keeps it. API keys are never handed to the recorder.
+and any secrets the caller names (the task's secrets, API keys, base URL passwords) are replaced by
+PASSWORD_MASK in everything written here, in every form a file can hold them (percent-, JSON-, HTML-
+escaped, base64: envs/secrets.py Masker), and so are the credentials of any URL (`user:password@`). A
+secret found late (the goal mentioned it before the agent typed it) makes the recorder rewrite the
+lines it already wrote, so the run directory never keeps it.
 """
 from __future__ import annotations
 
@@ -16,10 +18,9 @@ import zipfile
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from envs.actions import ActionError, parse_action
-from envs.secrets import is_reference
+from envs.secrets import Masker, is_reference
 from envs.types import Observation
 from traces.schema import (
     PASSWORD_MASK,
@@ -64,7 +65,7 @@ class TraceRecorder:
         self.dir = Path(task_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.screenshots = screenshots
-        self._secrets: set[str] = set()
+        self._masker = Masker(url_mask=PASSWORD_MASK)
         mode = "a" if resumed else "w"
         self._files = {TRACE_FILE: open(self.dir / TRACE_FILE, mode, encoding="utf-8"),
                        STEPS_FILE: open(self.dir / STEPS_FILE, mode, encoding="utf-8")}
@@ -82,11 +83,8 @@ class TraceRecorder:
 
     def add_secret(self, secret: str) -> None:
         """Mask `secret` from now on, and in what is already written."""
-        forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], quote(secret), quote_plus(secret)}
-        new = {f for f in forms if f and f != PASSWORD_MASK} - self._secrets
-        if not new:
+        if secret == PASSWORD_MASK or not self._masker.add(secret, PASSWORD_MASK):
             return
-        self._secrets |= new
         if any(f.tell() for f in self._files.values()):
             self._rewrite_written()
 
@@ -106,18 +104,8 @@ class TraceRecorder:
                 self.add_secret(value)
 
     def scrub(self, data: Any) -> Any:
-        """`data` (strings, lists, dicts) with every secret masked."""
-        if not self._secrets:
-            return data
-        if isinstance(data, str):
-            for secret in sorted(self._secrets, key=len, reverse=True):
-                data = data.replace(secret, PASSWORD_MASK)
-            return data
-        if isinstance(data, dict):
-            return {self.scrub(k): self.scrub(v) for k, v in data.items()}
-        if isinstance(data, (list, tuple)):
-            return [self.scrub(v) for v in data]
-        return data
+        """`data` (strings, lists, dicts) with every secret and URL credential masked."""
+        return self._masker.mask_data(data)
 
     def _rewrite_written(self) -> None:
         # Masking changes prompts, so their hashes change too; calls follow their prompt's new hash.
@@ -219,9 +207,8 @@ class TraceRecorder:
                                             encoding="utf-8")
 
     def scrub_files(self, paths: Iterable[str | Path]) -> None:
-        """Mask secrets in a network.har (JSON) or Playwright trace.zip written next to the trace."""
-        if not self._secrets:
-            return
+        """Mask secrets in a network.har (JSON: its base64 bodies decoded first) or Playwright trace.zip
+        written next to the trace."""
         for path in map(Path, paths):
             if not path.is_file():
                 continue
@@ -229,15 +216,12 @@ class TraceRecorder:
                 temporary = path.with_suffix(".rewrite")
                 with zipfile.ZipFile(path) as source, zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as target:
                     for item in source.infolist():
-                        target.writestr(item, self._scrub_bytes(source.read(item)))
+                        target.writestr(item, self._masker.mask_bytes(source.read(item)))
                 os.replace(temporary, path)
+            elif path.suffix == ".har":
+                path.write_bytes(self._masker.mask_json_document(path.read_bytes()))
             else:
-                path.write_bytes(self._scrub_bytes(path.read_bytes()))
-
-    def _scrub_bytes(self, data: bytes) -> bytes:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            data = data.replace(secret.encode("utf-8"), PASSWORD_MASK.encode("utf-8"))
-        return data
+                path.write_bytes(self._masker.mask_bytes(path.read_bytes()))
 
     def close(self) -> None:
         for handle in self._files.values():

@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_planner_options(parser)
     parser.add_argument("--workers", type=int, default=1, help="tasks run in parallel (default: %(default)s)")
     parser.add_argument("--task-timeout", type=float, default=DEFAULT_TASK_TIMEOUT_S, metavar="SEC",
-                        help="a task still running after this is an error (default: %(default)g)")
+                        help="a task's run ends after SEC seconds with stop reason timeout, as `run --timeout` "
+                             "does, and counts as an error (default: %(default)g)")
     parser.add_argument("--out", metavar="DIR", help="run directory (default: runs/eval-<timestamp>)")
     parser.add_argument("--resume", nargs="?", const=True, metavar="DIR",
                         help="finish an earlier run (in --out, or DIR): only tasks without a finished result run")

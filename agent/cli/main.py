@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 from agent.llm.protocol import ConfigError
 from envs.browser import BrowserNotFound
+from envs.secrets import without_url_credentials
 from traces.schema import TraceError
 
 # What a user can get wrong (a flag, a model spec, a task or trace file, a missing browser): each says
@@ -62,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         outcome = handler(args)
         return asyncio.run(outcome) if isinstance(outcome, Coroutine) else outcome
     except USER_ERRORS as exc:
-        print(f"forethought: {exc}", file=sys.stderr)
+        print(f"forethought: {without_url_credentials(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

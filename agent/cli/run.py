@@ -3,6 +3,7 @@ going on with a killed run (`--resume`)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import time
@@ -57,6 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--safe", action="store_true",
                         help="refuse actions predicted to be irreversible (orders, deletes, posts)")
     parser.add_argument("--self-refine", action="store_true", help="let the policy drop irrelevant candidates")
+    parser.add_argument("--timeout", type=float, metavar="SEC",
+                        help=f"end the run after SEC seconds (wall clock) with stop reason timeout, recorded like "
+                             f"any stop (default: {defaults.timeout_s:g}; --resume: the run's own limit, which "
+                             "counts its earlier time)")
     parser.add_argument("--out", metavar="DIR", help="run directory (default: runs/<timestamp>)")
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="go on with a killed or interrupted run from its last finished step (its task "
@@ -84,6 +89,7 @@ async def run_command(args: argparse.Namespace) -> int:
     settings, llm = run_settings(args, args.strategy)
     config = planner_from_args(args, settings, strategy=args.strategy, self_refine=args.self_refine,
                                revisions=args.revisions, beam_width=args.beam_width, safe=args.safe,
+                               timeout_s=PlannerConfig.timeout_s if args.timeout is None else args.timeout,
                                **adaptive_settings(args))
     out = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     models: dict[str, Any] = {role: {"model": spec.model, "base_url": without_credentials(spec.base_url),
@@ -97,6 +103,8 @@ async def resume_command(args: argparse.Namespace) -> int:
     task_dir = _task_dir(Path(args.resume))
     progress = read_progress(task_dir)
     task, config = build_task(progress.trace.task["task"]), planner_config(progress.trace)
+    if args.timeout is not None:
+        config = with_timeout(config, args.timeout)
     if progress.ended:
         print(f"already finished (stop reason {progress.ended.get('stop_reason')}): nothing to resume")
         print(f"result: {task_dir / 'result.json'}")
@@ -105,6 +113,13 @@ async def resume_command(args: argparse.Namespace) -> int:
     print(f"resuming {task_dir} after {progress.steps} finished steps")
     _settings, llm = run_settings(args, config.strategy, models)
     return await run_and_report(args, task, llm, config, task_dir.parent, models, resume=True)
+
+
+def with_timeout(config: PlannerConfig, timeout_s: float) -> PlannerConfig:
+    try:
+        return dataclasses.replace(config, timeout_s=timeout_s)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _task_dir(path: Path) -> Path:

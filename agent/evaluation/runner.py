@@ -33,7 +33,7 @@ from agent.llm.protocol import ROLES
 from agent.llm.settings import ConfigError, RoutedLLM, Settings, build_llm, without_credentials
 from agent.loop import run_task
 from agent.resume import CHECKPOINT_FILE
-from agent.state import STOP_ERROR, STOP_LLM_ERROR
+from agent.state import STOP_ERROR, STOP_LLM_ERROR, STOP_TIMEOUT
 from envs.browser import BrowserConfig, BrowserSession
 from envs.env import BrowserEnv
 from envs.miniwob import MiniWoBTask
@@ -47,6 +47,10 @@ from envs.webarena.verified import infer_task_type, write_agent_response
 AGENTS = ("planner", "oracle")
 ORACLE = "oracle"  # the strategy column of oracle runs
 DEFAULT_TASK_TIMEOUT_S = 600.0
+# The planner's own run stops at the task timeout and records why (stop reason timeout); this much more
+# lets it score the page and close the context before the runner cuts the task off itself.
+CLOSING_GRACE_S = 60.0
+UNSCORED = (STOP_ERROR, STOP_LLM_ERROR, STOP_TIMEOUT)  # stop reasons that make a task an error, not scored
 
 
 # ------------------------------------------------------------------------------------------ options
@@ -128,9 +132,10 @@ class Worker:
         site_urls = list(self.sites.site_urls.values()) if self.sites is not None else []
         self.env.allow_domains = [*self.options.allow_domains, *site_urls]
         started = time.perf_counter()
+        limit = self.options.task_timeout
         try:
             await asyncio.wait_for(self._attempt(strategy, task, task_dir, judge, attempt),
-                                   self.options.task_timeout)
+                                   limit if limit is None or strategy == ORACLE else limit + CLOSING_GRACE_S)
         except TimeoutError:
             attempt.error = f"timed out after {self.options.task_timeout:g} s"
         except Exception as exc:
@@ -213,7 +218,7 @@ class Worker:
         # worker runs it and whatever ran before.
         llm = build_llm(settings, ROLES_USED[strategy])
         try:
-            config = replace(self.options.planner, strategy=strategy)
+            config = replace(self.options.planner, strategy=strategy, timeout_s=self.options.task_timeout)
             out = self.options.out / strategy
             # A task killed mid-run left its checkpoint: --resume goes on from its last finished step.
             resume = self.options.resume and (out / task.id / CHECKPOINT_FILE).is_file()
@@ -228,13 +233,15 @@ class Worker:
         attempt.tokens = result.usage["total"]["total_tokens"]
         attempt.calls = result.usage["calls"]
         attempt.cost_usd = result.usage["total"]["cost_usd"]
-        if result.stop_reason in (STOP_ERROR, STOP_LLM_ERROR):
+        if result.stop_reason == STOP_TIMEOUT:
+            attempt.error = f"timed out after {self.options.task_timeout:g} s"
+        elif result.stop_reason in UNSCORED:
             attempt.error = result.error or result.stop_reason
 
     async def _score(self, task: SuiteTask, env_task: Any, result: Any, attempt: _Attempt) -> None:
         """The run's score, on the page it ended on (still open: the loop calls this before closing it)."""
         attempt.score = result.reward
-        if result.stop_reason not in (STOP_ERROR, STOP_LLM_ERROR) and task.config is not None and result.answer is None:
+        if result.stop_reason not in UNSCORED and task.config is not None and result.answer is None:
             # WebArena scores a run cut short as if it stopped with "Early stop: <why>" (its run.py).
             attempt.score, _done, _info = await env_task.validate(self.env.session.page,
                                                                   f"Early stop: {result.stop_reason}")

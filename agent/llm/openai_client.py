@@ -17,6 +17,7 @@ import openai
 from agent.llm.parsing import extract_json
 from agent.llm.pricing import PriceTable
 from agent.llm.protocol import Completion, ConfigError, Role, Usage, check_role
+from envs.secrets import without_credentials
 from envs.tokens import count_tokens
 from traces.schema import prompt_hash
 
@@ -80,7 +81,8 @@ class OpenAIChatLLM:
         self.prices = prices or PriceTable()
         self.seed = seed  # sent as `seed` (see _first_sample) so sampled answers repeat run to run
         self._samples_asked: dict[str, int] = {}  # per prompt: how many answers were asked for so far
-        self.base_url = str(client.base_url).rstrip("/")
+        # Without user:password@: it is written into messages, result.json and the trace.
+        self.base_url = str(without_credentials(str(client.base_url))).rstrip("/")
         # Learned from the endpoint: some reject response_format json_schema, some ignore `n` or `seed`.
         self.json_schema_supported = True
         self.n_supported = True

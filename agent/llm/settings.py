@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +17,7 @@ from agent.llm.budget import Budget
 from agent.llm.pricing import Price, PriceTable, default_price_table
 from agent.llm.protocol import LLM, ROLES, Completion, ConfigError, InOrderLLM, Role, check_role
 from agent.llm.scripted import ScriptedLLM
+from envs.secrets import url_credentials, without_credentials
 
 if TYPE_CHECKING:  # the openai SDK takes ~0.4 s to import: only runs that call a model load it
     import openai
@@ -122,6 +122,16 @@ class Settings(BaseSettings):
 
         return RoleSettings(**{name: pick(name) for name in RoleSettings.model_fields})
 
+    def credentials(self) -> list[str]:
+        """What must never reach a run directory: each role's API key and its base URL's userinfo password."""
+        found: list[str] = []
+        for role in ROLES:
+            spec = self.role(role)
+            found += url_credentials(spec.base_url)
+            if spec.api_key and len(spec.api_key) >= 8:  # not a placeholder such as "x" for a local server
+                found.append(spec.api_key)
+        return sorted(set(found))
+
     def budget(self) -> Budget:
         return Budget(max_tokens=self.budget_tokens, max_calls=self.budget_calls, max_usd=self.budget_usd)
 
@@ -138,16 +148,6 @@ def load_settings(**flags: Any) -> Settings:
     except ValidationError as exc:
         raise ConfigError(_describe(exc, "environment variable")) from None
     return settings.with_overrides(**flags)
-
-
-def without_credentials(url: str | None) -> str | None:
-    """A base URL fit for a trace: user:password@ removed."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if not parts.username:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))  # host and port as written
 
 
 def _describe(exc: ValidationError, source: str) -> str:

@@ -1,19 +1,28 @@
 """Secrets: the page gets the value, the model and the run directory only ever see the name."""
 from __future__ import annotations
 
+import base64
+import html
 import json
+import socket
+import zipfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote, quote_plus
 
 import pytest
+from PIL import Image
 
 from agent.cli.main import main
 from agent.config import PlannerConfig
+from agent.llm.fake_server import Failure, FakeOpenAIServer
 from agent.llm.scripted import ScriptedLLM
 from agent.loop import run_task
+from bench.faults import secret_forms
 from envs.env import BrowserEnv
-from envs.secrets import Secrets, SecretsError, load_secrets_file, parse_secret
+from envs.secrets import Masker, Secrets, SecretsError, load_secrets_file, parse_secret
 from envs.tasks import UrlTask
+from tests.pages.page_server import PageServer
 
 USER, PASSWORD, API_KEY = "alice-3f9q", "hunter2-Zx8!", "sk-fake-0123456789abcdef"
 GOAL = "Log in as {{user}} with password {{password}}"
@@ -138,3 +147,163 @@ def test_cli_run_types_secrets_without_writing_them(
 def test_cli_refuses_a_malformed_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--url", "bundled:demo", "--goal", "x", "--secret", "oops", "--out", str(tmp_path)]) == 2
     assert "NAME=VALUE" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- encoded forms
+
+# A secret with every character some writer escapes: quotes, a backslash, a slash, non-ASCII (also
+# outside the BMP), and characters URLs and HTML encode.
+ODD = "Zq \"7\\é/ü+&=%!' <x> 🔑"
+
+
+def found_forms(data: bytes, *values: str) -> list[bytes]:
+    return sorted(form for value in values for form in secret_forms(value) if form in data)
+
+
+def every_file_and_member(run_dir: Path) -> dict[str, bytes]:
+    """Each file under `run_dir`, and each member of its zip files (named path:member)."""
+    files: dict[str, bytes] = {}
+    for path in (p for p in run_dir.rglob("*") if p.is_file()):
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                files.update({f"{path}:{name}": archive.read(name) for name in archive.namelist()})
+        else:
+            files[str(path)] = path.read_bytes()
+    return files
+
+
+def test_every_form_a_file_holds_a_secret_in_is_masked() -> None:
+    masker = Masker({ODD: "{{odd}}"})
+    written = [ODD, quote(ODD), quote(ODD, safe=""), quote_plus(ODD), quote(quote(ODD, safe=""), safe=""),
+               quote(ODD).lower(), json.dumps(ODD), json.dumps(ODD, ensure_ascii=False), repr(ODD), html.escape(ODD),
+               html.escape(ODD).replace("&#x27;", "&#39;"), base64.b64encode(ODD.encode()).decode(),
+               base64.urlsafe_b64encode(ODD.encode()).decode()]
+    for form in written:
+        masked = masker.mask(f"before {form} after")
+        assert found_forms(masked.encode(), ODD) == [], form
+        assert masked.startswith("before ") and masked.endswith(" after")  # the text around it is kept
+    for prefix in (b"", b"a", b"ab"):  # base64 of a longer text, the secret at each byte offset
+        encoded = base64.b64encode(prefix + ODD.encode() + b"-tail").decode()
+        assert found_forms(masker.mask(encoded).encode(), ODD) == []
+    har_body = {"mimeType": "application/octet-stream", "encoding": "base64",
+                "text": base64.b64encode(b"echo:" + ODD.encode()).decode()}
+    assert base64.b64decode(masker.mask_data(har_body)["text"]) == b"echo:{{odd}}"  # decoded, masked, encoded
+    assert Masker().mask("GET http://ann:pa55@h.test/v1 and https://tok3n@h.test/") == (
+        "GET http://********@h.test/v1 and https://********@h.test/")
+
+
+ECHO_PAGE = """<title>Echo</title>
+<input aria-label="note"> <button onclick="send()">send</button> <p id="out"></p>
+<script>
+async function send() {
+  const note = document.querySelector('input').value;
+  const raw = await fetch('/echo', {method: 'POST', body: note});
+  await fetch('/echo.json?' + new URLSearchParams({note}));
+  document.getElementById('out').textContent = 'echoed ' + (await raw.arrayBuffer()).byteLength + ' bytes';
+}
+</script>"""
+
+
+def test_cli_run_keeps_no_form_of_a_secret_the_server_echoes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The site echoes the typed secret as application/octet-stream (base64 in network.har) and as
+    JSON; with --har and --playwright-trace, no file, zip member or printed line holds it in any form."""
+    site = PageServer({"/": ECHO_PAGE}, echoes={
+        "/echo": lambda body: ("application/octet-stream", body),
+        "/echo.json": lambda query: ("application/json", json.dumps(parse_qs(query.decode())).encode())})
+    try:
+        script = tmp_path / "model.json"
+        script.write_text(json.dumps({"policy": ["fill('e1', '{{odd}}')", "click('e2')", "send_msg_to_user('ok')"]}))
+        run = ["run", "--url", site.url, "--goal", "send {{odd}}", "--model", f"scripted:{script}",
+               "--strategy", "reactive", "--secret", f"odd={ODD}", "--har", "--playwright-trace",
+               "--out", str(tmp_path / "run")]
+        assert main(run) == 0
+        assert main(["show", str(tmp_path / "run" / "task")]) == 0
+    finally:
+        site.close()
+    assert any(path.startswith("/echo.json?") for path in site.hits)  # the page did send it
+    printed = capsys.readouterr()
+    files = every_file_and_member(tmp_path / "run")
+    assert {Path(p).name for p in files} >= {"network.har", "trace.jsonl", "result.json", "report.html"}
+    leaks = {path: found_forms(data, ODD) for path, data in
+             {**files, "stdout": printed.out.encode(), "stderr": printed.err.encode()}.items()}
+    assert {path: forms for path, forms in leaks.items() if forms} == {}
+    # The HAR stays a readable HAR: the echoed body is still base64, of the masked text.
+    har = json.loads((tmp_path / "run" / "task" / "network.har").read_text())
+    echo = next(e for e in har["log"]["entries"] if e["request"]["url"].endswith("/echo"))
+    assert echo["response"]["content"]["encoding"] == "base64"
+    assert base64.b64decode(echo["response"]["content"]["text"]) == b"********"
+
+
+USERINFO_PASSWORD = "pa$$ w0rd/ü"
+
+
+@pytest.mark.parametrize("endpoint", ["rejects the call", "is down"])
+def test_cli_base_url_credentials_reach_no_file_and_no_message(
+    endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--base-url http://user:password@host/v1`: the endpoint gets the credentials; the error naming the
+    endpoint, in result.json, the trace and stderr, does not hold them."""
+    with FakeOpenAIServer(["unused"], failures=[Failure(401)]) as server:
+        base_url = server.base_url if endpoint == "rejects the call" else f"http://127.0.0.1:{free_port()}/v1"
+        with_userinfo = base_url.replace("://", f"://ann:{quote(USERINFO_PASSWORD, safe='')}@")
+        code = main(["run", "--url", "bundled:demo", "--goal", "click", "--model", "openai:fake-model",
+                     "--base-url", with_userinfo, "--strategy", "reactive", "--out", str(tmp_path / "run")])
+    printed = capsys.readouterr()
+    assert code == 2 and "forethought: " in printed.err
+    assert base_url in printed.err  # the message still says which endpoint
+    if endpoint == "rejects the call":
+        expected = base64.b64encode(f"ann:{USERINFO_PASSWORD}".encode()).decode()
+        assert server.requests[0].headers["authorization"] == f"Basic {expected}"
+    result = json.loads((tmp_path / "run" / "task" / "result.json").read_text())
+    assert base_url in result["error"]
+    leaks = {path: found_forms(data, USERINFO_PASSWORD) for path, data in
+             {**every_file_and_member(tmp_path / "run"), "stdout": printed.out.encode(),
+              "stderr": printed.err.encode()}.items()}
+    assert {path: forms for path, forms in leaks.items() if forms} == {}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# ------------------------------------------------------------------------------- screenshots
+
+FIELDS_PAGE = """<title>Fields</title>
+<input aria-label="code" oninput="document.getElementById('echo').textContent = 'Your code: ' + this.value">
+<input aria-label="name">
+<p id="echo">nothing yet</p>"""
+
+
+async def test_screenshots_cover_what_shows_a_secret(tmp_path: Path) -> None:
+    """A visible text field holding a secret, and text showing it, are covered in the screenshot; the
+    field beside it holding other text is not."""
+    page_file = tmp_path / "fields.html"
+    page_file.write_text(FIELDS_PAGE)
+    async with BrowserEnv(secrets=Secrets({"code": "WXYZ-secret-4711"})) as env:
+        await env.reset(UrlTask(id="fields", start_url=str(page_file), goal="type the code"))
+        await env.step("fill('e1', '{{code}}')")
+        await env.step("fill('e2', 'Ann Smith')")
+        page = env.session.page
+        assert page is not None
+        await env.screenshot(str(tmp_path / "masked.png"))
+        await page.screenshot(path=str(tmp_path / "plain.png"))
+        boxes = {name: await page.locator(selector).bounding_box()
+                 for name, selector in {"code": "input >> nth=0", "name": "input >> nth=1", "echo": "#echo"}.items()}
+    masked, plain = (Image.open(tmp_path / f"{name}.png").convert("RGB") for name in ("masked", "plain"))
+    assert masked.size == plain.size
+
+    def region(image: Image.Image, name: str) -> Image.Image:
+        box = boxes[name]
+        assert box is not None
+        return image.crop((int(box["x"]), int(box["y"]), int(box["x"] + box["width"]), int(box["y"] + box["height"])))
+
+    for shows_the_secret in ("code", "echo"):
+        assert region(masked, shows_the_secret).tobytes() != region(plain, shows_the_secret).tobytes()
+        colors = region(masked, shows_the_secret).getcolors()
+        assert colors is not None and len(colors) == 1  # one flat colour: no glyph of the secret left
+        assert len(region(plain, shows_the_secret).getcolors() or []) > 1  # unmasked, it had text
+    assert region(masked, "name").tobytes() == region(plain, "name").tobytes()
