@@ -13,7 +13,7 @@ from playwright.async_api import Error as PlaywrightError
 from envs.actions import ANSWER_ACTIONS, Action, ActionError, parse_action
 from envs.browser import BrowserConfig, BrowserCrashed, BrowserSession
 from envs.executor import execute_action
-from envs.guard import OriginGuard, OriginPolicy
+from envs.guard import OriginGuard, OriginPolicy, browser_url
 from envs.observation import ObservationOptions, observe
 from envs.screenshot import masked_screenshot
 from envs.secrets import Secrets
@@ -27,10 +27,11 @@ class BrowserEnv:
     """One task at a time in a fresh browser context. A failed action never raises: its error becomes
     `last_action_error` of the next observation.
 
-    Requests outside the task's allowed origins (envs/guard.py; `allow_domains` adds more, `guard=False`
-    turns the guard off) are blocked and listed in step info["blocked_urls"] (all since the last step
-    returned, so one that lands late is not lost). `secrets` are typed where an action names them as
-    {{NAME}} and shown by name in every observation (envs/secrets.py).
+    Requests outside the task's allowed origins (envs/guard.py; `allow_domains` adds more, `allow_files`
+    adds local files and folders besides a file task's own folder, `guard=False` turns the guard off) are
+    blocked and listed in step info["blocked_urls"] (all since the last step returned, so one that lands
+    late is not lost; a blocked redirect hop as "URL (redirected from URL)"). `secrets` are typed where
+    an action names them as {{NAME}} and shown by name in every observation (envs/secrets.py).
 
     What a page does on its own (dialogs, downloads, file choosers; envs/browser.py) is listed in
     info["page_events"] and told to the agent in `last_action_error` (info["action_error"] is the
@@ -44,6 +45,7 @@ class BrowserEnv:
         observation: ObservationOptions | None = None,
         *,
         allow_domains: Iterable[str] = (),
+        allow_files: Iterable[str | Path] = (),
         guard: bool = True,
         secrets: Secrets | None = None,
         upload_dirs: Iterable[str | Path] = (),
@@ -51,6 +53,7 @@ class BrowserEnv:
         self.session = browser if isinstance(browser, BrowserSession) else BrowserSession(browser)
         self.options = observation or ObservationOptions()
         self.allow_domains = list(allow_domains)
+        self.allow_files = list(allow_files)
         self.use_guard = guard
         self.guard: OriginGuard | None = None  # the current task's, set by reset()
         self.secrets = secrets or Secrets()
@@ -70,7 +73,8 @@ class BrowserEnv:
             await self.task.teardown()
         self.task, self.answer = task, None
         events_before = len(self.session.events)
-        self.guard = OriginGuard(OriginPolicy.for_task(task, self.allow_domains)) if self.use_guard else None
+        policy = OriginPolicy.for_task(task, self.allow_domains, self.allow_files) if self.use_guard else None
+        self.guard = OriginGuard(policy) if policy is not None else None
         context = await self._open_context()
         first_tab = self.session.page
         self.goal = self.secrets.mask(await task.setup(context, first_tab))
@@ -82,11 +86,9 @@ class BrowserEnv:
         return obs, {"goal": self.goal, "task_id": task.id, "page_events": page_events}
 
     async def _open_context(self) -> Any:
-        # Requests a service worker makes bypass context.route, so a guarded context has none.
-        context = await self.session.new_context(**({"service_workers": "block"} if self.guard else {}))
-        if self.guard:
-            await self.guard.install(context)
-        return context
+        if self.guard is None:
+            return await self.session.new_context()
+        return await self.guard.open_context(self.session.new_context)
 
     async def step(self, action: str | Action) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         if self.task is None:
@@ -99,6 +101,8 @@ class BrowserEnv:
         left_the_page = True  # whether a blocked navigation may have left the tab on Chromium's error page
         try:
             parsed = parse_action(action) if isinstance(action, str) else action
+            if parsed.name == "goto":  # the guard checks, and the browser opens, the same URL
+                parsed = Action("goto", (browser_url(parsed.args[0]),))
             if self.last_observation is not None:
                 parsed.check_ids(self.last_observation)
             if parsed.name in ANSWER_ACTIONS:
@@ -135,7 +139,7 @@ class BrowserEnv:
             obs = self.last_observation = replace(obs, last_action_error=notes)
         self._events_reported = events_before + len(page_events)
         info.update(action_seconds=time.perf_counter() - started, answer=self.answer, action_error=error,
-                    blocked_urls=[self.secrets.mask(b.url) for b in blocked], page_events=page_events)
+                    blocked_urls=[self.secrets.mask(b.describe()) for b in blocked], page_events=page_events)
         return obs, reward, done, False, info
 
     def _check_upload(self, files: str | list[str]) -> None:
@@ -229,7 +233,7 @@ class BrowserEnv:
         return list(self.secrets.values.values())
 
     def blocked_urls(self) -> list[str]:
-        return [blocked.url for blocked in self.guard.blocked] if self.guard else []
+        return [blocked.describe() for blocked in self.guard.blocked] if self.guard else []
 
     async def screenshot(self, path: str) -> None:
         if self.session.page is None:

@@ -133,6 +133,11 @@ class MiniWoBTask:
         self.url = (miniwob_html_dir() / f"{self.name}.html").as_uri()
         self._page: Page | None = None
 
+    def allowed_origins(self) -> list[str]:
+        """The pages' folder, html/: a task page loads ../core and ../common (envs/guard.py reads a
+        file:// URL ending in / as that folder)."""
+        return [miniwob_html_dir().parent.as_uri() + "/"]
+
     async def setup(self, context: Any, page: Page) -> str:
         self._page = page
         await page.goto(self.url)

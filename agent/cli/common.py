@@ -43,6 +43,9 @@ def add_guard_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-domain", action="append", default=[], metavar="DOMAIN",
                         help="also let the browser reach DOMAIN and its subdomains (repeatable); every other "
                              "origin than the task's own is blocked")
+    parser.add_argument("--allow-file", action="append", default=[], metavar="DIR",
+                        help="also let the browser read local files under DIR (repeatable); otherwise a file:// "
+                             "task reads only its own folder, and other tasks no local file")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

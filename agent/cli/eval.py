@@ -74,7 +74,7 @@ def options_from_args(args: argparse.Namespace) -> tuple[EvalOptions, list[Suite
         workers=args.workers, task_timeout=args.task_timeout, resume=bool(args.resume), settings=settings,
         judge_model=args.judge_model, planner=planner, browser=browser_config(args),
         auth_dir=Path(args.auth_dir) if args.auth_dir else None, screenshots=not args.no_screenshots,
-        allow_domains=tuple(args.allow_domain),
+        allow_domains=tuple(args.allow_domain), allow_files=tuple(args.allow_file),
     )
     return options, tasks
 

@@ -206,6 +206,8 @@ async def run_and_report(args: argparse.Namespace, task: Task, llm: LLM, config:
         secrets = Secrets.from_args(args.secret, [args.secrets_file] if args.secrets_file else [])
         for domain in args.allow_domain:
             OriginPolicy().allow_domain(domain)  # a bad --allow-domain fails here, before the browser starts
+        for path in args.allow_file:
+            OriginPolicy().allow_file(path)  # and so does a missing --allow-file
     except ValueError as exc:
         raise UserError(str(exc)) from None
     browser = browser_config(args)
@@ -217,8 +219,8 @@ async def run_and_report(args: argparse.Namespace, task: Task, llm: LLM, config:
     if args.har:
         browser.har_path = str(out / task.id / "network.har")
     try:
-        async with BrowserEnv(browser, allow_domains=args.allow_domain, secrets=secrets,
-                              upload_dirs=args.upload_dir) as env:
+        async with BrowserEnv(browser, allow_domains=args.allow_domain, allow_files=args.allow_file,
+                              secrets=secrets, upload_dirs=args.upload_dir) as env:
             result = await run_task(task, llm, env, config, out, models=models,
                                     screenshots=not args.no_screenshots, resume=resume)
     except EndpointUnreachable as exc:  # result.json is written by then

@@ -72,6 +72,7 @@ class EvalOptions:
     auth_dir: Path | None = None  # where WebArena's relative storage_state files are
     screenshots: bool = True  # the agent loop keeps steps/NNN.png
     allow_domains: tuple[str, ...] = ()  # reachable besides each task's own origins (envs/guard.py)
+    allow_files: tuple[str, ...] = ()  # local files and folders readable besides a file task's own folder
     progress: TextIO | None = field(default_factory=lambda: sys.stderr)
 
     def __post_init__(self) -> None:
@@ -90,6 +91,9 @@ class EvalOptions:
                 raise EvalError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
         if len(set(self.strategies)) != len(self.strategies):
             raise EvalError(f"a strategy is given twice: {','.join(self.strategies)}")
+        for path in self.allow_files:
+            if not Path(path).expanduser().exists():
+                raise EvalError(f"--allow-file {path}: no such file or folder")
         self.out = Path(self.out)
 
 
@@ -131,6 +135,7 @@ class Worker:
         # A local task may move between the local sites; each site's origin is the task's own.
         site_urls = list(self.sites.site_urls.values()) if self.sites is not None else []
         self.env.allow_domains = [*self.options.allow_domains, *site_urls]
+        self.env.allow_files = list(self.options.allow_files)
         started = time.perf_counter()
         limit = self.options.task_timeout
         try:

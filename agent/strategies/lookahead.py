@@ -28,11 +28,11 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import StorageState
 
 from agent.risk import irreversible_reason
-from envs.actions import ANSWER_ACTIONS, ActionError, parse_action
+from envs.actions import ANSWER_ACTIONS, Action, ActionError, parse_action
 from envs.browser import BrowserSession
 from envs.env import BrowserEnv
 from envs.executor import execute_action
-from envs.guard import OriginGuard, task_start_urls
+from envs.guard import OriginGuard, browser_url, task_start_urls
 from envs.observation import observe
 from envs.rendering import element_line
 from envs.types import Env, Observation
@@ -143,10 +143,10 @@ async def _try_in_fork(
     """The real step of `action` in a fresh fork, or why it could not be tried faithfully."""
     fork = ForkSession(env.session)
     try:
-        context = await fork.new_context(storage_state=storage,
-                                         **({"service_workers": "block"} if env.use_guard else {}))
-        if env.guard is not None:
-            await OriginGuard(env.guard.policy).install(context)
+        if env.guard is not None:  # the fork is guarded as the env's own context is
+            context = await OriginGuard(env.guard.policy).open_context(fork.new_context, storage_state=storage)
+        else:
+            context = await fork.new_context(storage_state=storage)
         writes: list[str] = []
         await context.route("**/*", lambda route: hold_back_writes(route, writes))  # runs before the guard's
         before = await _reproduce(fork, env, obs, history, start_url, writes)
@@ -208,6 +208,10 @@ async def run_in_fork(fork: ForkSession, env: BrowserEnv, obs: Observation, acti
     try:
         parsed = parse_action(action)
         parsed.check_ids(obs)
+        if parsed.name == "goto":  # as BrowserEnv.step checks it
+            parsed = Action("goto", (browser_url(parsed.args[0]),))
+            if env.guard is not None and not env.guard.navigation_allowed(parsed.args[0]):
+                return f"goto: {parsed.args[0]} is outside this task's allowed origins"
         await execute_action(fork, env.secrets.substitute_action(parsed))
     except ActionError as exc:
         return str(exc)

