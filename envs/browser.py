@@ -4,7 +4,10 @@ What a page does on its own is handled here, never left to hang an action, and r
 `BrowserSession.events` for BrowserEnv to report:
 - dialogs are answered at once: alert OK, confirm OK, prompt with its default value, "leave this
   page?" leave. Accepting is what the action that raised the dialog asked for (dismissing a "Delete
-  this?" would silently undo the agent's choice); risky actions are gated before they run.
+  this?" would silently undo the agent's choice); risky actions are gated before they run. A tab
+  that opens dialogs faster than anyone could answer them (a dialog storm: `while (true) alert()`,
+  or an alert on a 5 ms timer) is closed unanswered: a loop that never yields hangs every later
+  action on the page, and answering it only lets it go on.
 - downloads are cancelled unless `accept_downloads`; then they are saved in `downloads_dir`.
 - a file chooser opened by a click chooses nothing (the `upload_file` action picks files).
 - a tab the page opens (target=_blank, window.open) becomes the active tab; one that closes itself
@@ -17,6 +20,9 @@ import logging
 import os
 import shutil
 import tempfile
+import time
+import weakref
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +38,8 @@ from playwright.async_api import (
     async_playwright,
 )
 from playwright.async_api import Error as PlaywrightError
+
+from envs.tokens import clip_chars
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +58,13 @@ INSTALL_HINT = (
     "install Debian's Chromium with `apt-get update && apt-get install -y chromium`, "
     "or point FORETHOUGHT_CHROMIUM (or --chromium) at a Chromium executable"
 )
+
+
+# A tab that opens STORM_DIALOGS dialogs within STORM_WINDOW_S is in a dialog storm. Each dialog of a page
+# meant for people waits for a click, so ten in a second is no such page; an alert loop opens hundreds.
+STORM_DIALOGS = 10
+STORM_WINDOW_S = 1.0
+DIALOG_MESSAGE_CHARS = 300  # of a dialog's text in what the agent is told (a page can alert a megabyte)
 
 
 class BrowserNotFound(RuntimeError):
@@ -126,6 +141,8 @@ class BrowserSession:
         self.choosing_files = False  # set while upload_file answers a file chooser itself
         self._temporary_downloads_dir: Path | None = None
         self._saving: set[asyncio.Task] = set()  # downloads being written to downloads_dir
+        self._dialog_times: weakref.WeakKeyDictionary[Page, deque[float]] = weakref.WeakKeyDictionary()
+        self._stormed: weakref.WeakSet[Page] = weakref.WeakSet()  # tabs closed for a dialog storm
 
     async def start(self) -> BrowserSession:
         if self._browser is None:
@@ -205,13 +222,32 @@ class BrowserSession:
             self.page = open_pages[-1] if open_pages else None
 
     def _on_dialog(self, dialog: Dialog) -> None:
-        kind, message = dialog.type, dialog.message
+        page = dialog.page
+        if page is not None and page in self._stormed:
+            return  # its tab is closing: an answer would only let the storm go on
+        kind, message = dialog.type, clip_chars(dialog.message, DIALOG_MESSAGE_CHARS)
+        if page is not None and self._in_storm(page):
+            self._stormed.add(page)
+            self.events.append(PageEvent(
+                "dialog_storm",
+                f"the page opened dialogs without end ({STORM_DIALOGS} within {STORM_WINDOW_S:g} s, the last "
+                f"{_a(kind)} {message!r}), faster than anyone could answer them; its tab "
+                f"({clip_chars(page.url, 200)}) was closed to stop them",
+                {"type": kind, "message": message, "url": page.url}))
+            self._in_background(page.close(), "closing a tab in a dialog storm")
+            return
         answer = dialog.default_value if kind == "prompt" else None
-        how = {"prompt": f"answered with its default value {answer!r}",
+        how = {"prompt": f"answered with its default value {clip_chars(answer or '', DIALOG_MESSAGE_CHARS)!r}",
                "beforeunload": "answered 'leave the page'"}.get(kind, "accepted (OK)")
-        self.events.append(PageEvent("dialog", f"the page showed a {kind} dialog {message!r}; it was {how}",
+        self.events.append(PageEvent("dialog", f"the page showed {_a(kind)} dialog {message!r}; it was {how}",
                                      {"type": kind, "message": message, "response": how}))
         self._in_background(dialog.accept(answer), "answering a dialog")
+
+    def _in_storm(self, page: Page) -> bool:
+        """Whether this dialog makes STORM_DIALOGS on `page` within STORM_WINDOW_S."""
+        times = self._dialog_times.setdefault(page, deque(maxlen=STORM_DIALOGS))
+        times.append(time.monotonic())
+        return len(times) == STORM_DIALOGS and times[-1] - times[0] < STORM_WINDOW_S
 
     def _on_file_chooser(self, chooser: FileChooser) -> None:
         if self.choosing_files:
@@ -333,6 +369,10 @@ class BrowserSession:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in ('a', 'e', 'i', 'o', 'u') else 'a'} {word}"
 
 
 def _free_path(path: Path) -> Path:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -262,8 +263,10 @@ class BrowserEnv:
 
 
 def _with_notes(error: str | None, notes: list[str]) -> str | None:
-    """The action's error followed by what the page did on its own (a dialog it answered, a download)."""
-    return " | ".join(part for part in (error, *notes) if part) or None
+    """The action's error followed by what the page did on its own (a dialog it answered, a download);
+    a note said again and again (an alert on a timer) is said once, with how often."""
+    said = [note if times == 1 else f"{note} ({times} times)" for note, times in Counter(notes).items()]
+    return " | ".join(part for part in (error, *said) if part) or None
 
 
 def _short_error(exc: Exception) -> str:
