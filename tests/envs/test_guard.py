@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -417,3 +419,23 @@ async def test_a_service_worker_reaches_nothing(session, task_and_attacker):
         assert registered is False and attacker.hits == []
     finally:
         site.close()
+
+
+async def test_webrtc_sends_nothing_past_the_proxy(session, task_and_attacker):
+    """STUN over UDP would go straight to the attacker, with no request for the guard to see."""
+    site, _ = task_and_attacker
+    packets: list[bytes] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stun:
+        stun.bind(("127.0.0.1", 0))
+        stun.settimeout(0.1)
+        env = BrowserEnv(session)
+        await env.reset(UrlTask(id="t", start_url=f"{site.url}/", goal="stay"))
+        gathered = await session.page.evaluate("""port => new Promise(done => {
+            const peer = new RTCPeerConnection({iceServers: [{urls: `stun:127.0.0.1:${port}`}]});
+            peer.createDataChannel('leak');
+            peer.onicegatheringstatechange = () => peer.iceGatheringState === 'complete' && done(true);
+            peer.createOffer().then(offer => peer.setLocalDescription(offer));
+        })""", stun.getsockname()[1])
+        with contextlib.suppress(TimeoutError):
+            packets.append(stun.recv(2048))
+    assert gathered and packets == []
