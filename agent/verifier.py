@@ -11,7 +11,8 @@ from typing import Any, Protocol
 
 from agent.llm.protocol import LLM
 from envs.actions import ActionError, parse_action
-from world_model.templates import load_template
+from envs.tokens import clip_to_tokens
+from world_model.templates import PART_TOKENS, load_template
 from world_model.world_model import ImaginedStep, describe, format_history
 
 PROMPTS = Path(__file__).parent / "prompts"
@@ -107,6 +108,8 @@ def read_verdict(text: str, data: Any = None) -> tuple[float | None, str]:
 
 
 CHANGES_LISTED = 12  # predicted appearances (and disappearances) shown per step; the rest are counted
+CHANGE_TOKENS = 40  # of one predicted appearance (the schema asks for 80 characters; not every endpoint keeps to it)
+ACTION_TOKENS = PART_TOKENS["action"] or 0  # of the action judged (a fill can type 200,000 characters)
 TARGET_CHARS = 120  # of the acted-on element's page line
 
 
@@ -116,21 +119,24 @@ def _trajectory_text(action: str, imagined: Sequence[ImaginedStep] | None, page_
     The verifier compares that with the page and the task (a prediction that the wrong tab gets
     selected must read as wrong, whatever the action looks like)."""
     if imagined is None:
-        return f"Action: {action}{_target_text(action, page_text)}\n(No prediction: judge the action itself.)"
+        return (f"Action: {clip_to_tokens(action, ACTION_TOKENS)}{_target_text(action, page_text)}\n"
+                "(No prediction: judge the action itself.)")
     lines = []
     for i, step in enumerate(imagined, 1):
         label = "Action" if i == 1 else f"Then (imagined step {i})"
         prediction = step.prediction
+        shown = clip_to_tokens(step.action, ACTION_TOKENS)
         if not (prediction.description or prediction.appear or prediction.disappear or prediction.url):
-            lines.append(f"{label}: {step.action}{_target_text(step.action, page_text)}\nPredicted outcome: "
+            lines.append(f"{label}: {shown}{_target_text(step.action, page_text)}\nPredicted outcome: "
                          "(none: the world model's answer was empty or unreadable; judge the action itself)")
             continue
-        lines.append(f"{label}: {step.action}{_target_text(step.action, page_text)}\n"
+        lines.append(f"{label}: {shown}{_target_text(step.action, page_text)}\n"
                      f"Predicted outcome: {describe(prediction)}")
         for word, items in (("appear", prediction.appear), ("disappear", prediction.disappear)):
             if items:
                 more = f" (and {len(items) - CHANGES_LISTED} more)" if len(items) > CHANGES_LISTED else ""
-                lines.append(f"Predicted to {word}: {'; '.join(items[:CHANGES_LISTED])}{more}")
+                listed = "; ".join(clip_to_tokens(item, CHANGE_TOKENS) for item in items[:CHANGES_LISTED])
+                lines.append(f"Predicted to {word}: {listed}{more}")
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from envs.tokens import count_tokens
+from envs.tokens import UTF8_MAX_BYTES, clip_to_tokens, count_tokens
 from envs.types import Element, Observation
 
 DEFAULT_TOKEN_BUDGET = 4000  # what render_text fits an observation into unless told otherwise
@@ -37,6 +37,10 @@ MARKERS = {
     "out of view": "--- out of view (scroll to see) ---",
     "in view": "--- in view ---",
 }
+# What each header line may take of the page's budget: at most so many tokens, and at most this share of
+# the budget. A page chooses its own URL, title and tab titles, and what its dialogs say lands in the
+# last action error; none of them may crowd the elements out (together at most 30% of the budget).
+HEADER_TOKENS = {"url": (200, 1 / 16), "title": (100, 1 / 32), "tabs": (400, 1 / 10), "error": (600, 1 / 8)}
 # Plain text is shown bare unless it could be read as an element, a marker or a header line.
 _TEXT_NEEDS_QUOTES = re.compile(r"^(\[|'|---|(URL|Title|Tabs|Focused|Last action error):)")
 
@@ -129,15 +133,19 @@ def _one_line(text: str, max_chars: int | None) -> str:
     return text.replace("\r", "").replace("\n", "\\n")
 
 
-def _header(obs: Observation) -> list[str]:
-    lines = [f"URL: {obs.url}", f"Title: {obs.title}"]
+def _header(obs: Observation, budget: int) -> list[str]:
+    def within(text: str, part: str) -> str:
+        most, share = HEADER_TOKENS[part]
+        return clip_to_tokens(text, min(most, max(10, int(budget * share))))
+
+    lines = [f"URL: {within(obs.url, 'url')}", f"Title: {within(obs.title, 'title')}"]
     if len(obs.tabs) > 1:
         tabs = "  ".join(f"{'*' if t.active else ''}[{t.index}] {t.title} ({t.url})" for t in obs.tabs)
-        lines.append(f"Tabs: {tabs}")
+        lines.append(f"Tabs: {within(tabs, 'tabs')}")
     if obs.focused_id:
         lines.append(f"Focused: {obs.focused_id}")
     if obs.last_action_error:
-        lines.append(f"Last action error: {obs.last_action_error}")
+        lines.append(f"Last action error: {within(obs.last_action_error, 'error')}")
     return lines
 
 
@@ -146,13 +154,13 @@ def render_text(obs: Observation, token_budget: int | None = None) -> str:
     default of ObservationOptions). Over budget, the least useful lines go first and a last line
     says what was left out."""
     budget = DEFAULT_TOKEN_BUDGET if token_budget is None else token_budget
-    header = _header(obs)
+    header = _header(obs, budget)
     elements = obs.elements
     body = with_markers(elements, list(range(len(elements))), element_lines(elements))
     full = "\n".join(header + body)
-    # A token is at least one character; and a text ten times longer than the budget is over it in
-    # any real page, so the whole text need not be tokenized to know.
-    if len(full) <= budget or (len(full) <= 10 * budget and count_tokens(full) <= budget):
+    # A token is at least one byte (a character at most four); and a text ten times longer than the
+    # budget is over it in any real page, so the whole text need not be tokenized to know.
+    if len(full) * UTF8_MAX_BYTES <= budget or (len(full) <= 10 * budget and count_tokens(full) <= budget):
         return full
     return _trimmed(obs, header, budget, markers=len(body) - len(elements))
 

@@ -8,6 +8,11 @@ Every role's prompt in a step starts with the same text (parts/step_context.txt)
 cache (llama.cpp's, OpenAI's cheaper cached input) serves the page once per step instead of once per
 role.
 
+Every part of a prompt has a token budget (PART_TOKENS): a value over it is cut in its middle with a
+visible "… [trimmed N characters]", so no page, dialog, action or imagined text can blow a prompt up.
+The page's own budget is kept where it is rendered (envs/rendering.py, --observation-tokens);
+`PromptTemplate.token_bound` is the most tokens a rendered prompt can take.
+
 Untrusted text (the page, what was imagined about it) sits in the templates between delimiter tags,
 <page>...</page> and <imagined>...</imagined>. Those tags come only from the template: any spelling of
 them inside a value is neutralised to [page], [/page], ..., so page text cannot close its block early
@@ -19,11 +24,30 @@ import re
 from functools import cache
 from pathlib import Path
 
+from envs.tokens import clip_to_tokens, count_tokens
+
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 ROLE_LINE = re.compile(r"^\[(system|user|assistant)\]\s*$", re.MULTILINE)
 DATA_TAGS = ("page", "imagined")
 # An opening or closing data tag however spelled: case, spaces, attributes (`< / PAGE x=1 >`).
 _DATA_TAG = re.compile(r"<\s*(/?)\s*(" + "|".join(DATA_TAGS) + r")\b[^<>]*>", re.IGNORECASE)
+
+
+# The most tokens each placeholder's value may take. The goal is the user's; history is the run's actions
+# (format_history keeps the latest within it); the rest carries what a page or a model wrote, shown
+# again to a model. None: budgeted where it is made (the page: render_text's budget).
+PART_TOKENS: dict[str, int | None] = {
+    "goal": 1000,
+    "history": 1000,  # previous actions
+    "observation": None,  # the page, with its URL, title, tabs and last action error (dialogs included)
+    "imagined_so_far": 1500,  # imagined steps and their predictions
+    "action": 300,  # the action a prediction is asked for
+    "trajectory": 2000,  # the action and its imagined outcome, for the verifier
+    "candidates": 1000,  # self-refinement's list
+    "versions": 2500,  # revise: each version with its prediction and critique
+    "k": 10,
+}
+SEAM_TOKENS = 2  # a value's tokens may merge with the template's around it, off by a token each side
 
 
 class TemplateError(ValueError):
@@ -35,6 +59,9 @@ class PromptTemplate:
         self.name = name
         self.messages = _split_messages(text, name)
         self.variables = {m for _, body in self.messages for m in PLACEHOLDER.findall(body)}
+        unbudgeted = sorted(self.variables - PART_TOKENS.keys())
+        if unbudgeted:
+            raise TemplateError(f"prompt {name}: no token budget for {', '.join(unbudgeted)} (PART_TOKENS)")
 
     def render(self, **values: object) -> list[dict[str, str]]:
         """Chat messages with every placeholder filled; raises TemplateError on a missing or unused value."""
@@ -44,10 +71,25 @@ class PromptTemplate:
             raise TemplateError(f"prompt {self.name}: no value for {', '.join(missing)}")
         if unused:
             raise TemplateError(f"prompt {self.name}: no placeholder for {', '.join(unused)}")
-        return [
-            {"role": role, "content": PLACEHOLDER.sub(lambda m: neutralise_delimiters(str(values[m.group(1)])), body)}
-            for role, body in self.messages
-        ]
+        parts = {name: _within_budget(name, neutralise_delimiters(str(value))) for name, value in values.items()}
+        return [{"role": role, "content": PLACEHOLDER.sub(lambda m: parts[m.group(1)], body)}
+                for role, body in self.messages]
+
+    def token_bound(self, observation_tokens: int) -> int:
+        """The most tokens a rendered prompt takes (its messages' contents, counted with envs/tokens.py),
+        the page rendered within `observation_tokens`."""
+        total = 0
+        for _, body in self.messages:
+            total += count_tokens(PLACEHOLDER.sub("", body))
+            for name in PLACEHOLDER.findall(body):
+                budget = PART_TOKENS[name]
+                total += (observation_tokens if budget is None else budget) + 2 * SEAM_TOKENS
+        return total
+
+
+def _within_budget(name: str, text: str) -> str:
+    budget = PART_TOKENS.get(name)
+    return text if budget is None else clip_to_tokens(text, budget)
 
 
 def neutralise_delimiters(text: str) -> str:

@@ -13,8 +13,9 @@ from typing import Any, Literal, Protocol
 
 from envs.actions import ANSWER_ACTIONS, ActionError, format_action, parse_action
 from envs.rendering import render_text
+from envs.tokens import clip_to_tokens, count_tokens, trim_marker
 from envs.types import Observation
-from world_model.templates import load_template
+from world_model.templates import PART_TOKENS, load_template
 
 
 class Answer(Protocol):
@@ -168,8 +169,28 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def format_history(history: Sequence[str]) -> str:
-    return "\n".join(f"{i}. {a}" for i, a in enumerate(history, 1)) if history else "(none: this is the first step)"
+ACTION_TOKENS = 100  # of one action in the history (a fill can type 200,000 characters)
+PREDICTION_TOKENS = 200  # of one prediction's description (an endpoint need not keep to the schema's length)
+
+
+def format_history(history: Sequence[str], max_tokens: int | None = None) -> str:
+    """The actions so far, numbered, each within ACTION_TOKENS; when they do not all fit in `max_tokens`
+    (default: the prompt's history budget), the latest that fit, after a line saying what was left out."""
+    if not history:
+        return "(none: this is the first step)"
+    budget = max_tokens if max_tokens is not None else PART_TOKENS["history"] or 0
+    lines: list[str] = []
+    used = 0
+    for number in range(len(history), 0, -1):  # the latest first: they say where the run is
+        line = f"{number}. {clip_to_tokens(history[number - 1], ACTION_TOKENS)}"
+        cost = count_tokens(line) + 1
+        if lines and used + cost > budget - 20:  # room for the line saying what was left out
+            left_out = sum(len(a) for a in history[:number])
+            lines.append(f"(actions 1 to {number}: {trim_marker(left_out)})")
+            break
+        lines.append(line)
+        used += cost
+    return "\n".join(reversed(lines))
 
 
 def imagined_text(steps: Sequence[ImaginedStep]) -> str:
@@ -178,13 +199,13 @@ def imagined_text(steps: Sequence[ImaginedStep]) -> str:
         return ""
     lines = ["", "Imagined since this page (not real yet):"]
     for i, step in enumerate(steps, 1):
-        lines.append(f"{i}. {step.action} -> {describe(step.prediction)}")
+        lines.append(f"{i}. {clip_to_tokens(step.action, ACTION_TOKENS)} -> {describe(step.prediction)}")
     return "\n".join(lines) + "\n"
 
 
 def describe(prediction: Prediction) -> str:
     """One line: what changes, and where the page ends up."""
-    text = prediction.description or "(no description)"
+    text = clip_to_tokens(prediction.description, PREDICTION_TOKENS) if prediction.description else "(no description)"
     if prediction.url:
-        text += f" [url: {prediction.url}]"
+        text += f" [url: {clip_to_tokens(prediction.url, ACTION_TOKENS)}]"
     return text

@@ -18,9 +18,10 @@ from typing import Any
 from agent.llm.protocol import LLM
 from agent.verifier import Score
 from envs.actions import ActionError, format_action, parse_action
+from envs.tokens import clip_to_tokens
 from envs.types import Observation
 from world_model.templates import load_template
-from world_model.world_model import ImaginedStep, describe, format_history
+from world_model.world_model import ACTION_TOKENS, ImaginedStep, describe, format_history
 
 PROMPT = Path(__file__).parent / "prompts" / "revise.txt"
 REVISION_SCHEMA: dict[str, Any] = {
@@ -31,6 +32,7 @@ REVISION_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 COMPLETE = 1.0  # the verifier's top verdict: nothing left to improve
+CRITIQUE_TOKENS = 300  # of a version's critiques, shown to the policy (m verdicts' reasons joined)
 
 
 @dataclass
@@ -99,12 +101,13 @@ def versions_text(versions: Versions) -> str:
     """Each version with its predicted outcome and the verifier's verdict and critique."""
     blocks = []
     for i, action in enumerate(versions.actions, 1):
-        lines = [f"Version {i}: {action}"]
+        lines = [f"Version {i}: {clip_to_tokens(action, ACTION_TOKENS)}"]
         for j, step in enumerate(versions.imagined.get(action) or []):
             prefix = "Predicted outcome" if j == 0 else f"Then {step.action}, predicted"
             lines.append(f"{prefix}: {describe(step.prediction)}")
         score = versions.scores[action]
         critique = " / ".join(dict.fromkeys(r.strip() for r in score.reasons if r.strip())) or "(no reason given)"
+        critique = clip_to_tokens(critique, CRITIQUE_TOKENS)
         lines.append(f"Reviewer's score: {score.value:.2f} (1 complete, 0.5 on track, 0 wrong). Critique: {critique}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

@@ -11,7 +11,7 @@ import pytest
 
 from envs.rendering import DEFAULT_TOKEN_BUDGET, MARKERS, element_line, element_lines, render_text
 from envs.tokens import count_tokens
-from envs.types import Element, Observation
+from envs.types import Element, Observation, Tab
 
 
 def synthetic_page(n: int, viewport: int = 40) -> Observation:
@@ -200,3 +200,23 @@ def test_being_off_screen_costs_one_marker_line_not_tokens_on_every_line():
     text = render_text(scrolled, 10**9)
     assert "(offscreen)" not in text and text.count(MARKERS["below"]) == 1
     assert text.replace("\n" + MARKERS["below"], "") == render_text(all_in_view, 10**9)
+
+
+def test_what_a_page_chooses_for_its_header_cannot_crowd_out_the_page() -> None:
+    # The URL, title, tab titles and (through its dialogs) the last action error are the page's own text.
+    flood = "please read this important notice " * 5_000
+    obs = Observation(url="http://127.0.0.1/" + "a" * 100_000, title=flood,
+                      tabs=[Tab(index=i, url=f"http://127.0.0.1/{i}", title=flood, active=i == 0) for i in range(3)],
+                      elements=[Element("e1", "button", "Pay")], last_action_error=flood)
+    text = render_text(obs)
+    assert count_tokens(text) <= 0.3 * DEFAULT_TOKEN_BUDGET + 50  # the header's share, and the one element
+    assert "[e1] button 'Pay'" in text
+    for line in text.splitlines()[:4]:  # URL, Title, Tabs, Last action error: each cut with a marker
+        assert re.search(r"… \[trimmed [\d,]+ characters\]", line), line
+
+
+def test_a_page_of_characters_worth_several_tokens_each_is_still_within_budget() -> None:
+    # 3,000 characters, each at least one token: under the budget in characters, over it in tokens.
+    obs = Observation(url="about:blank", title="", tabs=[],
+                      elements=[Element(None, "text", "😀" * 100, depth=0) for _ in range(30)])
+    assert count_tokens(render_text(obs, 1000)) <= 1000
