@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
+from websockets.asyncio.server import serve
 
 from envs.browser import BrowserConfig, BrowserSession
 from envs.env import BrowserEnv
@@ -439,3 +440,25 @@ async def test_webrtc_sends_nothing_past_the_proxy(session, task_and_attacker):
         with contextlib.suppress(TimeoutError):
             packets.append(stun.recv(2048))
     assert gathered and packets == []
+
+
+async def test_a_workers_websocket_is_refused_at_the_proxy(session, task_and_attacker):
+    """route_web_socket patches pages only; a worker's WebSocket reaches the proxy as a CONNECT tunnel."""
+    site, _ = task_and_attacker
+    connections: list[str] = []
+
+    async def listen(socket) -> None:
+        connections.append(socket.request.path)
+
+    async with serve(listen, "127.0.0.1", 0) as attacker_socket:
+        port = attacker_socket.sockets[0].getsockname()[1]
+        env = BrowserEnv(session)
+        await env.reset(UrlTask(id="t", start_url=f"{site.url}/", goal="stay"))
+        outcome = await session.page.evaluate("""port => new Promise(done => {
+            const code = `const socket = new WebSocket('ws://127.0.0.1:${port}/?data=secret');
+                          socket.onopen = () => postMessage('open'); socket.onclose = () => postMessage('closed');`;
+            const worker = new Worker(URL.createObjectURL(new Blob([code], {type: 'text/javascript'})));
+            worker.onmessage = event => done(event.data);
+        })""", port)
+    assert outcome == "closed" and connections == []
+    assert env.blocked_urls() == [f"https://127.0.0.1:{port}"]  # a tunnel shows the proxy only host and port
