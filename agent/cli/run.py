@@ -94,7 +94,7 @@ async def run_command(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     models: dict[str, Any] = {role: {"model": spec.model, "base_url": without_credentials(spec.base_url),
                                      "seed": settings.seed} for role in ROLES if (spec := settings.role(role)).model}
-    return await run_and_report(args, task, llm, config, out, models)
+    return await run_and_report(args, task, llm, config, out, models, credentials=settings.credentials())
 
 
 async def resume_command(args: argparse.Namespace) -> int:
@@ -111,8 +111,9 @@ async def resume_command(args: argparse.Namespace) -> int:
         return 0
     models = progress.trace.task.get("models") or {}
     print(f"resuming {task_dir} after {progress.steps} finished steps")
-    _settings, llm = run_settings(args, config.strategy, models)
-    return await run_and_report(args, task, llm, config, task_dir.parent, models, resume=True)
+    settings, llm = run_settings(args, config.strategy, models)
+    return await run_and_report(args, task, llm, config, task_dir.parent, models, resume=True,
+                                credentials=settings.credentials())
 
 
 def with_timeout(config: PlannerConfig, timeout_s: float) -> PlannerConfig:
@@ -201,7 +202,8 @@ def adaptive_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def run_and_report(args: argparse.Namespace, task: Task, llm: LLM, config: PlannerConfig, out: Path,
-                         models: dict[str, Any], resume: bool = False) -> int:
+                         models: dict[str, Any], resume: bool = False, credentials: list[str] | None = None) -> int:
+    """`credentials` (API keys, base URL passwords) are masked in the run directory like secrets."""
     try:
         secrets = Secrets.from_args(args.secret, [args.secrets_file] if args.secrets_file else [])
         for domain in args.allow_domain:
@@ -222,7 +224,7 @@ async def run_and_report(args: argparse.Namespace, task: Task, llm: LLM, config:
         async with BrowserEnv(browser, allow_domains=args.allow_domain, allow_files=args.allow_file,
                               secrets=secrets, upload_dirs=args.upload_dir) as env:
             result = await run_task(task, llm, env, config, out, models=models,
-                                    screenshots=not args.no_screenshots, resume=resume)
+                                    screenshots=not args.no_screenshots, resume=resume, secrets=credentials or [])
     except EndpointUnreachable as exc:  # result.json is written by then
         raise UserError(str(exc)) from None
     except PlaywrightError as exc:  # only opening the start page can raise; failed actions become observations

@@ -228,7 +228,7 @@ class Worker:
             # A task killed mid-run left its checkpoint: --resume goes on from its last finished step.
             resume = self.options.resume and (out / task.id / CHECKPOINT_FILE).is_file()
             result = await run_task(env_task, llm, self.env, config, out, on_step=lambda text: None, models=models,
-                                    screenshots=self.options.screenshots, resume=resume,
+                                    screenshots=self.options.screenshots, resume=resume, secrets=settings.credentials(),
                                     before_close=lambda result: self._score(task, env_task, result, attempt))
         finally:
             await llm.aclose()

@@ -3,13 +3,27 @@ event lost, no secret in any run directory, no request outside the task's origin
 once per module; each test names the faults that broke its figure."""
 from __future__ import annotations
 
+import base64
+import json
+import zipfile
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
 from agent.config import PlannerConfig
 from agent.llm.scripted import ScriptedLLM
-from bench.faults import PASSWORD, SOLUTION, FaultOutcome, Lab, answered, proposal, run_catalogue, secrets_in
+from bench.faults import (
+    NOTE,
+    PASSWORD,
+    SOLUTION,
+    FaultOutcome,
+    Lab,
+    answered,
+    proposal,
+    run_catalogue,
+    secrets_in,
+)
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +35,7 @@ def test_the_catalogue_covers_the_model_the_page_and_the_browser(outcomes: list[
     names = " | ".join(o.name for o in outcomes)
     for fault in ("endpoint down", "flaky", "times out", "slow", "truncated", "garbage", "hostile", "injection",
                   "dialogs", "popup", "download", "file chooser", "never finishes loading", "browser killed",
-                  "20,000 elements", "SIGKILL"):
+                  "20,000 elements", "SIGKILL", "base64 in the HAR", "URL-encoded", "user:password@"):
         assert fault in names
 
 
@@ -53,3 +67,17 @@ async def test_the_lab_would_see_a_leak(tmp_path: Path) -> None:
     assert outcome.off_origin >= 1
     (tmp_path / "unguarded" / "leak.txt").write_text(f"password={PASSWORD}")
     assert secrets_in(tmp_path / "unguarded") == ["leak.txt"]
+
+
+def test_the_secrets_check_finds_encoded_forms(tmp_path: Path) -> None:
+    """What the encoded-secrets faults count: a secret base64-encoded inside a HAR body, percent-encoded
+    in a URL, JSON-escaped, or in a zip's member is found (so 0 found means none is there)."""
+    body = base64.b64encode(b"echo: " + NOTE.encode()).decode()
+    leaks = {"network.har": json.dumps({"content": {"encoding": "base64", "text": body}}),
+             "trace.jsonl": json.dumps({"url": "/search?" + urlencode({"q": NOTE})}),
+             "result.json": json.dumps({"answer": NOTE})}
+    for name, text in leaks.items():
+        (tmp_path / name).write_text(text)
+    with zipfile.ZipFile(tmp_path / "trace.zip", "w") as archive:
+        archive.writestr("resources/body", NOTE.encode())
+    assert secrets_in(tmp_path) == ["network.har", "result.json", "trace.jsonl", "trace.zip:resources/body"]
