@@ -305,6 +305,7 @@ BROWSER_PAGES = {  # each: click('e1') meets the fault, then the order number is
     "/upload": """<title>Upload</title><input type="file" id="f" style="display:none">
         <button onclick="document.getElementById('f').click()">Attach the order</button><p>Order number 1234</p>""",
     "/slow": """<title>Slow</title><a href="/hang">Order details</a><p>Order number 1234</p>""",
+    "/comment": """<title>Comment</title><textarea aria-label="Comment"></textarea><p>Order number 1234</p>""",
     "/alert-loop": """<title>Alert loop</title><button onclick="while (true) alert('again')">Show the order</button>
         <p>Order number 1234</p>""",
     "/alert-flood": """<title>Alert flood</title><button onclick="setInterval(() =>
@@ -658,13 +659,15 @@ def answered_within_prompt_budget(*notes: str) -> Expect:
 async def fill_200k(lab: Lab) -> FaultOutcome:
     """fill() with 200,000 characters: shown again in every later prompt's history and page."""
     fill = proposal("fill('e1', '" + "lorem ipsum dolor sit amet " * 7_500 + "')")
-    return await lab.run("model fills 200,000 characters", ScriptedLLM({"policy": [fill, *SOLUTION]}),
-                         expect=answered_within_prompt_budget())
+    return await lab.run("model fills 200,000 characters", ScriptedLLM({"policy": [fill, proposal(ANSWER)]}),
+                         expect=answered_within_prompt_budget(), task=lab.task("/comment"))
 
 
 async def dialog_flood(lab: Lab) -> FaultOutcome:
     """Alerts of 100,000 characters every 5 ms: their text, and their number, stay out of the prompts."""
-    return await lab.run("page floods 100,000-char alerts", ScriptedLLM({"policy": CLICK_THEN_ANSWER}),
+    # The click returns after the first alert; the flood follows while the model thinks (here: a noop).
+    flood = [proposal("click('e1')"), proposal("noop(1000)"), proposal(ANSWER)]
+    return await lab.run("page floods 100,000-char alerts", ScriptedLLM({"policy": flood}),
                          expect=answered_within_prompt_budget("opened dialogs without end"),
                          task=lab.task("/alert-flood"))
 
@@ -753,8 +756,8 @@ FAULTS: list[Callable[[Lab], Awaitable[FaultOutcome]]] = [
     noop_forever, alert_loop, run_timeout, brace_flood, fill_200k, dialog_flood,
 ]
 # --quick: one fault of each kind (the endpoint, the model's answer, the page, the browser's dialogs,
-# the browser dying, a redirect away), each under two seconds.
-QUICK_FAULTS = (endpoint_flaky, answer_hostile, page_injection, dialogs, browser_killed, redirect_goto)
+# the browser dying, a redirect away, an alert loop), each under two seconds.
+QUICK_FAULTS = (endpoint_flaky, answer_hostile, page_injection, dialogs, browser_killed, redirect_goto, alert_loop)
 
 
 async def check_page_ids(lab: Lab) -> None:
