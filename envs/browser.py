@@ -170,6 +170,19 @@ class BrowserSession:
         """False once the browser process is gone (crashed or killed)."""
         return self._browser is not None and self._browser.is_connected()
 
+    async def alive(self) -> bool:
+        """Whether the browser still answers a request. Asked, not inferred from `connected`: Playwright
+        learns of a killed browser a moment later, longer on a busy machine."""
+        if not self.connected:
+            return False
+        try:
+            cdp = await self.browser.new_browser_cdp_session()
+            await asyncio.wait_for(cdp.send("Browser.getVersion"), self.config.navigation_timeout_ms / 1000)
+            await cdp.detach()
+        except (TimeoutError, PlaywrightError):
+            return False
+        return True
+
     async def relaunch(self) -> None:
         """A new browser in place of one that died. Its context (cookies, storage, tabs) died with it:
         open a new one with new_context(). Raises BrowserCrashed when the browser cannot start."""
@@ -351,7 +364,7 @@ class BrowserSession:
             try:
                 await context.close()  # also writes the HAR
             except PlaywrightError as exc:
-                if self.connected:
+                if await self.alive():
                     raise
                 log.debug("closing the context of a dead browser: %s", exc)  # it died with the browser
 

@@ -21,7 +21,11 @@ from envs.secrets import Secrets
 from envs.types import Observation, Task
 
 ERROR_PAGE_WAIT_S = 2.0
-CRASH_NOTICE_S = 1.0  # how long a closed tab may take to show that the whole browser died
+
+
+class StartPageError(RuntimeError):
+    """reset() could not open or observe the task's start page (unreachable, refused, crashed): the
+    task cannot begin. Failures after it become observations, or the run's own error."""
 
 
 class BrowserEnv:
@@ -78,9 +82,12 @@ class BrowserEnv:
         self.guard = OriginGuard(policy) if policy is not None else None
         context = await self._open_context()
         first_tab = self.session.page
-        self.goal = self.secrets.mask(await task.setup(context, first_tab))
-        self.session.page = first_tab  # tabs opened during setup must not steal the focus
-        obs = await self.observe()
+        try:
+            self.goal = self.secrets.mask(await task.setup(context, first_tab))
+            self.session.page = first_tab  # tabs opened during setup must not steal the focus
+            obs = await self.observe()
+        except PlaywrightError as exc:
+            raise StartPageError(f"could not open the start page of task {task.id}: {_first_line(exc)}") from exc
         page_events = self._page_events(events_before)
         self._events_reported = events_before + len(page_events)
         self._blocked_reported = len(self.guard.blocked) if self.guard else 0  # the page's own, not a step's
@@ -162,15 +169,10 @@ class BrowserEnv:
         if not self.session.connected:
             return True
         # TargetClosedError (not exported): a tab, context or browser is gone. No active tab left: all
-        # closed, as they do when the browser dies.
+        # closed, as they do when the browser dies. A tab can also close on its own: ask the browser.
         if "has been closed" not in str(exc) and self.session.page is not None:
             return False
-        # A tab can close on its own; when the browser died, Playwright reports the disconnection a
-        # moment after the tab's error.
-        deadline = time.perf_counter() + CRASH_NOTICE_S
-        while self.session.connected and time.perf_counter() < deadline:
-            await asyncio.sleep(0.02)
-        return not self.session.connected
+        return not await self.session.alive()
 
     async def _restart_browser(self, what_happened: str = "") -> str:
         """A new browser, context and guard at the URL the agent last saw; the text that tells the agent.
@@ -270,6 +272,9 @@ def _with_notes(error: str | None, notes: list[str]) -> str | None:
 
 
 def _short_error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {_first_line(exc)}"
+
+
+def _first_line(exc: Exception) -> str:
     # Playwright messages carry a multi-line call log; the first line says what went wrong.
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"{type(exc).__name__}: {first}"
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -10,7 +10,7 @@ from agent.llm.protocol import MODEL_SEED_HELP, ConfigError
 from agent.llm.settings import Settings, load_settings
 from envs.browser import BrowserConfig
 from envs.miniwob import MiniWoBTask
-from envs.tasks import UrlTask, resolve_url
+from envs.tasks import START_URL_SEPARATOR, UrlTask, resolve_url
 from envs.types import Task
 
 # A mistake the user can fix: `main` prints it as one line and exits 2. It is the LLM layer's ConfigError, so
@@ -21,12 +21,22 @@ UserError = ConfigError
 def task_for_url(url: str, goal: str = "", seed: int | None = None, task_id: str = "observe") -> Task:
     """`miniwob:NAME` is a MiniWoB++ task; anything else is a page to open (as task `task_id`)."""
     if url.startswith("miniwob:"):
-        return MiniWoBTask(url.removeprefix("miniwob:"), seed=seed if seed is not None else 0)
-    try:
-        resolve_url(url)
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
+        try:  # an unknown name is refused with the names it may have meant
+            return MiniWoBTask(url.removeprefix("miniwob:"), seed=seed if seed is not None else 0)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    check_start_urls(url)
     return UrlTask(id=task_id, start_url=url, goal=goal)
+
+
+def check_start_urls(start_url: str, where: str = "") -> None:
+    """Each of a task's start URLs (joined by ' |AND| ') is a bundled page, a file that exists, or a URL;
+    UserError otherwise ("no such file: PATH"), after `where`."""
+    try:
+        for url in start_url.split(START_URL_SEPARATOR):
+            resolve_url(url.strip())
+    except ValueError as exc:
+        raise UserError(f"{where}{exc}") from None
 
 
 def add_browser_options(parser: argparse.ArgumentParser) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import importlib
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from agent.llm.protocol import ConfigError
@@ -57,7 +59,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((arg for arg in argv if not arg.startswith("-")), "")  # the top level has no other options
-    args = build_parser(command).parse_args(argv)
+    parser = build_parser(command)
+    args = parser.parse_args(argv)
     handler: Handler = args.handler
     try:
         outcome = handler(args)
@@ -65,8 +68,83 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as exc:
         print(f"forethought: {without_url_credentials(str(exc))}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.filename is None or exc.errno not in PATH_ERRNOS:
+            raise  # not about a path the user named: a bug or the machine, with its traceback
+        print(f"forethought: {describe_path_error(exc, _option_naming(parser, command, args, exc.filename))}",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+
+
+# A path the user gave that is not what it should be: missing, a directory for a file or the other way
+# round, not theirs to read or write, on a full or read-only disk.
+PATH_ERRNOS = {errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC,
+               errno.EEXIST, errno.ENAMETOOLONG}
+OUTPUT_OPTIONS = {"--out"}  # where a command writes
+
+
+def describe_path_error(exc: OSError, given: GivenPath | None) -> str:
+    """One line on what is wrong with `exc.filename`, naming the option it came from (`given`)."""
+    path = Path(str(exc.filename)).expanduser().absolute()
+
+    def name(of: Path) -> str:  # the option and its value when they name `of` itself
+        if given is None:
+            return str(of)
+        option = f"{given.option} {given.value}" if given.option else given.value
+        return option if given.path == of else f"{option}: {of}"
+
+    in_the_way = _file_in_the_way(path) if exc.errno in (errno.ENOTDIR, errno.EEXIST) else None
+    if given is not None and given.option in OUTPUT_OPTIONS:
+        if in_the_way is not None:
+            return f"{name(in_the_way)} is a file; pass a directory (or a path that does not exist yet)"
+        return f"{name(path)}: cannot write there ({exc.strerror}); pass a directory you can write to"
+    if exc.errno == errno.ENOENT:
+        return f"no such file: {name(path)}"
+    if exc.errno == errno.EISDIR:
+        return f"{name(path)} is a directory; pass a file"
+    if in_the_way is not None:
+        return f"{name(in_the_way)} is a file where a directory is expected"
+    return f"{name(path)}: {exc.strerror}"
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing one of `path` and its parents, when it is not a directory."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
+class GivenPath(NamedTuple):
+    option: str  # "" for a positional argument
+    value: str  # as given: `scripted:FILE`
+    path: Path  # the path it names, absolute
+
+
+def _option_naming(parser: argparse.ArgumentParser, command: str, args: argparse.Namespace,
+                   filename: str) -> GivenPath | None:
+    """The command's argument whose value is `filename` or a directory above it; None when none is."""
+    target = Path(filename).expanduser().absolute()
+    for option, value in _given_strings(parser, command, args):
+        path = value.split(":", 1)[1] if ":" in value and not Path(value).exists() else value
+        given = Path(path).expanduser().absolute()
+        if given == target or given in target.parents:
+            return GivenPath(option, value, given)
+    return None
+
+
+def _given_strings(parser: argparse.ArgumentParser, command: str,
+                   args: argparse.Namespace) -> list[tuple[str, str]]:
+    """Every string the command was given, with its option ("" for a positional argument)."""
+    options: dict[str, str] = {}
+    for action in parser._actions:  # argparse has no public way to list a subcommand's arguments
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            options = {a.dest: (a.option_strings[-1] if a.option_strings else "")
+                       for a in action.choices[command]._actions}
+    return [(options[dest], item) for dest, value in vars(args).items() if dest in options
+            for item in (value if isinstance(value, list) else [value]) if isinstance(item, str) and item]
 
 
 if __name__ == "__main__":

@@ -19,21 +19,25 @@ from agent.cli.common import (
     add_model_options,
     add_planner_options,
     browser_config,
+    check_start_urls,
     load_model_settings,
     planner_from_args,
     task_for_url,
 )
 from agent.config import ROLES_USED, STRATEGIES, AdaptiveSettings, PlannerConfig
+from agent.evaluation.judge import LLMJudge
 from agent.llm.openai_client import EndpointUnreachable
 from agent.llm.protocol import LLM, ROLES
 from agent.llm.settings import RoutedLLM, Settings, build_llm, without_credentials
 from agent.loop import run_task
 from agent.replay import planner_config
-from envs.env import BrowserEnv
+from envs.env import BrowserEnv, StartPageError
 from envs.guard import OriginPolicy
 from envs.secrets import Secrets
 from envs.tasks import UrlTask
 from envs.types import Task
+from envs.webarena.config import TaskConfigError, parse_task
+from envs.webarena.task import WebArenaTask
 from traces.resume import read_progress
 from traces.schema import build_task
 
@@ -87,6 +91,7 @@ async def run_command(args: argparse.Namespace) -> int:
         return await resume_command(args)
     task = task_for_run(args)
     settings, llm = run_settings(args, args.strategy)
+    task = with_judge(task, llm, args.strategy)
     config = planner_from_args(args, settings, strategy=args.strategy, self_refine=args.self_refine,
                                revisions=args.revisions, beam_width=args.beam_width, safe=args.safe,
                                timeout_s=PlannerConfig.timeout_s if args.timeout is None else args.timeout,
@@ -112,6 +117,7 @@ async def resume_command(args: argparse.Namespace) -> int:
     models = progress.trace.task.get("models") or {}
     print(f"resuming {task_dir} after {progress.steps} finished steps")
     settings, llm = run_settings(args, config.strategy, models)
+    task = with_judge(task, llm, config.strategy)
     return await run_and_report(args, task, llm, config, task_dir.parent, models, resume=True,
                                 credentials=settings.credentials())
 
@@ -136,8 +142,9 @@ def _task_dir(path: Path) -> Path:
 
 
 def load_task_file(path: str) -> Task:
-    """A WebArena-style task config (task_id, intent, start_url) as a task; one-line errors name the bad field.
-    (Full WebArena loading — site placeholders, evaluators — belongs to the evaluation suite.)"""
+    """A WebArena-style task config as a task; one-line errors name the bad field. A config with an
+    `eval` entry is scored by its evaluators (site placeholders from $SHOPPING etc.); without one, it is
+    a page and a goal (task_id, intent, start_url), and its reward stays 0."""
     try:
         config = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -148,6 +155,8 @@ def load_task_file(path: str) -> Task:
         raise UserError(f"task file {path} holds a list of {len(config)} tasks; pass one task config (one JSON object)")
     if not isinstance(config, dict):
         raise UserError(f"task file {path} must hold one JSON object with {', '.join(TASK_FIELDS)}")
+    if "eval" in config:
+        return scored_task(config, path)
     for name in TASK_FIELDS:
         value = config.get(name)
         if value is None:
@@ -161,11 +170,34 @@ def load_task_file(path: str) -> Task:
     return UrlTask(id=str(config["task_id"]), start_url=start_url, goal=str(config["intent"]))
 
 
+def scored_task(config: dict[str, Any], path: str) -> WebArenaTask:
+    try:
+        parsed = parse_task(config, source=path)
+        parsed.require_resolved()
+    except TaskConfigError as exc:
+        raise UserError(str(exc)) from None
+    if parsed.eval is None:
+        raise UserError(f"task file {path}: task {parsed.task_id} has only WebArena-Verified evaluators; run it "
+                        "with `forethought eval` and score agent_response.json with the webarena-verified package")
+    return WebArenaTask(parsed)
+
+
+def with_judge(task: Task, llm: LLM, strategy: str) -> Task:
+    """A scored task's fuzzy_match judge: the run's verifier model, or its policy model when the
+    strategy calls no verifier (as eval's default judge is the verifier's model)."""
+    if isinstance(task, WebArenaTask):
+        task.judge = LLMJudge(llm, "verifier" if "verifier" in ROLES_USED[strategy] else "policy")
+    return task
+
+
 def task_for_run(args: argparse.Namespace) -> Task:
     if args.task and args.url:
         raise UserError("pass either --task FILE or --url URL --goal TEXT, not both")
     if args.task:
-        return load_task_file(args.task)
+        task = load_task_file(args.task)
+        if isinstance(task, UrlTask):
+            check_start_urls(task.start_url, f"task file {args.task}: start_url: ")
+        return task
     if not args.url:
         raise UserError("nothing to do: pass --url URL --goal TEXT, or --task FILE")
     if args.url.startswith("miniwob:"):
@@ -225,11 +257,10 @@ async def run_and_report(args: argparse.Namespace, task: Task, llm: LLM, config:
                               secrets=secrets, upload_dirs=args.upload_dir) as env:
             result = await run_task(task, llm, env, config, out, models=models,
                                     screenshots=not args.no_screenshots, resume=resume, secrets=credentials or [])
-    except EndpointUnreachable as exc:  # result.json is written by then
+    except (EndpointUnreachable, StartPageError) as exc:  # result.json is written by then
         raise UserError(str(exc)) from None
-    except PlaywrightError as exc:  # only opening the start page can raise; failed actions become observations
-        first_line = str(exc).strip().splitlines()[0]
-        raise UserError(f"could not open the start page of task {task.id}: {first_line}") from None
+    except PlaywrightError as exc:  # a page or the browser failed in a way no observation could hold
+        raise UserError(failed_step(task.id, out / task.id, exc)) from None
     outcome = f"answer {result.answer!r}" if result.answer is not None else "no answer"
     why = result.stop_detail or result.error
     total = result.usage["total"]
@@ -238,3 +269,13 @@ async def run_and_report(args: argparse.Namespace, task: Task, llm: LLM, config:
             f"${total['cost_usd']:.4f}, {result.seconds:.1f} s")
     print(f"result: {out / task.id / 'result.json'}")
     return 0
+
+
+def failed_step(task_id: str, task_dir: Path, exc: Exception) -> str:
+    """What to tell of a browser failure after the start page had opened: in which step, and where the
+    run so far is recorded."""
+    result_file = task_dir / "result.json"
+    steps = json.loads(result_file.read_text(encoding="utf-8"))["steps"] if result_file.is_file() else 0
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (f"the browser failed in step {steps + 1} of task {task_id}, after the start page had opened: "
+            f"{first_line}; the run so far is recorded in {task_dir} (`forethought show {task_dir}`)")

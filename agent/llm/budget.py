@@ -1,6 +1,7 @@
 """Counting what a task spends on LLM calls, and stopping it when its budget is spent."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +77,13 @@ class Budget:
     max_tokens: int | None = None
     max_calls: int | None = None
     max_usd: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_tokens", "max_calls", "max_usd"):
+            limit = getattr(self, name)
+            # NaN compares false with everything, so it is refused explicitly: it would never stop a run.
+            if limit is not None and (isinstance(limit, bool) or not math.isfinite(limit) or limit <= 0):
+                raise ValueError(f"budget {name} must be a positive, finite number, got {limit!r}")
 
     def exceeded(self, meter: UsageMeter) -> str | None:
         """Why no further call may be made, or None while there is budget left."""

@@ -25,12 +25,14 @@ HOST = "127.0.0.1"
 
 @dataclass
 class Failure:
-    """One failed response: an HTTP status (with optional Retry-After), or a hang of `hang_s` seconds."""
+    """One failed response: an HTTP status (with optional Retry-After), a hang of `hang_s` seconds, or
+    `html` as the body with `status` (Failure(200, html=...): a web server or login proxy at the base URL)."""
 
     status: int = 500
     retry_after: float | None = None  # seconds, sent as the Retry-After header
     hang_s: float = 0.0  # sleep this long, then drop the connection without answering
     message: str = "injected failure"
+    html: str | None = None
 
 
 @dataclass
@@ -177,6 +179,9 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(failure.hang_s)
                 self.close_connection = True
                 return
+            if failure.html is not None:
+                self._send_bytes(failure.status, failure.html.encode("utf-8"), "text/html; charset=utf-8")
+                return
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             self._send(failure.status, _error(failure.message, "server_error"), headers)
             return
@@ -222,9 +227,11 @@ class _Handler(BaseHTTPRequestHandler):
         })
 
     def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode("utf-8")
+        self._send_bytes(status, json.dumps(payload).encode("utf-8"), "application/json", headers)
+
+    def _send_bytes(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)

@@ -202,8 +202,23 @@ class OpenAIChatLLM:
                 raise LLMError(
                     f"the endpoint at {self.base_url} rejected the request for {self.model!r}: {_one_line(exc)}"
                 ) from exc
-        texts = [choice.message.content or "" for choice in response.choices]
+        texts = [choice.message.content or "" for choice in self._choices(response)]
         return texts, self._usage(response, request["messages"], texts)
+
+    def _choices(self, response: Any) -> list[Any]:
+        """The completion's choices. An answer that is no completion (a web server or a login proxy at
+        the base URL answers 200 with an HTML page) is a wrong base URL: ConfigError saying so."""
+        choices = getattr(response, "choices", None)
+        if isinstance(choices, list):
+            return choices
+        if isinstance(response, str):  # the SDK hands back the body as text when it is not JSON
+            title = re.search(r"<title[^>]*>([^<]*)</title>", response, re.IGNORECASE)
+            what = (f"an HTML page ({title.group(1).strip()!r})" if title else "an HTML page") if re.search(
+                r"<(!doctype|html|head|body|title)\b", response[:2000], re.IGNORECASE) else "text that is not JSON"
+        else:
+            what = "JSON that is not a chat completion (no choices)"
+        raise ConfigError(f"the endpoint at {self.base_url} answered {what} instead of a chat completion for "
+                          f"{self.model!r}: set --base-url / OPENAI_BASE_URL to the API's URL (it usually ends in /v1)")
 
     def _usage(self, response: Any, messages: list[dict[str, str]], texts: list[str]) -> Usage:
         if response.usage is not None:

@@ -89,10 +89,10 @@ class Settings(BaseSettings):
     verifier_samples: int | None = None
     verifier_max_tokens: int | None = None
 
-    # Per-task budget; None means unlimited.
-    budget_tokens: int | None = None
-    budget_usd: float | None = None
-    budget_calls: int | None = None
+    # Per-task budget; None means unlimited. A limit is a positive, finite number (Budget checks it too).
+    budget_tokens: int | None = Field(default=None, gt=0)
+    budget_usd: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    budget_calls: int | None = Field(default=None, gt=0)
 
     max_concurrency: int = Field(default=16, ge=1)  # LLM requests in flight, across all roles
     request_timeout: float = Field(default=60.0, gt=0)  # seconds per request
@@ -156,8 +156,15 @@ def _describe(exc: ValidationError, source: str) -> str:
         name = str(error["loc"][0]) if error["loc"] else "?"
         if source == "environment variable" and not name.isupper():
             name = f"FORETHOUGHT_{name.upper()}"
-        problems.append(f"{name}={error.get('input')!r}: {error['msg']}")
+        if source == "option":  # as the user typed it
+            name = _FLAGS.get(name, "--" + name.replace("_", "-"))
+            problems.append(f"{name} {error.get('input')!r}: {error['msg']}")
+        else:
+            problems.append(f"{name}={error.get('input')!r}: {error['msg']}")
     return f"invalid {source}: " + "; ".join(problems)
+
+
+_FLAGS = {"world_model_model": "--world-model", "seed": "--model-seed"}  # settings whose flag is named otherwise
 
 
 class RoutedLLM:

@@ -239,6 +239,51 @@ def _browser_processes() -> set[int]:
             if p.name().startswith("chrom") and not any(a.startswith("--type=") for a in p.cmdline())}
 
 
+async def test_a_start_page_with_an_image_that_never_loads_is_observed_as_it_is():
+    # The document is there; only its image's server never answers. reset() waits the navigation
+    # timeout for the load event, then stops loading and observes the page.
+    server = PageServer({"/": "<title>Gallery</title><h1>Pictures</h1><img src='/hang' alt='never'>"},
+                        hanging={"/hang"})
+    env = BrowserEnv(BrowserConfig(navigation_timeout_ms=1500))
+    try:
+        started = time.perf_counter()
+        obs = await _start(env, f"{server.url}/")
+        assert time.perf_counter() - started < 15
+        assert obs.title == "Gallery" and "Pictures" in render_text(obs)
+        assert obs.last_action_error is None
+    finally:
+        server.release.set()
+        await env.close()
+        server.close()
+
+
+async def test_a_kill_playwright_has_not_noticed_yet_is_still_a_crash(monkeypatch):
+    # On a busy machine Playwright learns of a killed browser late: until then it still reports it
+    # connected. The env asks the browser itself, so the crash is handled the same, and closing the env
+    # does not fail on the dead browser's context.
+    monkeypatch.setattr(BrowserSession, "connected", property(lambda session: session._browser is not None))
+    server = PageServer({"/": "<title>Home</title><a href='/second'>next</a>", "/second": "<title>Second</title>"})
+    before = _browser_processes()
+    env = BrowserEnv(BrowserConfig(action_timeout_ms=2000, navigation_timeout_ms=2000))
+    try:
+        obs = await _start(env, f"{server.url}/")
+        obs, *_ = await env.step(f"click('{_id_of(obs, 'next')}')")
+        [pid] = _browser_processes() - before
+        _kill(pid)
+        obs, *_ = await env.step("go_back()")
+        assert obs.last_action_error.startswith(f"the browser crashed and was restarted at {server.url}/second")
+        assert obs.title == "Second"
+        [new_pid] = _browser_processes() - before
+        _kill(new_pid)
+        obs = await env.observe()
+        assert obs.last_action_error.startswith(f"the browser crashed and was restarted at {server.url}/second")
+        [last_pid] = _browser_processes() - before
+        _kill(last_pid)
+    finally:
+        await env.close()  # its context died with the browser: closing it is not an error
+        server.close()
+
+
 async def test_a_killed_browser_is_restarted_at_the_last_url(tmp_path):
     server = PageServer({"/": "<title>Home</title><a href='/second'>next</a>", "/second": "<title>Second</title>"})
     before = _browser_processes()
