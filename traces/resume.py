@@ -1,8 +1,8 @@
 """Picking up a killed run: how far its trace got, and the trace cut back to a finished step.
 
 A run killed with SIGKILL leaves a trace whose lines are all complete except perhaps the last one
-(every event is flushed as written). The last finished step is the last `step` event whose action
-ran; whatever follows it belongs to the step that was cut short, which the resumed run does again.
+(every event is flushed as written), which may end in half a character; that line is dropped. The
+last finished step is the last `step` event whose action ran; whatever follows it belongs to the step that was cut short, which the resumed run does again.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from traces.recorder import STEPS_FILE
-from traces.schema import TRACE_FILE, Trace, TraceError, read_trace
+from traces.schema import TRACE_FILE, Trace, TraceError, complete_lines, read_trace
 
 
 @dataclass
@@ -27,7 +27,7 @@ def read_progress(task_dir: str | Path) -> Progress:
     file = Path(task_dir) / TRACE_FILE
     if not file.is_file():
         raise TraceError(f"nothing to resume in {task_dir}: it holds no {TRACE_FILE}")
-    lines = _complete_lines(file)
+    lines = complete_lines(file)
     _rewrite(file, lines)
     trace = read_trace(file)
     ended = trace.end if trace.end and trace.end.get("stop_reason") != "interrupted" else None
@@ -39,7 +39,7 @@ def cut_trace(task_dir: str | Path, steps: int) -> Trace:
     first observation when `steps` is 0; the rest is the step being redone. Returns the trace kept."""
     task_dir = Path(task_dir)
     file = task_dir / TRACE_FILE
-    lines = _complete_lines(file)
+    lines = complete_lines(file)
     keep, executed, step_events = 0, 0, 0
     for number, line in enumerate(lines, 1):
         event = json.loads(line)
@@ -59,19 +59,8 @@ def cut_trace(task_dir: str | Path, steps: int) -> Trace:
     _rewrite(file, lines[:keep])
     steps_file = task_dir / STEPS_FILE
     if steps_file.is_file():
-        _rewrite(steps_file, _complete_lines(steps_file)[:step_events])
+        _rewrite(steps_file, complete_lines(steps_file)[:step_events])
     return read_trace(file)
-
-
-def _complete_lines(file: Path) -> list[str]:
-    """The file's lines that are whole JSON values (a SIGKILL can cut the last one)."""
-    lines = file.read_text(encoding="utf-8").splitlines()
-    if lines:
-        try:
-            json.loads(lines[-1])
-        except ValueError:
-            lines.pop()
-    return lines
 
 
 def _rewrite(file: Path, lines: list[str]) -> None:

@@ -17,23 +17,28 @@ Events, in the order a run writes them (every event has "type"; the first one al
                step that was cut short were dropped, and that step is done again
   end          RunResult: stop reason, answer, reward, steps, seconds, usage totals, error
 
-An interrupted run has no `end` event (or one with stop_reason "interrupted"); every line written is
-complete, so the file stays readable up to the last finished event.
+An interrupted run has no `end` event (or one with stop_reason "interrupted"). Every event is flushed
+as one whole line, so a kill can only cut the last one: reading leaves that line out. Each event is
+checked against its model below (the fields it must hold, their types), and a line that fails is
+named with the field at fault.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from envs.noise import denoise
 from envs.types import Element, Observation, Tab
 
+log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 TRACE_FILE = "trace.jsonl"
-EVENT_TYPES = ("task", "start", "observation", "prompt", "llm_call", "step", "resume", "end")
 PASSWORD_MASK = "********"  # what envs/js/observe.js shows for a filled password field, too
 
 
@@ -131,7 +136,16 @@ def task_spec(task: Any) -> dict[str, Any]:
 
 
 def build_task(spec: dict[str, Any]) -> Any:
-    """The task a trace's spec describes, ready for BrowserEnv.reset()."""
+    """The task a trace's spec describes, ready for BrowserEnv.reset(); TraceError when it cannot be built."""
+    try:
+        return _build_task(spec)
+    except ValueError as exc:  # a MiniWoB++ task this checkout does not have, a bad WebArena config
+        if isinstance(exc, TraceError):
+            raise
+        raise TraceError(f"cannot rebuild task {spec.get('id')} from its trace: {exc}") from None
+
+
+def _build_task(spec: dict[str, Any]) -> Any:
     kind = spec.get("kind")
     if kind == "url":
         from envs.tasks import UrlTask
@@ -191,6 +205,274 @@ def map_text(text: str, pairs: list[tuple[str, str]], reverse: bool = False) -> 
     return text
 
 
+# --------------------------------------------------------------------------------------- events
+# What each event must hold to be read back (the recorder writes more; what is not named here is kept
+# as written). Types are checked strictly: JSON gives no reason to turn "3" into 3.
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class _Exact(_Data):
+    """Rebuilt field by field (Element(**data), Budget(**data)): nothing else may be in it."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class ElementData(_Exact):
+    id: str | None
+    role: str
+    name: str
+    depth: int = 0
+    value: str | None = None
+    states: list[str] = []
+    offscreen: bool = False
+    tag: str = ""
+
+
+class TabData(_Exact):
+    index: int
+    url: str
+    title: str
+    active: bool
+
+
+class UrlTaskSpec(_Data):
+    kind: Literal["url"]
+    id: str
+    start_url: str
+    goal: str
+
+
+class MiniWoBTaskSpec(_Data):
+    kind: Literal["miniwob"]
+    id: str
+    name: str
+    seed: int
+    episode_max_ms: int
+
+
+class WebArenaTaskSpec(_Data):
+    kind: Literal["webarena"]
+    id: str
+    config: dict[str, Any]
+    source: str = ""
+    start_urls: list[str]
+    auth_dir: str | None = None
+
+
+class OtherTaskSpec(_Data):
+    """A task kind replay cannot rebuild (build_task says so); its trace can still be shown."""
+
+    kind: str
+    id: str
+
+
+_SPEC_TAG = "kind="  # marks a task spec's kind in a ValidationError's location (dropped from messages)
+_SPECS = {"url": UrlTaskSpec, "miniwob": MiniWoBTaskSpec, "webarena": WebArenaTaskSpec}
+
+
+def _spec_kind(data: Any) -> str:
+    kind = data.get("kind") if isinstance(data, dict) else None
+    return f"{_SPEC_TAG}{kind if kind in _SPECS else 'other'}"
+
+
+TaskSpec = Annotated[
+    Annotated[UrlTaskSpec, Tag(f"{_SPEC_TAG}url")] | Annotated[MiniWoBTaskSpec, Tag(f"{_SPEC_TAG}miniwob")]
+    | Annotated[WebArenaTaskSpec, Tag(f"{_SPEC_TAG}webarena")] | Annotated[OtherTaskSpec, Tag(f"{_SPEC_TAG}other")],
+    Discriminator(_spec_kind),
+]
+
+
+class BudgetData(_Exact):
+    max_tokens: int | None = None
+    max_calls: int | None = None
+    max_usd: float | None = None
+
+
+class PlannerConfigData(_Data):
+    """What replay rebuilds a PlannerConfig from, and what reports show of it."""
+
+    strategy: str
+    k: int = 1
+    horizon: int | None = None  # None: the strategy's default depth
+    samples: int = 1
+    max_steps: int = 20
+    observation_tokens: int | None = None
+    budget: BudgetData | None = None
+    adaptive: dict[str, Any] | None = None
+
+
+class ModelSpecData(_Data):
+    model: str | None = None
+    base_url: str | None = None
+    seed: int | None = None
+
+
+class TaskEvent(_Data):
+    type: Literal["task"]
+    schema_version: int
+    run_id: str = ""
+    task: TaskSpec
+    start_urls: list[str]
+    config: PlannerConfigData
+    models: dict[str, ModelSpecData] = {}
+    started_at: float = 0.0
+
+
+class StartEvent(_Data):
+    type: Literal["start"]
+    goal: str
+
+
+class ObservationEvent(_Data):
+    type: Literal["observation"]
+    index: int = Field(ge=0)
+    fingerprint: str = ""
+    url: str
+    title: str
+    tabs: list[TabData] = []
+    focused_id: str | None = None
+    last_action_error: str | None = None
+    elements: list[ElementData] | None = None
+    elements_from: int | None = Field(default=None, ge=0)  # the index of an earlier observation with this tree
+    screenshot: str | None = None
+    screenshot_error: str | None = None
+
+    @model_validator(mode="after")
+    def _has_a_tree(self) -> ObservationEvent:
+        if (self.elements is None) == (self.elements_from is None):
+            raise ValueError("an observation holds either 'elements' or 'elements_from'")
+        return self
+
+
+class PromptEvent(_Data):
+    type: Literal["prompt"]
+    hash: str
+    messages: list[dict[str, Any]]
+
+
+class UsageData(_Data):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+
+
+class LLMCallEvent(_Data):
+    type: Literal["llm_call"]
+    step: int
+    role: str
+    model: str = ""
+    prompt_hash: str
+    answers: list[str]
+    n: int = 1
+    json_schema: str | None = None
+    usage: UsageData = UsageData()
+    started_at: float = 0.0
+
+
+class ScoreData(_Data):
+    value: float
+    samples: list[float] = []
+    reasons: list[str] = []
+
+
+class ImaginedData(_Data):
+    action: str
+    prediction: dict[str, Any]
+    note: str | None = None
+
+
+class SurpriseData(_Data):
+    score: float = 0.0
+    predicted: bool = True
+    matched: list[str] = []
+    missed: list[str] = []
+    unnamed: list[str] = []
+    claims: int = 0
+    true_claims: int = 0
+    changes: int = 0
+    named_changes: int = 0
+
+
+class StepEvent(_Data):
+    type: Literal["step"]
+    step: int
+    candidates: list[str] = []
+    reasons: dict[str, str] = {}
+    rejected: list[dict[str, Any]] = []
+    refined_out: list[str] = []
+    imagined: dict[str, list[ImaginedData]] = {}
+    scores: dict[str, ScoreData] = {}
+    choice: str | None = None
+    execution_error: str | None = None
+    surprise: SurpriseData | None = None
+    reward: float = 0.0
+    seconds: float = 0.0
+    stop_reason: str | None = None
+    overruled: bool = False
+    before: int | None = None
+    after: int | None = None
+
+
+class ResumeEvent(_Data):
+    type: Literal["resume"]
+    steps: int = Field(ge=0)
+    replay_errors: list[str] = []
+    at: float = 0.0
+
+
+class EndEvent(_Data):
+    type: Literal["end"]
+    stop_reason: str
+    answer: str | None = None
+    reward: float = 0.0
+    steps: int = 0
+    seconds: float = 0.0
+    stop_detail: str | None = None
+    error: str | None = None
+    usage: dict[str, Any] = {}
+
+
+EVENT_MODELS: dict[str, type[_Data]] = {
+    "task": TaskEvent, "start": StartEvent, "observation": ObservationEvent, "prompt": PromptEvent,
+    "llm_call": LLMCallEvent, "step": StepEvent, "resume": ResumeEvent, "end": EndEvent,
+}
+EVENT_TYPES = tuple(EVENT_MODELS)
+
+
+def check_event(event: Any, where: str) -> str:
+    """The event's type, once `event` holds what its type needs; TraceError naming the field otherwise."""
+    kind = event.get("type") if isinstance(event, dict) else None
+    if kind not in EVENT_MODELS:
+        shown = kind if isinstance(event, dict) else type(event).__name__
+        raise TraceError(f"{where}: not a trace event (type {shown!r}; expected one of {', '.join(EVENT_TYPES)})")
+    try:
+        EVENT_MODELS[kind].model_validate(event)
+    except ValidationError as exc:
+        raise TraceError(f"{where}: {kind!r} event: {_first_problem(exc)}") from None
+    return str(kind)
+
+
+def _first_problem(exc: ValidationError) -> str:
+    errors = exc.errors()
+    error = errors[0]
+    field_path = ".".join(str(part) for part in error["loc"] if not str(part).startswith(_SPEC_TAG))
+    text = (f"field {field_path!r}: " if field_path else "") + error["msg"]
+    if error["type"] != "missing":
+        text += f", got {_shown(error.get('input'))}"
+    return text + (f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else "")
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 # -------------------------------------------------------------------------------------- reading
 
 
@@ -220,83 +502,89 @@ class Trace:
         return [s for s in self.steps if s.get("choice") and s.get("after") is not None]
 
 
+def complete_lines(file: Path) -> list[str]:
+    """The lines of a JSON-lines file the recorder wrote, decoded. A last line without its newline that
+    is not whole JSON was cut off by a kill: it is dropped. A byte that is not UTF-8 becomes U+FFFD.
+    Each is logged as a warning naming the line."""
+    data = file.read_bytes()
+    pieces = data.split(b"\n")
+    last = pieces.pop()  # b"" when the file ends with its newline
+    if last:
+        try:
+            json.loads(last.decode("utf-8"))
+            pieces.append(last)
+        except ValueError:  # UnicodeDecodeError too: a kill can cut a character in two
+            log.warning("%s, line %d is cut off (the run was killed while writing it): read up to line %d",
+                        file, len(pieces) + 1, len(pieces))
+    lines = []
+    for number, piece in enumerate(pieces, 1):
+        try:
+            lines.append(piece.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append(piece.decode("utf-8", errors="replace"))
+            log.warning("%s, line %d: bytes that are not UTF-8 were read as U+FFFD", file, number)
+    return lines
+
+
 def read_trace(path: str | Path) -> Trace:
-    """Read a task directory's trace.jsonl (or the file itself). Raises TraceError naming the line
-    of a corrupted or cut-off file."""
+    """Read a task directory's trace.jsonl (or the file itself). A cut-off last line is left out (a
+    kill leaves one); any other line that is not an event as this schema describes it raises a
+    TraceError naming the line and the field."""
     path = Path(path)
     file = path / TRACE_FILE if path.is_dir() else path
     if not file.is_file():
         raise TraceError(f"no trace at {file}: pass a task directory holding {TRACE_FILE} (runs/<run-id>/<task-id>)")
-    text = file.read_text(encoding="utf-8")
     trace = Trace(dir=file.parent, events=[])
-    lines = text.split("\n")
-    ends_cut = not text.endswith("\n") and text != ""
-    for number, line in enumerate(lines, 1):
-        if line == "" and number == len(lines):
-            break
+    for number, line in enumerate(complete_lines(file), 1):
         try:
             event = json.loads(line)
         except ValueError as exc:
-            last = ends_cut and number == len(lines)
-            cut = " (the last line is cut off: the run was killed mid-write)" if last else ""
-            raise TraceError(f"{file}, line {number}: not a JSON event{cut}: {exc}. "
+            raise TraceError(f"{file}, line {number}: not a JSON event: {exc}. "
                              f"Remove that line (and any after it) to read the events before it") from None
-        _add_event(trace, event, file, number)
+        _add_event(trace, event, f"{file}, line {number}", number)
     if not trace.task:
         raise TraceError(f"{file} is empty: the run did not get as far as recording its task")
     return trace
 
 
-def _add_event(trace: Trace, event: Any, file: Path, number: int) -> None:
-    where = f"{file}, line {number}"
-    if not isinstance(event, dict) or event.get("type") not in EVENT_TYPES:
-        kind = event.get("type") if isinstance(event, dict) else type(event).__name__
-        raise TraceError(f"{where}: not a trace event (type {kind!r}; expected one of {', '.join(EVENT_TYPES)})")
-    kind = event["type"]
+def _add_event(trace: Trace, event: Any, where: str, number: int) -> None:
+    kind = check_event(event, where)
     if number == 1:
         if kind != "task":
             raise TraceError(f"{where}: a trace starts with a 'task' event, found {kind!r}")
-        version = event.get("schema_version")
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise TraceError(f"{where}: trace schema version {version!r}; this forethought reads versions up to "
-                             f"{SCHEMA_VERSION} — upgrade forethought to read it")
+        if event["schema_version"] > SCHEMA_VERSION:
+            raise TraceError(f"{where}: trace schema version {event['schema_version']!r}; this forethought reads "
+                             f"versions up to {SCHEMA_VERSION}: upgrade forethought to read it")
+        trace.task = event
     elif kind == "task":
         raise TraceError(f"{where}: a second 'task' event (one trace holds one task)")
-    try:
-        if kind == "task":
-            trace.task = event
-            _require(event, "task", "start_urls")
-        elif kind == "start":
-            trace.goal = event["goal"]
-        elif kind == "observation":
-            if event["index"] != len(trace.observations):
-                raise TraceError(f"{where}: observation {event['index']} out of order "
-                                 f"(expected {len(trace.observations)})")
-            if "elements_from" in event:
-                event = {**event, "elements": trace.observations[event["elements_from"]]["elements"]}
-            _require(event, "url", "elements")
-            trace.observations.append(event)
-        elif kind == "prompt":
-            trace.prompts[event["hash"]] = event["messages"]
-        elif kind == "llm_call":
-            _require(event, "role", "prompt_hash", "answers")
-            if event["prompt_hash"] not in trace.prompts:
-                raise TraceError(f"{where}: call refers to prompt {event['prompt_hash'][:12]}, "
-                                 "which no earlier line holds")
-            trace.calls.append(event)
-        elif kind == "step":
-            for name in ("before", "after"):
-                index = event.get(name)
-                if index is not None and not 0 <= index < len(trace.observations):
-                    raise TraceError(f"{where}: step refers to observation {index}, which no earlier line holds")
-            trace.steps.append(event)
-        elif kind == "end":
-            trace.end = event
-    except (KeyError, IndexError, TypeError) as exc:
-        raise TraceError(f"{where}: malformed {kind!r} event ({type(exc).__name__}: {exc})") from None
+    elif kind == "start":
+        trace.goal = event["goal"]
+    elif kind == "observation":
+        _add_observation(trace, event, where)
+    elif kind == "prompt":
+        trace.prompts[event["hash"]] = event["messages"]
+    elif kind == "llm_call":
+        if event["prompt_hash"] not in trace.prompts:
+            raise TraceError(f"{where}: call refers to prompt {event['prompt_hash'][:12]}, which no earlier line holds")
+        trace.calls.append(event)
+    elif kind == "step":
+        for name in ("before", "after"):
+            index = event.get(name)
+            if index is not None and not 0 <= index < len(trace.observations):
+                raise TraceError(f"{where}: step refers to observation {index}, which no earlier line holds")
+        trace.steps.append(event)
+    elif kind == "end":
+        trace.end = event
+    trace.events.append(event)
 
 
-def _require(event: dict[str, Any], *names: str) -> None:
-    for name in names:
-        if name not in event:
-            raise KeyError(name)
+def _add_observation(trace: Trace, event: dict[str, Any], where: str) -> None:
+    if event["index"] != len(trace.observations):
+        raise TraceError(f"{where}: observation {event['index']} out of order (expected {len(trace.observations)})")
+    if "elements_from" in event:
+        if event["elements_from"] >= len(trace.observations):
+            raise TraceError(f"{where}: observation takes its elements from observation {event['elements_from']}, "
+                             "which no earlier line holds")
+        event = {**event, "elements": trace.observations[event["elements_from"]]["elements"]}
+    trace.observations.append(event)

@@ -110,6 +110,8 @@ def test_a_run_killed_mid_step_resumes_to_the_same_result(tmp_path: Path) -> Non
     kill_after_steps(run, trace_file, 2)
     assert not (out / "task" / "result.json").exists()
     assert (out / "task" / "checkpoint.sqlite").exists()
+    with trace_file.open("ab") as file:  # as if the kill had cut a line inside a multi-byte character
+        file.write('{"type": "prompt", "hash": "0", "messages": [{"role": "user", "content": "×'.encode()[:-1])
 
     resumed = forethought("run", "--resume", out / "task")
     assert resumed.returncode == 0, resumed.stderr

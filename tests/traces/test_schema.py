@@ -43,13 +43,52 @@ def lines_with(events: list[dict], kind: str) -> list[dict]:
     return [e for e in events if e["type"] == kind]
 
 
-def test_a_line_cut_off_mid_write_is_named(demo_copy: Path) -> None:
+def test_a_line_cut_off_mid_write_is_left_out_and_named(demo_copy: Path, caplog: pytest.LogCaptureFixture) -> None:
     file = demo_copy / TRACE_FILE
-    text = file.read_text()
-    count = len(text.splitlines())
-    file.write_text(text[: len(text) - 40])  # the last event loses its end and its newline
-    with pytest.raises(TraceError, match=rf"line {count}: not a JSON event \(the last line is cut off"):
+    data = file.read_bytes()
+    count = len(data.splitlines())
+    # A kill cut the end event inside its first multi-byte character: no newline, half a UTF-8 sequence.
+    end = data.rindex(b"\n", 0, len(data) - 1) + 1
+    file.write_bytes(data[:end] + data[end:][: data[end:].index("×".encode()) + 1])
+    trace = read_trace(demo_copy)
+    assert trace.end is None and len(trace.executed_steps()) == 4  # everything before the cut line
+    assert f"line {count} is cut off" in caplog.text
+
+
+def test_a_byte_that_is_not_utf8_is_reported_not_fatal(demo_copy: Path, caplog: pytest.LogCaptureFixture) -> None:
+    file = demo_copy / TRACE_FILE
+    lines = file.read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].replace(b'"goal": "', b'"goal": "\xff', 1)
+    file.write_bytes(b"".join(lines))
+    trace = read_trace(demo_copy)
+    assert trace.goal.startswith("\ufffd") and trace.end is not None
+    assert "line 2: bytes that are not UTF-8" in caplog.text
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (lambda task: task.pop("config"), r"line 1: 'task' event: field 'config': Field required"),
+    (lambda task: task.update(config="dreamer"), r"line 1: 'task' event: field 'config': .*, got 'dreamer'"),
+    (lambda task: task["config"].update(k="3"), r"line 1: 'task' event: field 'config.k': .*, got '3'"),
+    (lambda task: task["task"].pop("start_url"), r"line 1: 'task' event: field 'task.start_url': Field required"),
+])
+def test_a_task_event_missing_a_field_or_of_the_wrong_type_names_the_field(demo_copy: Path, change, problem) -> None:
+    file = demo_copy / TRACE_FILE
+    first, rest = file.read_text().split("\n", 1)
+    task = json.loads(first)
+    change(task)
+    file.write_text(json.dumps(task) + "\n" + rest)
+    with pytest.raises(TraceError, match=problem):
         read_trace(demo_copy)
+
+
+def test_a_trace_of_a_default_run_reads_back(demo_copy: Path) -> None:
+    # The recorder writes what PlannerConfig holds: horizon None means the strategy's default depth.
+    file = demo_copy / TRACE_FILE
+    first, rest = file.read_text().split("\n", 1)
+    task = json.loads(first)
+    task["config"]["horizon"] = None
+    file.write_text(json.dumps(task) + "\n" + rest)
+    assert read_trace(demo_copy).task["config"]["horizon"] is None
 
 
 def test_a_corrupted_line_is_named(demo_copy: Path) -> None:
