@@ -22,6 +22,7 @@ import base64
 import html
 import json
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -433,7 +434,8 @@ async def forethought(*args: object) -> asyncio.subprocess.Process:
 
 
 async def killed_mid_step(lab: Lab) -> FaultOutcome:
-    """`forethought run` killed with SIGKILL in its second step, then `forethought run --resume`."""
+    """`forethought run` killed with SIGKILL in its second step (its last line cut inside a character),
+    then `forethought run --resume`."""
     name = "run killed with SIGKILL mid-step"
     out, hits = lab.root / name.replace(" ", "-"), len(lab.evil.hits)
     script = lab.root / "slow-solution.json"
@@ -452,6 +454,8 @@ async def killed_mid_step(lab: Lab) -> FaultOutcome:
     if killed:
         process.kill()
     await process.wait()
+    with trace_file.open("ab") as file:  # as if the kill had cut a line inside a character
+        file.write(b'{"type": "prompt", "hash": "0", "messages": [{"content": "' + "×".encode()[:1])
     code = await (await forethought("run", "--resume", out / "task", *secret)).wait()
     result_file = out / "task" / "result.json"
     result = json.loads(result_file.read_text()) if result_file.is_file() else {}
@@ -748,12 +752,117 @@ async def worker_requests(lab: Lab) -> FaultOutcome:
                              ["click('e1')", "noop(300)"], expect)
 
 
+# ------------------------------------------------------------------ bad paths and broken traces
+
+
+def refused_in_one_line(code: int, output: bytes) -> str | None:
+    """None when the command exited 2 with one line saying what to do; what it did otherwise."""
+    text = output.decode(errors="replace").strip()
+    if code == 2 and len(text.splitlines()) == 1 and text.startswith("forethought: "):
+        return None
+    return f"exit code {code}: {last_line(output)!r}" + (" (a traceback)" if "Traceback" in text else "")
+
+
+async def bad_paths(lab: Lab) -> FaultOutcome:
+    """The paths a careless user passes: a directory for a file, --out naming a file or an unwritable
+    place, a MiniWoB++ typo, a local page that does not exist, budgets that could never stop a run."""
+    name = "bad paths and values"
+    scratch = lab.root / name.replace(" ", "-")
+    scratch.mkdir(parents=True, exist_ok=True)
+    kept = scratch / "notes.txt"
+    kept.write_text("not a run directory")
+    page = ["--url", lab.task().start_url, "--goal", GOAL]
+    script = lab.root / "bad-paths-solution.json"
+    script.write_text(json.dumps({"policy": SOLUTION}))
+    model = ["--model", f"scripted:{script}"]
+    attempts: dict[str, list[object]] = {
+        "--task DIR": ["--task", scratch, *model],
+        "--model scripted:DIR": [*page, "--model", f"scripted:{scratch}"],
+        "--adaptive-settings DIR": [*page, *model, "--strategy", "adaptive", "--adaptive-settings", scratch],
+        "--out FILE": [*page, *model, "--out", kept],
+        "--out /proc": [*page, *model, "--out", "/proc/forethought"],
+        "miniwob typo": ["--url", "miniwob:clik-button", *model],
+        "missing page": ["--url", scratch / "missing.html", "--goal", "read it", *model],
+        "--budget-tokens -5": [*page, *model, "--budget-tokens", "-5"],
+        "--budget-usd nan": [*page, *model, "--budget-usd", "nan"],
+    }
+    answers = await asyncio.gather(*(forethought_output("run", *args, "--strategy", "reactive")
+                                     for args in attempts.values()))
+    problems = [f"{what}: {problem}" for what, (code, output) in zip(attempts, answers, strict=True)
+                if (problem := refused_in_one_line(code, output))]
+    if kept.read_text() != "not a run directory":
+        problems.append("--out FILE changed the file")
+    outcome = f"{len(attempts)} refused with one line and exit 2, nothing written"
+    return FaultOutcome(name, not problems, "; ".join(problems) or outcome, 0, secrets_in(scratch))
+
+
+def broken_copy(task_dir: Path, target: Path, damage: Callable[[bytes], bytes]) -> Path:
+    """A copy of `task_dir` whose trace.jsonl is `damage` of the original's bytes."""
+    shutil.copytree(task_dir, target)
+    trace_file = target / "trace.jsonl"
+    trace_file.write_bytes(damage(trace_file.read_bytes()))
+    return target
+
+
+def task_event_changed(change: Callable[[dict[str, Any]], Any]) -> Callable[[bytes], bytes]:
+    def damage(data: bytes) -> bytes:
+        first, rest = data.split(b"\n", 1)
+        task = json.loads(first)
+        change(task)
+        return json.dumps(task).encode() + b"\n" + rest
+    return damage
+
+
+def cut_in_a_character(data: bytes) -> bytes:
+    """The last event cut inside a multi-byte character, as a kill mid-write leaves it."""
+    start = data.rindex(b"\n", 0, len(data) - 1) + 1
+    return data[:start] + b'{"type": "end", "answer": "' + "×".encode()[:1]
+
+
+async def broken_traces(lab: Lab) -> FaultOutcome:
+    """A finished run's trace damaged the ways a disk, a kill or an editor damages it: `show` and
+    `wm-eval` read what can be read (a cut last line, a byte that is not UTF-8) and refuse the rest
+    (a task event without its config, a config of the wrong type) with one line naming line and field."""
+    name = "broken traces"
+    out, hits = lab.root / name.replace(" ", "-"), len(lab.evil.hits)
+    script = lab.root / "broken-traces-solution.json"
+    script.write_text(json.dumps({"policy": SOLUTION}))
+    code, output = await forethought_output("run", "--url", lab.task().start_url, "--goal", GOAL, "--strategy",
+                                            "reactive", "--model", f"scripted:{script}", "--out", out,
+                                            "--secret", f"PASSWORD={PASSWORD}")
+    if code != 0:
+        return FaultOutcome(name, False, f"the run to damage failed: {last_line(output)}")
+    readable = {"cut mid-character": cut_in_a_character,
+                "not UTF-8": lambda data: data.replace(b'"goal": "', b'"goal": "\xff', 1)}
+    refused = {"no config": (task_event_changed(lambda task: task.pop("config")), "field 'config'"),
+               "config.k a string": (task_event_changed(lambda task: task["config"].update(k="3")),
+                                     "field 'config.k'")}
+    copies = {what: broken_copy(out / "task", out / what.replace(" ", "-"), damage)
+              for what, damage in [*readable.items(), *((w, d) for w, (d, _) in refused.items())]}
+    commands = [(what, command) for what in copies for command in ("show", "wm-eval")]
+    answers = await asyncio.gather(*(forethought_output(command, copies[what]) for what, command in commands))
+    problems = []
+    for (what, command), (code, output) in zip(commands, answers, strict=True):
+        if what in readable:
+            problem = None if code == 0 else f"exit code {code}: {last_line(output)!r}"
+        else:
+            field_named = refused[what][1]
+            problem = refused_in_one_line(code, output) or (
+                None if "line 1" in output.decode() and field_named in output.decode()
+                else f"does not name line 1 and {field_named}: {last_line(output)!r}")
+        if problem:
+            problems.append(f"{command} on {what}: {problem}")
+    outcome = f"{len(readable)} damaged traces read, {len(refused)} refused naming line and field"
+    return FaultOutcome(name, not problems, "; ".join(problems) or outcome, events_lost(out / "task"),
+                        secrets_in(out), len(lab.evil.hits) - hits)
+
+
 FAULTS: list[Callable[[Lab], Awaitable[FaultOutcome]]] = [
     endpoint_down, endpoint_flaky, endpoint_times_out, endpoint_slow, answer_truncated, answer_garbage,
     answer_hostile, page_injection, dialogs, popups, download, file_chooser, never_loading, browser_killed,
     huge_page, killed_mid_step, har_base64_echo, url_encoded_echo, userinfo_base_url,
     redirect_goto, redirect_link, redirect_subresources, worker_requests,
-    noop_forever, alert_loop, run_timeout, brace_flood, fill_200k, dialog_flood,
+    noop_forever, alert_loop, run_timeout, brace_flood, fill_200k, dialog_flood, bad_paths, broken_traces,
 ]
 # --quick: one fault of each kind (the endpoint, the model's answer, the page, the browser's dialogs,
 # the browser dying, a redirect away, an alert loop), each under two seconds.

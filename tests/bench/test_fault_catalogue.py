@@ -36,7 +36,8 @@ def test_the_catalogue_covers_the_model_the_page_and_the_browser(outcomes: list[
     for fault in ("endpoint down", "flaky", "times out", "slow", "truncated", "garbage", "hostile", "injection",
                   "dialogs", "popup", "download", "file chooser", "never finishes loading", "browser killed",
                   "20,000 elements", "SIGKILL", "base64 in the HAR", "URL-encoded", "user:password@",
-                  "noop(1e12)", "loops alert()", "--timeout", "20,000 '{'", "200,000 characters", "floods"):
+                  "noop(1e12)", "loops alert()", "--timeout", "20,000 '{'", "200,000 characters", "floods",
+                  "redirect", "worker requests", "bad paths", "broken traces"):
         assert fault in names
 
 
