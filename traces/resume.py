@@ -2,7 +2,8 @@
 
 A run killed with SIGKILL leaves a trace whose lines are all complete except perhaps the last one
 (every event is flushed as written), which may end in half a character; that line is dropped. The
-last finished step is the last `step` event whose action ran; whatever follows it belongs to the step that was cut short, which the resumed run does again.
+last finished step is the last `step` event whose action ran; whatever follows it belongs to the
+step that was cut short, which the resumed run does again.
 """
 from __future__ import annotations
 
