@@ -48,7 +48,7 @@ from agent.loop import RunResult, run_task  # noqa: E402
 from envs.browser import BrowserSession  # noqa: E402
 from envs.env import BrowserEnv  # noqa: E402
 from envs.observation import ObservationOptions  # noqa: E402
-from envs.secrets import Secrets  # noqa: E402
+from envs.secrets import FRAGMENT_ANCHOR, Secrets  # noqa: E402
 from envs.tasks import UrlTask  # noqa: E402
 from tests.pages.big_page import make_big_page  # noqa: E402
 from tests.pages.page_server import PageServer  # noqa: E402
@@ -667,6 +667,22 @@ async def fill_200k(lab: Lab) -> FaultOutcome:
                          expect=answered_within_prompt_budget(), task=lab.task("/comment"))
 
 
+LONG_PASSWORD = "correct horse battery staple " * 7_000  # 203,000 characters
+
+
+async def fill_200k_password(lab: Lab) -> FaultOutcome:
+    """fill() of 200,000 characters into the password field: a secret too long to mask by pattern."""
+    def check(result: RunResult | BaseException, task_dir: Path) -> str | None:
+        if problem := answered_within_prompt_budget()(result, task_dir):
+            return problem
+        holding = [str(path) for path in task_dir.parent.rglob("*")
+                   if path.is_file() and LONG_PASSWORD[:FRAGMENT_ANCHOR].encode() in path.read_bytes()]
+        return f"the typed password is in {holding}" if holding else None
+    policy = [proposal(f"fill('e1', '{LONG_PASSWORD}')"), proposal("click('e2')"), proposal(ANSWER)]
+    return await lab.run("model types 200,000 characters as the password", ScriptedLLM({"policy": policy}),
+                         expect=check)
+
+
 async def dialog_flood(lab: Lab) -> FaultOutcome:
     """Alerts of 100,000 characters every 5 ms: their text, and their number, stay out of the prompts."""
     # The click returns after the first alert; the flood follows while the model thinks (here: a noop).
@@ -862,7 +878,8 @@ FAULTS: list[Callable[[Lab], Awaitable[FaultOutcome]]] = [
     answer_hostile, page_injection, dialogs, popups, download, file_chooser, never_loading, browser_killed,
     huge_page, killed_mid_step, har_base64_echo, url_encoded_echo, userinfo_base_url,
     redirect_goto, redirect_link, redirect_subresources, worker_requests,
-    noop_forever, alert_loop, run_timeout, brace_flood, fill_200k, dialog_flood, bad_paths, broken_traces,
+    noop_forever, alert_loop, run_timeout, brace_flood, fill_200k, fill_200k_password, dialog_flood,
+    bad_paths, broken_traces,
 ]
 # --quick: one fault of each kind (the endpoint, the model's answer, the page, the browser's dialogs,
 # the browser dying, a redirect away, an alert loop), each under two seconds.

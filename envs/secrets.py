@@ -10,9 +10,12 @@ typed as is.
 Masking (`Masker`) finds a value in every form a file can hold it: plain; percent-encoded (%XX in either
 case, `+` for a space, or encoded twice as %25XX); JSON-, JavaScript- or Python-escaped (\\uXXXX, \\", \\\\,
 \\/, \\xNN); HTML-escaped (&quot;, &#34;, &#x22;); and, for values of MIN_BASE64_BYTES or more, base64
-(standard or URL-safe) at any offset inside a longer base64 text. It also masks the credentials of any
-URL (`scheme://user:password@`). `mask_json_document` decodes base64 bodies (HAR "encoding": "base64")
-before masking them.
+(standard or URL-safe) at any offset inside a longer base64 text. A value over PATTERNED_CHARS
+characters is matched as the usual encoders write it (urllib's quote, json.dumps, html.escape, repr),
+each form exactly. A head or tail of a value (FRAGMENT_ANCHOR characters or more, plain), as a clipped
+prompt history shows it, is masked too. It also masks the credentials of any URL
+(`scheme://user:password@`). `mask_json_document` decodes base64 bodies (HAR "encoding": "base64") before
+masking them.
 
 Given on the command line as `--secret NAME=VALUE` (repeatable) or `--secrets-file FILE`, a file of
 KEY=VALUE lines (# comments allowed) or one JSON object of strings.
@@ -21,13 +24,14 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import html
 import json
 import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
 from envs.actions import Action
 from envs.types import Observation
@@ -110,6 +114,8 @@ def without_credentials(url: str | None) -> str | None:
 
 
 MIN_BASE64_BYTES = 6  # shorter values have base64 forms of a few characters, found in any long base64 text
+PATTERNED_CHARS = 256  # longer values are matched in their usual encodings only (see value_pattern)
+FRAGMENT_ANCHOR = 16  # a value's first or last this many characters mark a piece of it left by a cut
 # A URL's userinfo (`scheme://user:password@`, also with JSON-escaped slashes `:\\/\\/`); it starts at the
 # `:` (a literal: the regex engine skips ahead to those) after a scheme's last character.
 _USERINFO = re.compile(r"(?P<separator>:(?<=[A-Za-z0-9+.-]:)(?:\\?/){2})[^\s/\\?#@\"'<>]+@")
@@ -163,6 +169,16 @@ def _base64_forms(value: str) -> list[str]:
     return sorted(forms, key=len, reverse=True)
 
 
+def literal_forms(value: str) -> list[str]:
+    """`value` as the usual encoders write it, each form exactly, longest first: what a value too long
+    for value_pattern is matched by."""
+    percent = {quote(value, safe=""), quote(value), quote_plus(value)}
+    forms = {value, *percent, *(quote(form, safe="") for form in percent),
+             json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
+             html.escape(value), html.escape(value, quote=False), repr(value)[1:-1], *_base64_forms(value)}
+    return sorted(forms, key=len, reverse=True)
+
+
 def value_pattern(value: str) -> str:
     """A regular expression matching `value` in any form a file can hold it (see the module's docstring).
 
@@ -183,6 +199,7 @@ class Masker:
         self.url_mask = url_mask
         self._pattern: re.Pattern[str] | None = None
         self._patterns: list[tuple[re.Pattern[str], str]] = []  # each value's own, to tell which one matched
+        self._long: list[tuple[list[str], str]] = []  # values over PATTERNED_CHARS: their forms, the replacement
         for value, replacement in (replacements or {}).items():
             self.add(value, replacement)
 
@@ -194,18 +211,28 @@ class Masker:
         if not value or self.replacements.get(value) == replacement:
             return False
         self.replacements[value] = replacement
-        # Longest first, so a value inside another is masked as part of the longer one.
+        # Longest first, so a value inside another is masked as part of the longer one. A pattern of a
+        # long value takes minutes to compile (a 200,000-character fill into a password field): such
+        # values are replaced in their usual forms, before any patterned (shorter) one.
         ordered = sorted(self.replacements, key=len, reverse=True)
-        self._patterns = [(re.compile(value_pattern(v)), self.replacements[v]) for v in ordered]
-        self._pattern = re.compile("|".join(value_pattern(v) for v in ordered))
+        self._long = [(literal_forms(v), self.replacements[v]) for v in ordered if len(v) > PATTERNED_CHARS]
+        patterned = [v for v in ordered if len(v) <= PATTERNED_CHARS]
+        self._patterns = [(re.compile(value_pattern(v)), self.replacements[v]) for v in patterned]
+        self._pattern = re.compile("|".join(value_pattern(v) for v in patterned)) if patterned else None
         return True
 
     def _replace(self, match: re.Match[str]) -> str:
         return next(replacement for pattern, replacement in self._patterns if pattern.fullmatch(match.group()))
 
     def mask(self, text: str) -> str:
+        for forms, replacement in self._long:
+            for form in forms:
+                text = text.replace(form, replacement)
         if self._pattern is not None:
             text = self._pattern.sub(self._replace, text)
+        for value, replacement in self.replacements.items():
+            if len(value) > FRAGMENT_ANCHOR:
+                text = _mask_pieces(text, value, replacement)
         if ":/" in text or ":\\/" in text:  # only then can a URL hold credentials
             text = _USERINFO.sub(lambda m: m.group("separator") + self.url_mask + "@", text)
         return text
@@ -242,6 +269,25 @@ class Masker:
         except ValueError:
             return self.mask_bytes(data)
         return json.dumps(self.mask_data(document), ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def _mask_pieces(text: str, value: str, replacement: str) -> str:
+    """`text` with the pieces of `value` a cut leaves masked too: a head (from the value's start, as far
+    as it goes on matching) or a tail (up to the value's end), as a prompt's clipped history shows them."""
+    head, tail = value[:FRAGMENT_ANCHOR], value[-FRAGMENT_ANCHOR:]
+    pieces, start, position = [], 0, 0
+    while hits := [hit for hit in (text.find(head, position), text.find(tail, position)) if hit >= 0]:
+        position = min(hits)
+        if text.startswith(head, position):
+            begin = position
+            end = position + len(os.path.commonprefix([text[position:position + len(value)], value]))
+        else:
+            before = text[max(start, position + len(tail) - len(value)):position]
+            begin = position - len(os.path.commonprefix([before[::-1], value[-len(tail) - 1::-1]]))
+            end = position + len(tail)
+        pieces += [text[start:begin], replacement]
+        start = position = end
+    return "".join(pieces) + text[start:]
 
 
 @dataclasses.dataclass

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import socket
@@ -191,6 +192,18 @@ def test_every_form_a_file_holds_a_secret_in_is_masked() -> None:
     assert Masker().mask("GET http://ann:pa55@h.test/v1 and https://tok3n@h.test/") == (
         "GET http://********@h.test/v1 and https://********@h.test/")
 
+
+
+def test_a_secret_of_200000_characters_is_masked_quickly_whole_and_in_pieces() -> None:
+    long = (ODD + "".join(hashlib.sha256(bytes(n)).hexdigest() for n in range(6_300)))[:200_000]
+    masker = Masker({long: "{{long}}"})  # a pattern of this value took more than ten minutes to compile
+    cut = f"fill('e1', '{long[:150]} ... [trimmed 199700 characters] {long[-150:]}')"
+    written = [long, quote(long, safe=""), json.dumps(long)[1:-1], html.escape(long),
+               base64.b64encode(long.encode()).decode()]
+    masked = [masker.mask(f"before {form} after") for form in written]
+    assert masked == ["before {{long}} after"] * len(written)
+    assert masker.mask(cut) == "fill('e1', '{{long}} ... [trimmed 199700 characters] {{long}}')"
+    assert masker.mask(long[:10]) == long[:10]  # too short a piece to tell from other text
 
 ECHO_PAGE = """<title>Echo</title>
 <input aria-label="note"> <button onclick="send()">send</button> <p id="out"></p>
