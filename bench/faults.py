@@ -679,7 +679,7 @@ async def fill_200k_password(lab: Lab) -> FaultOutcome:
                    if path.is_file() and LONG_PASSWORD[:FRAGMENT_ANCHOR].encode() in path.read_bytes()]
         return f"the typed password is in {holding}" if holding else None
     policy = [proposal(f"fill('e1', '{LONG_PASSWORD}')"), proposal("click('e2')"), proposal(ANSWER)]
-    return await lab.run("model types 200,000 characters as the password", ScriptedLLM({"policy": policy}),
+    return await lab.run("model types a 200,000-char password", ScriptedLLM({"policy": policy}),
                          expect=check)
 
 
