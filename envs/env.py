@@ -16,7 +16,7 @@ from envs.browser import BrowserConfig, BrowserCrashed, BrowserSession
 from envs.executor import execute_action
 from envs.guard import OriginGuard, OriginPolicy, browser_url
 from envs.observation import ObservationOptions, observe
-from envs.screenshot import masked_screenshot
+from envs.screenshot import element_boxes, masked_screenshot
 from envs.secrets import Secrets
 from envs.types import Observation, Task
 
@@ -238,10 +238,12 @@ class BrowserEnv:
     def blocked_urls(self) -> list[str]:
         return [blocked.describe() for blocked in self.guard.blocked] if self.guard else []
 
-    async def screenshot(self, path: str) -> None:
-        if self.session.page is None:
+    async def screenshot(self, path: str) -> dict[str, list[int]]:
+        page = self.session.page
+        if page is None:
             raise RuntimeError("no tab is open")
-        await masked_screenshot(self.session.page, path, self.secrets.values.values())  # secrets covered
+        await masked_screenshot(page, path, self.secrets.values.values())  # secrets covered
+        return await element_boxes(page)
 
     async def finish_recordings(self) -> list[str]:
         config = self.session.config

@@ -98,8 +98,9 @@ class Env(Protocol):
         """Requests kept from leaving the task's allowed origins since the last reset."""
         ...
 
-    async def screenshot(self, path: str) -> None:
-        """The current tab as a PNG file at `path`; raises when there is no picture to take."""
+    async def screenshot(self, path: str) -> dict[str, list[int]] | None:
+        """The current tab as a PNG file at `path`; raises when there is no picture to take. Returns
+        where the elements with ids are on it ({id: [x, y, width, height]} in its pixels), if known."""
         ...
 
     async def finish_recordings(self) -> list[str]:

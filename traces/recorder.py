@@ -150,8 +150,9 @@ class TraceRecorder:
         self._write({"type": "resume", "steps": steps, "replay_errors": replay_errors, "at": time.time()})
 
     async def observation(self, obs: Observation,
-                          screenshot: Callable[[str], Awaitable[None]] | None = None) -> int:
-        """Record the state the browser is in now, with `screenshot(path)` taking its picture; returns its index."""
+                          screenshot: Callable[[str], Awaitable[dict[str, list[int]] | None]] | None = None) -> int:
+        """Record the state the browser is in now, with `screenshot(path)` taking its picture (and saying
+        where the elements are on it); returns its index."""
         index = self.observations
         self.observations += 1
         data = observation_data(obs)
@@ -167,8 +168,11 @@ class TraceRecorder:
             name = f"{SCREENSHOT_DIR}/{index:03d}.png"
             try:
                 (self.dir / SCREENSHOT_DIR).mkdir(exist_ok=True)
-                await screenshot(str(self.dir / name))
+                boxes = await screenshot(str(self.dir / name))
                 event["screenshot"] = name
+                if boxes:  # only the observation's own elements: an id left on the page from before is not one
+                    ids = obs.ids()
+                    event["boxes"] = {element_id: box for element_id, box in boxes.items() if element_id in ids}
             except Exception as exc:  # a crashed or closed tab: the trace says why there is no picture
                 first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 event["screenshot_error"] = f"{type(exc).__name__}: {first_line}"

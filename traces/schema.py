@@ -7,7 +7,8 @@ Events, in the order a run writes them (every event has "type"; the first one al
   start        the goal, once the task has been set up
   observation  index (0 = after reset, i = after the i-th action), url, title, tabs, focused id,
                last action error, the element tree (or `elements_from`: the index of an earlier
-               observation with the identical tree), its fingerprint, and the screenshot file
+               observation with the identical tree), its fingerprint, the screenshot file and
+               `boxes`: where each element with an id is on it ([x, y, width, height] in its pixels)
   prompt       hash + the full chat messages, written once per distinct prompt
   llm_call     step, role, model, prompt hash, answers, usage (tokens, latency, cost), n, schema title
   step         a StepRecord (candidates, reasons, imagined outcomes, scores, choice, execution error,
@@ -339,6 +340,7 @@ class ObservationEvent(_Data):
     elements_from: int | None = Field(default=None, ge=0)  # the index of an earlier observation with this tree
     screenshot: str | None = None
     screenshot_error: str | None = None
+    boxes: dict[str, list[int]] | None = None  # element id -> [x, y, width, height] on the screenshot
 
     @model_validator(mode="after")
     def _has_a_tree(self) -> ObservationEvent:
