@@ -18,7 +18,7 @@ from agent.cli.common import (
 )
 from agent.config import STRATEGIES, PlannerConfig
 from agent.evaluation.frontier import format_frontier_table
-from agent.evaluation.runner import AGENTS, DEFAULT_TASK_TIMEOUT_S, EvalOptions, run_eval
+from agent.evaluation.runner import AGENTS, BACKENDS, DEFAULT_TASK_TIMEOUT_S, EvalOptions, run_eval
 from agent.evaluation.suites import SUITES, SuiteTask, load_suite
 from agent.evaluation.summary import format_table
 
@@ -43,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model grading fuzzy_match answers (default: the verifier's model)")
     add_planner_options(parser)
     parser.add_argument("--workers", type=int, default=1, help="tasks run in parallel (default: %(default)s)")
+    parser.add_argument("--backend", choices=BACKENDS, default="local",
+                        help="local: workers in this process; ray: workers as Ray actors, on this machine or "
+                             "the cluster at --ray-address (pip install 'forethought[ray]') (default: %(default)s)")
+    parser.add_argument("--ray-address", metavar="ADDR",
+                        help="--backend ray: join the Ray cluster at ADDR (default: $RAY_ADDRESS, else start Ray "
+                             "here with --workers CPUs)")
     parser.add_argument("--task-timeout", type=float, default=DEFAULT_TASK_TIMEOUT_S, metavar="SEC",
                         help="a task's run ends after SEC seconds with stop reason timeout, as `run --timeout` "
                              "does, and counts as an error (default: %(default)g)")
@@ -75,6 +81,7 @@ def options_from_args(args: argparse.Namespace) -> tuple[EvalOptions, list[Suite
         judge_model=args.judge_model, planner=planner, browser=browser_config(args),
         auth_dir=Path(args.auth_dir) if args.auth_dir else None, screenshots=not args.no_screenshots,
         allow_domains=tuple(args.allow_domain), allow_files=tuple(args.allow_file),
+        backend=args.backend, ray_address=args.ray_address,
     )
     return options, tasks
 

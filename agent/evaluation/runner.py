@@ -45,6 +45,7 @@ from envs.webarena.task import WebArenaTask
 from envs.webarena.verified import infer_task_type, write_agent_response
 
 AGENTS = ("planner", "oracle")
+BACKENDS = ("local", "ray")
 ORACLE = "oracle"  # the strategy column of oracle runs
 DEFAULT_TASK_TIMEOUT_S = 600.0
 # The planner's own run stops at the task timeout and records why (stop reason timeout); this much more
@@ -74,10 +75,14 @@ class EvalOptions:
     allow_domains: tuple[str, ...] = ()  # reachable besides each task's own origins (envs/guard.py)
     allow_files: tuple[str, ...] = ()  # local files and folders readable besides a file task's own folder
     progress: TextIO | None = field(default_factory=lambda: sys.stderr)
+    backend: str = "local"  # where workers run: here (asyncio) or as Ray actors (agent/evaluation/ray_backend.py)
+    ray_address: str | None = None  # a Ray cluster to join; default: $RAY_ADDRESS, else a Ray started here
 
     def __post_init__(self) -> None:
         if self.agent not in AGENTS:
             raise EvalError(f"unknown agent {self.agent!r}; choose one of {', '.join(AGENTS)}")
+        if self.backend not in BACKENDS:
+            raise EvalError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         if self.workers < 1:
             raise EvalError(f"--workers must be at least 1, got {self.workers}")
         if self.task_timeout is not None and self.task_timeout <= 0:
@@ -156,7 +161,7 @@ class Worker:
             await self._restart_browser()  # a crashed browser must not fail every later task too
         seconds = round(time.perf_counter() - started, 3)
         record = attempt.record(strategy, task, seconds, judge, self.index)
-        self._write_task_files(task, task_dir, attempt, record)
+        write_task_files(task, task_dir, attempt, record)
         return record
 
     def _local_sites(self) -> LocalSites:
@@ -251,20 +256,6 @@ class Worker:
             attempt.score, _done, _info = await env_task.validate(self.env.session.page,
                                                                   f"Early stop: {result.stop_reason}")
 
-    def _write_task_files(self, task: SuiteTask, task_dir: Path, attempt: _Attempt,
-                          record: dict[str, Any]) -> None:
-        if task.config is not None:
-            write_agent_response(task_dir, attempt.answer, infer_task_type(task.config))
-        result_path = task_dir / "result.json"
-        # The agent loop writes its own record there (also when it fails); the runner's is added to it.
-        data = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else {}
-        data.update(record)
-        evaluation = getattr(attempt.env_task, "last_evaluation", None)
-        if evaluation is not None:
-            data["evaluation"] = evaluation.to_dict()
-        result_path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
 @dataclass
 class _Attempt:
     """What one task run produced, filled in as far as it got."""
@@ -291,6 +282,29 @@ class _Attempt:
             "judge_tokens": judge.usage.total_tokens if judge else 0,
             "seconds": seconds, "error": self.error, "worker": worker,
         }
+
+
+def write_task_files(task: SuiteTask, task_dir: Path, attempt: _Attempt, record: dict[str, Any]) -> None:
+    if task.config is not None:
+        write_agent_response(task_dir, attempt.answer, infer_task_type(task.config))
+    result_path = task_dir / "result.json"
+    # The agent loop writes its own record there (also when it fails); the runner's is added to it.
+    data = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else {}
+    data.update(record)
+    evaluation = getattr(attempt.env_task, "last_evaluation", None)
+    if evaluation is not None:
+        data["evaluation"] = evaluation.to_dict()
+    result_path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def error_record(strategy: str, task: SuiteTask, task_dir: Path, error: str, seconds: float,
+                 worker: int) -> dict[str, Any]:
+    """The record (and result.json) of a task whose worker never returned one."""
+    task_dir.mkdir(parents=True, exist_ok=True)
+    attempt = _Attempt(error=error)
+    record = attempt.record(strategy, task, round(seconds, 3), None, worker)
+    write_task_files(task, task_dir, attempt, record)
+    return record
 
 
 def _describe_error(exc: BaseException) -> str:
@@ -371,6 +385,10 @@ async def check_models(options: EvalOptions) -> None:
 
 async def _run_jobs(jobs: list[tuple[str, SuiteTask]], options: EvalOptions, sites: tuple[str, ...],
                     finished: Callable[[dict[str, Any]], None]) -> None:
+    if options.backend == "ray":
+        from agent.evaluation import ray_backend  # Ray is an optional extra, imported only when asked for
+
+        return await ray_backend.run_jobs(jobs, options, sites, finished)
     queue: asyncio.Queue[tuple[str, SuiteTask]] = asyncio.Queue()
     for job in jobs:
         queue.put_nowait(job)
