@@ -320,6 +320,10 @@ async def run_eval(options: EvalOptions, tasks: list[SuiteTask]) -> dict[str, An
     """Run every (strategy, task) not finished yet on `options.workers` workers; returns the summary
     (also written to summary.json and summary.csv)."""
     await check_models(options)
+    if options.backend == "ray":
+        from agent.evaluation.ray_backend import import_ray
+
+        import_ray()  # missing Ray is a user error, found before anything is written
     skipped: list[str] = []
     if options.agent == ORACLE:
         runnable = [t for t in tasks if has_oracle(t)]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from agent.cli.main import main
 from agent.evaluation.ray_backend import RAY_OBJECT_STORE_BYTES
 from agent.evaluation.runner import EvalOptions, run_eval
 from agent.evaluation.suites import load_suite
@@ -42,22 +45,25 @@ def trace_events(task_dir: Path) -> list[tuple[str, object]]:
 
 async def test_a_study_on_ray_gives_the_results_traces_and_summary_of_the_local_backend(tmp_path, ray_instance):
     oracle = load_suite("local", ORACLE_TASKS)
+    local_oracle = await run_eval(EvalOptions(suite="local", out=tmp_path / "local" / "oracle", agent="oracle",
+                                              workers=2, progress=None), oracle)
+    # The Ray run resumes a copy of the local one that finished one task: --resume works across backends.
+    shutil.copytree(tmp_path / "local" / "oracle", tmp_path / "ray" / "oracle")
+    results = tmp_path / "ray" / "oracle" / "results.jsonl"
+    results.write_text(results.read_text().splitlines(keepends=True)[0])
+    ray_oracle = await run_eval(EvalOptions(suite="local", out=tmp_path / "ray" / "oracle", agent="oracle", workers=2,
+                                            resume=True, backend="ray", progress=None), oracle)
     script = write_script(tmp_path / "script.json")
-    planned = load_suite("local", PLANNER_TASKS)
-    runs = {}
+    planned = {}
     for backend in ("local", "ray"):
-        out = tmp_path / backend
-        oracle_summary = await run_eval(EvalOptions(suite="local", out=out / "oracle", agent="oracle", workers=2,
-                                                    backend=backend, progress=None), oracle)
-        options = planner_options(out / "planner", "local", script, ("reactive", "rerank"), workers=2)
+        options = planner_options(tmp_path / backend / "planner", "local", script, ("reactive", "rerank"), workers=2)
         options.backend = backend
-        runs[backend] = (oracle_summary, await run_eval(options, planned), out)
-    (local_oracle, local_planner, local), (ray_oracle, ray_planner, on_ray) = runs["local"], runs["ray"]
+        planned[backend] = await run_eval(options, load_suite("local", PLANNER_TASKS))
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
     for part in ("oracle", "planner"):
         assert comparable(read_results(on_ray / part)) == comparable(read_results(local / part))
     assert [r["status"] for r in read_results(on_ray / "oracle")] == ["success"] * 3
-    for summary_local, summary_ray in ((local_oracle, ray_oracle), (local_planner, ray_planner)):
-        assert untimed(summary_ray) == untimed(summary_local)
+    assert untimed(ray_oracle) == untimed(local_oracle) and untimed(planned["ray"]) == untimed(planned["local"])
     for strategy in ("reactive", "rerank"):
         for task in PLANNER_TASKS:
             local_dir, ray_dir = local / "planner" / strategy / task, on_ray / "planner" / strategy / task
@@ -100,3 +106,11 @@ async def test_a_ray_worker_killed_mid_task_loses_nothing(tmp_path, ray_instance
     assert len(records) == 2
     assert summary["strategies"]["reactive"]["errors"] == 0
     assert all((tmp_path / "run" / "reactive" / task / "trace.jsonl").is_file() for task in by_task)
+
+
+def test_without_ray_installed_eval_on_ray_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
+    code = main(["eval", "--suite", "local", "--agent", "oracle", "--tasks", "local.shop.1", "--backend", "ray",
+                 "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'forethought[ray]'" in err and len(err.strip().splitlines()) == 1
