@@ -11,16 +11,23 @@ Python process, the Playwright driver, Chromium's browser, renderer, GPU and uti
 the site servers). CPU seconds hardly depend on what else the machine is doing, unlike wall time,
 so they say where the harness's cost goes and whether a change cut it.
 
-    python bench/eval_throughput.py [--tasks N] [--workers 1,2] [--cpu] [--quick]
+    python bench/eval_throughput.py [--tasks N] [--workers 1,2] [--backend local,ray] [--cpu] [--quick]
 
---quick runs the first task with 1 and 2 workers and the CPU breakdown: a smoke test (seconds).
+--backend local,ray measures both backends, each worker count on each, in one run. Ray is started once
+before the timed runs (on a cluster it is up already); each run still starts its actors, their browsers
+and sites, as the local backend starts its workers. CPU by process kind is for the local backend only
+(Ray's actors are not this process's children).
 
-Bar: 2 workers >= 1.6x the throughput of 1 worker.
+--quick runs the first task with 1 and 2 workers and the CPU breakdown, on both backends when Ray is
+installed: a smoke test (seconds).
+
+Bars: 2 workers >= 1.6x the throughput of 1 worker; Ray >= 0.9x the local backend at the same workers.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import sys
 import tempfile
@@ -39,6 +46,7 @@ from agent.evaluation.suites import load_suite  # noqa: E402
 from envs.browser import find_chromium  # noqa: E402
 
 BAR = 1.6
+RAY_BAR = 0.9
 QUICK_TASKS = 1
 SAMPLE_INTERVAL_S = 0.1
 
@@ -133,13 +141,14 @@ class CpuSampler:
         return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
-async def tasks_per_minute(workers: int, task_count: int | None) -> tuple[float, int, int]:
+async def tasks_per_minute(workers: int, task_count: int | None, backend: str) -> tuple[float, int, int]:
     """(tasks per minute, tasks run, successes) of one oracle run of the local suite."""
     tasks = load_suite("local")
     if task_count:
         tasks = tasks[:task_count]
     with tempfile.TemporaryDirectory(prefix="forethought-bench-") as out:
-        options = EvalOptions(suite="local", out=Path(out), agent="oracle", workers=workers, progress=None)
+        options = EvalOptions(suite="local", out=Path(out), agent="oracle", workers=workers, progress=None,
+                              backend=backend)
         started = time.perf_counter()
         summary = await run_eval(options, tasks)
         seconds = time.perf_counter() - started
@@ -175,31 +184,49 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, help="run only the first N tasks of the suite (default: all)")
     parser.add_argument("--workers", default="1,2", help="worker counts to measure (default: %(default)s)")
+    parser.add_argument("--backend", default="local", help="backends to measure: local, ray or local,ray "
+                        "(default: %(default)s)")
     parser.add_argument("--cpu", action="store_true",
                         help="also print CPU seconds per task by process kind (the sampling thread shares the "
                              "workers' interpreter, so the throughput figures of such a run are a little lower)")
     parser.add_argument("--quick", action="store_true",
                         help=f"the first {QUICK_TASKS} task(s), with --cpu: a smoke test (--tasks still overrides)")
     args = parser.parse_args()
+    backends = args.backend.split(",")
     if args.quick:
         args.tasks, args.cpu = args.tasks or QUICK_TASKS, True
+        if importlib.util.find_spec("ray") is not None and "ray" not in backends:
+            backends.append("ray")
     counts = [int(n) for n in args.workers.split(",")]
     chromium = find_chromium() or "Playwright's own"
     print(f"cores: {os.cpu_count()}; workers' Chromium: {chromium}")
-    rates: dict[int, float] = {}
+    if "ray" in backends:
+        import ray
+
+        ray.init(num_cpus=max(counts), include_dashboard=False, log_to_driver=False, configure_logging=False)
+    rates: dict[tuple[str, int], float] = {}
     for workers in counts:
-        before, cpu_before = load(), cpu_times()
-        with CpuSampler() if args.cpu else nullcontext() as sampler:
-            rate, finished, successes = await tasks_per_minute(workers, args.tasks)
-        rates[workers] = rate
-        busy = busy_share(cpu_before, cpu_times())
-        print(f"{workers} worker(s): {rate:6.1f} tasks/min  ({successes}/{finished} oracle successes)  "
-              f"load average before {before}, after {load()}; cores busy {100 * busy:.0f}%", flush=True)
-        if sampler is not None:
-            print(format_breakdown(sampler.by_kind(), finished), flush=True)
-    if 1 in rates and 2 in rates:
-        ratio = rates[2] / rates[1]
-        print(f"2 workers / 1 worker: {ratio:.2f}x  (bar {BAR}x: {'met' if ratio >= BAR else 'NOT met'})")
+        for backend in backends:
+            cpu = args.cpu and backend == "local"
+            before, cpu_before = load(), cpu_times()
+            with CpuSampler() if cpu else nullcontext() as sampler:
+                rate, finished, successes = await tasks_per_minute(workers, args.tasks, backend)
+            rates[backend, workers] = rate
+            busy = busy_share(cpu_before, cpu_times())
+            print(f"{backend:<5} {workers} worker(s): {rate:6.1f} tasks/min  ({successes}/{finished} oracle successes)"
+                  f"  load average before {before}, after {load()}; cores busy {100 * busy:.0f}%", flush=True)
+            if sampler is not None:
+                print(format_breakdown(sampler.by_kind(), finished), flush=True)
+    for backend in backends:
+        if (backend, 1) in rates and (backend, 2) in rates:
+            ratio = rates[backend, 2] / rates[backend, 1]
+            verdict = "met" if ratio >= BAR else "NOT met"
+            print(f"{backend}: 2 workers / 1 worker: {ratio:.2f}x  (bar {BAR}x: {verdict})")
+    for workers in counts:
+        if ("ray", workers) in rates and ("local", workers) in rates:
+            ratio = rates["ray", workers] / rates["local", workers]
+            print(f"{workers} worker(s): ray / local: {ratio:.2f}x  (bar {RAY_BAR}x: "
+                  f"{'met' if ratio >= RAY_BAR else 'NOT met'})")
     return 0
 
 

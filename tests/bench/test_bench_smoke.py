@@ -39,9 +39,11 @@ QUICK_RUNS: dict[str, tuple[list[str], list[str]]] = {
         r"total: \d+ faults tried, \d+ survived, \d+ trace events lost, \d+ secrets found",
     ]),
     "eval_throughput.py": (["--quick"], [
-        r"1 worker\(s\): +\d+\.\d tasks/min",
+        r"local 1 worker\(s\): +\d+\.\d tasks/min",
+        r"ray   2 worker\(s\): +\d+\.\d tasks/min",
         r"CPU per task: \d+\.\d\d s",
-        r"2 workers / 1 worker: \d+\.\d\dx",
+        r"local: 2 workers / 1 worker: \d+\.\d\dx",
+        r"2 worker\(s\): ray / local: \d+\.\d\dx",
     ]),
     "compute_frontier.py": (["--smoke", "--out", "OUT"], [
         r"== combined: 2 task\(s\)",
