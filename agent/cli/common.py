@@ -58,6 +58,12 @@ def add_guard_options(parser: argparse.ArgumentParser) -> None:
                              "task reads only its own folder, and other tasks no local file")
 
 
+def add_overwrite_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run --out already holds (its run.json, results, summaries and task "
+                             "directories; nothing else there); without it a used --out is refused")
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """The models of each role, their endpoint and seed, and the per-task budget (`load_model_settings`)."""
     parser.add_argument("--model", metavar="SPEC",

@@ -11,6 +11,7 @@ from agent.cli.common import (
     add_browser_options,
     add_guard_options,
     add_model_options,
+    add_overwrite_option,
     add_planner_options,
     browser_config,
     load_model_settings,
@@ -55,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="run directory (default: runs/eval-<timestamp>)")
     parser.add_argument("--resume", nargs="?", const=True, metavar="DIR",
                         help="finish an earlier run (in --out, or DIR): only tasks without a finished result run")
+    add_overwrite_option(parser)
     parser.add_argument("--auth-dir", metavar="DIR",
                         help="webarena: where the tasks' ./.auth/*_state.json login files are (default: .)")
     parser.add_argument("--no-screenshots", action="store_true", help="do not keep steps/NNN.png screenshots")
@@ -77,7 +79,8 @@ def options_from_args(args: argparse.Namespace) -> tuple[EvalOptions, list[Suite
     options = EvalOptions(
         suite=args.suite, out=Path(out or Path("runs") / time.strftime("eval-%Y%m%d-%H%M%S")),
         agent=args.agent, strategies=tuple(s.strip() for s in args.strategy.split(",") if s.strip()),
-        workers=args.workers, task_timeout=args.task_timeout, resume=bool(args.resume), settings=settings,
+        workers=args.workers, task_timeout=args.task_timeout, resume=bool(args.resume), overwrite=args.overwrite,
+        seed=args.seed, settings=settings,
         judge_model=args.judge_model, planner=planner, browser=browser_config(args),
         auth_dir=Path(args.auth_dir) if args.auth_dir else None, screenshots=not args.no_screenshots,
         allow_domains=tuple(args.allow_domain), allow_files=tuple(args.allow_file),

@@ -48,12 +48,26 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The `forethought` parser with every command; only `command`'s options when one is named (the
     others are listed by name and help, which is all `forethought --help` shows)."""
     parser = argparse.ArgumentParser(prog="forethought", description="A web agent that thinks before it clicks.")
+    parser.add_argument("--version", action=_Version, help="print forethought's version and git commit, and exit")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_line) in COMMANDS.items():
         subparser = commands.add_parser(name, help=help_line, description=help_line)
         if command is None or command == name:
             importlib.import_module(f"agent.cli.{module}").add_arguments(subparser)
     return parser
+
+
+class _Version(argparse.Action):
+    """`--version`, told when asked: finding the commit runs git, which other commands need not wait for."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from agent.provenance import version_line
+
+        print(version_line())
+        parser.exit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

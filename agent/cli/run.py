@@ -17,6 +17,7 @@ from agent.cli.common import (
     add_browser_options,
     add_guard_options,
     add_model_options,
+    add_overwrite_option,
     add_planner_options,
     browser_config,
     check_start_urls,
@@ -27,9 +28,18 @@ from agent.cli.common import (
 from agent.config import ROLES_USED, STRATEGIES, AdaptiveSettings, PlannerConfig
 from agent.evaluation.judge import LLMJudge
 from agent.llm.openai_client import EndpointUnreachable
-from agent.llm.protocol import LLM, ROLES
-from agent.llm.settings import RoutedLLM, Settings, build_llm, without_credentials
+from agent.llm.protocol import LLM
+from agent.llm.settings import RoutedLLM, Settings, build_llm
 from agent.loop import run_task
+from agent.provenance import (
+    clear_run,
+    describe_run,
+    note_resume,
+    resume_note,
+    role_models,
+    used_out_refusal,
+    write_run_file,
+)
 from agent.replay import planner_config
 from envs.env import BrowserEnv, StartPageError
 from envs.guard import OriginPolicy
@@ -70,6 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="go on with a killed or interrupted run from its last finished step (its task "
                              "directory, runs/<run-id>/<task-id>); task, settings and models come from its trace")
+    add_overwrite_option(parser)
     parser.add_argument("--no-screenshots", action="store_true", help="do not keep steps/NNN.png screenshots")
     parser.add_argument("--playwright-trace", action="store_true",
                         help="also write a Playwright trace.zip (view with `playwright show-trace`)")
@@ -88,7 +99,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def run_command(args: argparse.Namespace) -> int:
     if args.resume:
+        if args.overwrite:
+            raise UserError("--overwrite replaces a run and --resume goes on with one: pass one of them")
         return await resume_command(args)
+    out = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+    refusal = None if args.overwrite else used_out_refusal(out, f"--resume {out}")
+    if refusal:
+        raise UserError(refusal)
     task = task_for_run(args)
     settings, llm = run_settings(args, args.strategy)
     task = with_judge(task, llm, args.strategy)
@@ -96,10 +113,7 @@ async def run_command(args: argparse.Namespace) -> int:
                                revisions=args.revisions, beam_width=args.beam_width, safe=args.safe,
                                timeout_s=PlannerConfig.timeout_s if args.timeout is None else args.timeout,
                                **adaptive_settings(args))
-    out = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
-    models: dict[str, Any] = {role: {"model": spec.model, "base_url": without_credentials(spec.base_url),
-                                     "seed": settings.seed} for role in ROLES if (spec := settings.role(role)).model}
-    return await run_and_report(args, task, llm, config, out, models, credentials=settings.credentials())
+    return await run_and_report(args, task, llm, config, out, role_models(settings), settings)
 
 
 async def resume_command(args: argparse.Namespace) -> int:
@@ -118,8 +132,7 @@ async def resume_command(args: argparse.Namespace) -> int:
     print(f"resuming {task_dir} after {progress.steps} finished steps")
     settings, llm = run_settings(args, config.strategy, models)
     task = with_judge(task, llm, config.strategy)
-    return await run_and_report(args, task, llm, config, task_dir.parent, models, resume=True,
-                                credentials=settings.credentials())
+    return await run_and_report(args, task, llm, config, task_dir.parent, models, settings, resume=True)
 
 
 def with_timeout(config: PlannerConfig, timeout_s: float) -> PlannerConfig:
@@ -234,8 +247,9 @@ def adaptive_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def run_and_report(args: argparse.Namespace, task: Task, llm: LLM, config: PlannerConfig, out: Path,
-                         models: dict[str, Any], resume: bool = False, credentials: list[str] | None = None) -> int:
-    """`credentials` (API keys, base URL passwords) are masked in the run directory like secrets."""
+                         models: dict[str, Any], settings: Settings, resume: bool = False) -> int:
+    """Run `task` into `out` (with its run.json) and print the outcome; the settings' credentials (API
+    keys, base URL passwords) are masked in the run directory like secrets."""
     try:
         secrets = Secrets.from_args(args.secret, [args.secrets_file] if args.secrets_file else [])
         for domain in args.allow_domain:
@@ -255,8 +269,9 @@ async def run_and_report(args: argparse.Namespace, task: Task, llm: LLM, config:
     try:
         async with BrowserEnv(browser, allow_domains=args.allow_domain, allow_files=args.allow_file,
                               secrets=secrets, upload_dirs=args.upload_dir) as env:
-            result = await run_task(task, llm, env, config, out, models=models,
-                                    screenshots=not args.no_screenshots, resume=resume, secrets=credentials or [])
+            record_run(out, task, config, settings, env.session.browser.version, resume, args.overwrite)
+            result = await run_task(task, llm, env, config, out, models=models, screenshots=not args.no_screenshots,
+                                    resume=resume, secrets=settings.credentials())
     except (EndpointUnreachable, StartPageError) as exc:  # result.json is written by then
         raise UserError(str(exc)) from None
     except PlaywrightError as exc:  # a page or the browser failed in a way no observation could hold
@@ -269,6 +284,20 @@ async def run_and_report(args: argparse.Namespace, task: Task, llm: LLM, config:
             f"${total['cost_usd']:.4f}, {result.seconds:.1f} s")
     print(f"result: {out / task.id / 'result.json'}")
     return 0
+
+
+def record_run(out: Path, task: Task, config: PlannerConfig, settings: Settings, chromium: str, resume: bool,
+               overwrite: bool) -> None:
+    """run.json: how the run in `out` was made, or (`resume`) how it was resumed. `overwrite` first
+    removes the run `out` held."""
+    if resume:
+        note_resume(out, resume_note(settings, config))
+        return
+    if overwrite:
+        clear_run(out)
+    write_run_file(out, describe_run(
+        "run", settings=settings, planner=config, strategies=[config.strategy], tasks=[task.id],
+        seeds={"model": settings.seed, "task": getattr(task, "seed", None)}, chromium=chromium))
 
 
 def failed_step(task_id: str, task_dir: Path, exc: Exception) -> str:

@@ -4,7 +4,8 @@ Each worker owns a browser and, for the local suite, its own servers of the loca
 reset to pristine data before every task: no task sees another's changes, whichever worker runs it.
 
 On disk (OUT = EvalOptions.out):
-    OUT/run.json                          what was run (suite, agent, strategies, tasks)
+    OUT/run.json                          how it was made (agent/provenance.py): suite, agent, strategies,
+                                          tasks, models, planner settings, seeds, versions, and each resume
     OUT/results.jsonl                     one line per finished task, appended as tasks finish
     OUT/summary.json, OUT/summary.csv     per strategy: success rate ± standard error, compute, errors
     OUT/<strategy>/<task-id>/result.json, steps.jsonl, agent_response.json, network.har
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -29,9 +31,18 @@ from agent.evaluation.frontier import write_frontier
 from agent.evaluation.judge import LLMJudge
 from agent.evaluation.suites import EvalError, SuiteTask, has_oracle, id_range
 from agent.evaluation.summary import ERROR, FAILURE, SUCCESS, Progress, read_records, summarize, write_summary
-from agent.llm.protocol import ROLES
 from agent.llm.settings import ConfigError, RoutedLLM, Settings, build_llm, without_credentials
 from agent.loop import run_task
+from agent.provenance import (
+    chromium_version,
+    clear_run,
+    describe_run,
+    note_resume,
+    resume_note,
+    role_models,
+    used_out_refusal,
+    write_run_file,
+)
 from agent.resume import CHECKPOINT_FILE
 from agent.state import STOP_ERROR, STOP_LLM_ERROR, STOP_TIMEOUT
 from envs.browser import BrowserConfig, BrowserSession
@@ -66,6 +77,8 @@ class EvalOptions:
     workers: int = 1
     task_timeout: float | None = DEFAULT_TASK_TIMEOUT_S
     resume: bool = False
+    overwrite: bool = False  # replace the run `out` holds (else a used `out` is refused unless resuming)
+    seed: int = 0  # of the task sample and MiniWoB++ episodes, as chosen (recorded in run.json)
     settings: Settings | None = None  # models for the planner (and the judge)
     judge_model: str | None = None  # model spec of the fuzzy_match judge; default: the verifier's model
     planner: PlannerConfig = field(default_factory=PlannerConfig)  # strategy is set per run
@@ -85,6 +98,8 @@ class EvalOptions:
             raise EvalError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         if self.workers < 1:
             raise EvalError(f"--workers must be at least 1, got {self.workers}")
+        if self.resume and self.overwrite:
+            raise EvalError("pass either --resume (go on with the run in --out) or --overwrite (replace it), not both")
         if self.task_timeout is not None and self.task_timeout <= 0:
             raise EvalError(f"--task-timeout must be positive, got {self.task_timeout}")
         if self.agent == ORACLE:
@@ -222,8 +237,7 @@ class Worker:
     async def _run_planner(self, strategy: str, task: SuiteTask, env_task: Any, attempt: _Attempt) -> None:
         settings = self.options.settings
         assert settings is not None
-        models: dict[str, Any] = {role: {"model": spec.model, "base_url": without_credentials(spec.base_url)}
-                  for role in ROLES if (spec := settings.role(role)).model}
+        models = role_models(settings)
         # A fresh client per task: a scripted model then answers each task the same way, whichever
         # worker runs it and whatever ran before.
         llm = build_llm(settings, ROLES_USED[strategy])
@@ -319,6 +333,9 @@ def _describe_error(exc: BaseException) -> str:
 async def run_eval(options: EvalOptions, tasks: list[SuiteTask]) -> dict[str, Any]:
     """Run every (strategy, task) not finished yet on `options.workers` workers; returns the summary
     (also written to summary.json and summary.csv)."""
+    refusal = None if options.resume or options.overwrite else used_out_refusal(options.out, "--resume")
+    if refusal:  # before the models load: a used --out is the likelier mistake
+        raise EvalError(refusal)
     await check_models(options)
     if options.backend == "ray":
         from agent.evaluation.ray_backend import import_ray
@@ -338,7 +355,7 @@ async def run_eval(options: EvalOptions, tasks: list[SuiteTask]) -> dict[str, An
     results_path = out / "results.jsonl"
     plan = {"suite": tasks[0].suite, "agent": options.agent, "strategies": list(options.strategies),
             "tasks": [t.id for t in tasks], "skipped_without_oracle": skipped}
-    previous = _prepare_out_dir(out, plan, options.resume)
+    previous, made = _prepare_out_dir(options, plan)
     done = {(r["strategy"], r["task_id"]) for r in previous if r.get("status") in (SUCCESS, FAILURE)}
     jobs = [(s, t) for s in options.strategies for t in tasks if (s, t.id) not in done]
     progress = Progress(len(jobs), options.progress, already=len(done)) if options.progress else None
@@ -359,7 +376,7 @@ async def run_eval(options: EvalOptions, tasks: list[SuiteTask]) -> dict[str, An
             await _run_jobs(jobs, options, sites, finished)
         if progress:
             progress.finish()
-    summary = summarize(records, plan)
+    summary = summarize(records, plan, made)
     write_summary(out, summary)
     if len(options.strategies) > 1:
         files = await write_frontier(out, summary, options.browser)
@@ -413,10 +430,11 @@ async def _run_jobs(jobs: list[tuple[str, SuiteTask]], options: EvalOptions, sit
         await asyncio.gather(*(w.close() for w in workers), return_exceptions=True)
 
 
-def _prepare_out_dir(out: Path, plan: dict[str, Any], resume: bool) -> list[dict[str, Any]]:
-    """The records of an earlier run to resume (or none); refuses to mix runs."""
+def _prepare_out_dir(options: EvalOptions, plan: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The records of an earlier run to resume (or none), and run.json as now written; refuses to mix runs."""
+    out = options.out
     run_file, results_path = out / "run.json", out / "results.jsonl"
-    if resume:
+    if options.resume:
         if not run_file.is_file():
             raise EvalError(f"nothing to resume in {out}: it holds no run.json of an earlier eval")
         earlier = json.loads(run_file.read_text(encoding="utf-8"))
@@ -425,9 +443,27 @@ def _prepare_out_dir(out: Path, plan: dict[str, Any], resume: bool) -> list[dict
                 raise EvalError(f"{out} holds a run with {key} {earlier.get(key)!r}, not {plan[key]!r}; "
                                 "resume it with the same options, or choose another --out")
         wanted = {(s, t) for s in plan["strategies"] for t in plan["tasks"]}
-        return [r for r in read_records(results_path) if (r["strategy"], r["task_id"]) in wanted]
-    if results_path.exists():
-        raise EvalError(f"{out} already holds results; pass --resume to finish that run, or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps(plan, indent=2) + "\n", encoding="utf-8")
-    return []
+        made = note_resume(out, resume_note(options.settings, _planner(options), backend=_backend(options)))
+        return [r for r in read_records(results_path) if (r["strategy"], r["task_id"]) in wanted], made
+    if options.overwrite:
+        clear_run(out)
+    made = plan | describe_run(
+        "eval", settings=options.settings, planner=_planner(options), strategies=plan["strategies"],
+        tasks=plan["tasks"],
+        seeds={"suite": options.seed, "model": options.settings.seed if options.settings else None},
+        chromium=chromium_version(options.browser), backend=_backend(options), judge_model=options.judge_model,
+        task_timeout=options.task_timeout)
+    write_run_file(out, made)
+    return [], made
+
+
+def _backend(options: EvalOptions) -> dict[str, Any]:
+    """Where the tasks ran; a Ray cluster by its address (None: a Ray instance started here)."""
+    address = without_credentials(options.ray_address or os.environ.get("RAY_ADDRESS") or None)
+    return {"name": options.backend, "workers": options.workers,
+            **({"ray_address": address} if options.backend == "ray" else {})}
+
+
+def _planner(options: EvalOptions) -> PlannerConfig | None:
+    """The planner settings every strategy runs with (each sets its own strategy); None for the oracle."""
+    return replace(options.planner, timeout_s=options.task_timeout) if options.agent != ORACLE else None

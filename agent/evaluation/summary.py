@@ -38,9 +38,10 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     return list(latest.values())
 
 
-def summarize(records: list[dict[str, Any]], plan: dict[str, Any]) -> dict[str, Any]:
+def summarize(records: list[dict[str, Any]], plan: dict[str, Any],
+              made: dict[str, Any] | None = None) -> dict[str, Any]:
     """Per strategy: success rate over the scored tasks (± standard error), errors apart, and the
-    mean steps, tokens, cost and seconds per task."""
+    mean steps, tokens, cost and seconds per task; with `made` (run.json: how the run was made) as "run"."""
     latest = {(r["strategy"], r["task_id"]): r for r in records}
     strategies: dict[str, Any] = {}
     for strategy in plan["strategies"]:
@@ -63,8 +64,9 @@ def summarize(records: list[dict[str, Any]], plan: dict[str, Any]) -> dict[str, 
             "mean_seconds": _mean(r["seconds"] for r in rows),
             "errored_tasks": [r["task_id"] for r in rows if r["status"] == ERROR],
         }
-    return {"suite": plan["suite"], "agent": plan["agent"], "skipped_without_oracle": plan["skipped_without_oracle"],
-            "strategies": strategies}
+    summary = {"suite": plan["suite"], "agent": plan["agent"], "skipped_without_oracle": plan["skipped_without_oracle"],
+               "strategies": strategies}
+    return summary | ({"run": made} if made is not None else {})
 
 
 def _mean(values: Iterable[float]) -> float | None:

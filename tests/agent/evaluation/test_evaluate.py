@@ -109,7 +109,7 @@ async def test_resume_runs_only_unfinished_tasks_and_a_timeout_is_an_error_not_a
     assert [r["task_id"] for r in read_results(tmp_path / "run")][2:] == ["miniwob.click-button.seed0"]
     assert summary["strategies"]["oracle"]["successes"] == 2 and summary["strategies"]["oracle"]["errors"] == 0
 
-    with pytest.raises(EvalError, match="already holds results; pass --resume"):
+    with pytest.raises(EvalError, match="already holds a run .*; pass --resume to go on with it, or --overwrite"):
         await run_eval(oracle_options(tmp_path, "miniwob"), both)
     with pytest.raises(EvalError, match="holds a run with agent 'oracle'"):
         await run_eval(EvalOptions(suite="miniwob", out=tmp_path / "run", resume=True, progress=None,
