@@ -3,8 +3,10 @@ of success against compute per strategy (agent/evaluation/runner.py runs it)."""
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 from agent.cli.common import (
     UserError,
@@ -35,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--sample", type=int, metavar="N", help="a random sample of N tasks (seeded by --seed)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of --sample and of MiniWoB++ episodes (default: 0)")
+    parser.add_argument("--list", action="store_true",
+                        help="print the selected tasks' ids and intents, one a line, and exit (no model, no browser)")
+    parser.add_argument("--json", action="store_true", help="with --list: a JSON list of {id, intent, sites}")
     parser.add_argument("--agent", choices=AGENTS, default="planner",
                         help="planner: the agent; oracle: the suite's own solutions (default: %(default)s)")
     parser.add_argument("--strategy", default=PlannerConfig.strategy, metavar="S[,S2,...]",
@@ -89,7 +94,25 @@ def options_from_args(args: argparse.Namespace) -> tuple[EvalOptions, list[Suite
     return options, tasks
 
 
+def list_tasks(args: argparse.Namespace) -> int:
+    """`--list`: the suite's selected tasks, as text or (`--json`) JSON."""
+    tasks = load_suite(args.suite, args.tasks.split(",") if args.tasks else None, args.sample, args.seed)
+    rows: list[dict[str, Any]] = [{"id": t.id, "intent": t.config.intent if t.config else None,
+                                   "sites": list(t.sites)} for t in tasks]
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    width = max((len(row["id"]) for row in rows), default=0)
+    for row in rows:
+        print(f"{row['id']:<{width}}  {row['intent'] or '(the page sets the goal of each episode)'}")
+    return 0
+
+
 async def eval_command(args: argparse.Namespace) -> int:
+    if args.json and not args.list:
+        raise UserError("--json goes with --list (forethought eval --suite S --list --json)")
+    if args.list:
+        return list_tasks(args)
     options, tasks = options_from_args(args)  # an EvalError is a user error: `main` prints it
     summary = await run_eval(options, tasks)
     print(format_table(summary))
