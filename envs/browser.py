@@ -40,6 +40,7 @@ from playwright.async_api import (
 from playwright.async_api import Error as PlaywrightError
 
 from envs.tokens import clip_chars
+from envs.types import first_line
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,9 @@ class BrowserSession:
 
     async def start(self) -> BrowserSession:
         if self._browser is None:
+            if not self.config.headless and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+                raise BrowserNotFound("--headed needs a display and $DISPLAY is not set: run without --headed, "
+                                      "or under a virtual display (xvfb-run forethought ...)")
             executable = find_chromium(self.config.chromium, self.config.headless)
             self._playwright = await async_playwright().start()
             try:
@@ -156,7 +160,8 @@ class BrowserSession:
             except Exception as exc:
                 await self._playwright.stop()
                 self._playwright = None
-                raise BrowserNotFound(f"could not launch Chromium ({executable}): {exc}. {INSTALL_HINT}") from exc
+                raise BrowserNotFound(f"could not launch Chromium ({executable}): {first_line(exc)}. "
+                                      f"{INSTALL_HINT}") from exc
         return self
 
     async def _launch(self, executable: str | None) -> Browser:

@@ -18,7 +18,7 @@ from envs.guard import OriginGuard, OriginPolicy, browser_url
 from envs.observation import ObservationOptions, observe
 from envs.screenshot import element_boxes, masked_screenshot
 from envs.secrets import Secrets
-from envs.types import Observation, Task
+from envs.types import Observation, Task, first_line
 
 ERROR_PAGE_WAIT_S = 2.0
 
@@ -26,6 +26,10 @@ ERROR_PAGE_WAIT_S = 2.0
 class StartPageError(RuntimeError):
     """reset() could not open or observe the task's start page (unreachable, refused, crashed): the
     task cannot begin. Failures after it become observations, or the run's own error."""
+
+    def __init__(self, task_id: str, reason: str) -> None:
+        super().__init__(f"could not open the start page of task {task_id}: {reason}")
+        self.reason = reason
 
 
 class BrowserEnv:
@@ -87,7 +91,7 @@ class BrowserEnv:
             self.session.page = first_tab  # tabs opened during setup must not steal the focus
             obs = await self.observe()
         except PlaywrightError as exc:
-            raise StartPageError(f"could not open the start page of task {task.id}: {_first_line(exc)}") from exc
+            raise StartPageError(task.id, first_line(exc)) from exc
         page_events = self._page_events(events_before)
         self._events_reported = events_before + len(page_events)
         self._blocked_reported = len(self.guard.blocked) if self.guard else 0  # the page's own, not a step's
@@ -274,9 +278,6 @@ def _with_notes(error: str | None, notes: list[str]) -> str | None:
 
 
 def _short_error(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {_first_line(exc)}"
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
-def _first_line(exc: Exception) -> str:
-    # Playwright messages carry a multi-line call log; the first line says what went wrong.
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,8 +1,15 @@
-"""The data every layer shares: what the agent sees (Observation) and what a task is (Task)."""
+"""The data every layer shares: what the agent sees (Observation) and what a task is (Task), and how an
+error is told in one line."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+
+def first_line(exc: BaseException) -> str:
+    """What went wrong, in one line: Playwright's messages go on with a multi-line call log."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @dataclass

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.cli.common import add_browser_options, browser_config, task_for_url
-from envs.env import BrowserEnv
+from agent.cli.common import UserError, add_browser_options, browser_config, task_for_url
+from envs.env import BrowserEnv, StartPageError
 from envs.observation import ObservationOptions
 from envs.rendering import render_text
 
@@ -28,7 +28,11 @@ async def observe_command(args: argparse.Namespace) -> int:
     task = task_for_url(args.url, seed=args.seed)
     options = ObservationOptions(token_budget=args.budget, html=args.html, screenshot=bool(args.screenshot))
     async with BrowserEnv(browser_config(args), options) as env:
-        obs, info = await env.reset(task)
+        try:
+            obs, info = await env.reset(task)
+        except StartPageError as exc:  # the user's URL: a server not running, a typo
+            raise UserError(f"could not open {args.url}: {exc.reason}; check the URL and that its server "
+                            "is running") from None
     if args.screenshot and obs.screenshot:
         Path(args.screenshot).write_bytes(obs.screenshot)
     if args.json:

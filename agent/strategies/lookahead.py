@@ -35,7 +35,7 @@ from envs.executor import execute_action
 from envs.guard import OriginGuard, browser_url, task_start_urls
 from envs.observation import observe
 from envs.rendering import element_line
-from envs.types import Env, Observation
+from envs.types import Env, Observation, first_line
 from world_model.world_model import ImaginedStep, Prediction
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -255,8 +255,3 @@ def real_outcome(before: Observation, after: Observation) -> Prediction:
         parts.append(f"the action failed: {after.last_action_error}")
     return Prediction(description="; ".join(parts), url=after.url, appear=appear[:CHANGES_KEPT],
                       disappear=disappear[:CHANGES_KEPT])
-
-
-def first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
+from envs.types import first_line
 from envs.webarena.checks import Check, EvaluationError, EvaluatorResult, brief, clean_answer, exact_match, must_include
 from envs.webarena.config import OR_SEPARATOR, EvalConfig, ProgramHtmlTarget
 
@@ -105,20 +106,17 @@ async def _read_target(target: ProgramHtmlTarget, page: Any, helpers: Mapping[st
             try:
                 await page.evaluate(f"() => {action}")
             except Exception as exc:
-                notes.append(f"prep action failed, later ones skipped: {_first_line(exc)}")
+                notes.append(f"prep action failed, later ones skipped: {first_line(exc)}")
                 break
         try:
             value = str(await page.evaluate(f"() => {locator}"))  # str(None) is "None", as in WebArena
         except Exception as exc:  # WebArena: the page is wrong, so the content is empty
-            notes.append(f"locator raised, read as empty: {_first_line(exc)}")
+            notes.append(f"locator raised, read as empty: {first_line(exc)}")
             value = ""
         return value or ""
     return await call_helper(locator.removeprefix("func:"), page, helpers)
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 async def evaluate_program_html(ev: EvalConfig, page: Any, helpers: Mapping[str, Helper] | None = None,
