@@ -5,6 +5,7 @@ and a renderer that crashes after the start page opened."""
 from __future__ import annotations
 
 import json
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Thread
@@ -99,17 +100,25 @@ def test_an_endpoint_answering_a_web_page_is_named_as_the_wrong_base_url(tmp_pat
                        "(it usually ends in /v1)")
 
 
+CRASH_SWEEP_S = 2.0
+
+
 class RendererKiller(BaseHTTPRequestHandler):
     """Serves a page with a link to /crash; a request for /crash kills this process's Chromium renderers."""
 
     def do_GET(self) -> None:  # noqa: N802
         if self.path == "/crash":
-            for process in psutil.Process().children(recursive=True):
-                try:
-                    if "--type=renderer" in process.cmdline():
-                        process.kill()
-                except psutil.Error:  # gone already
-                    continue
+            # Kill renderers for a while, not once: under load Chromium may start the navigation's
+            # renderer only after a first sweep, and the tab would live on in it.
+            deadline = time.monotonic() + CRASH_SWEEP_S
+            while time.monotonic() < deadline:
+                for process in psutil.Process().children(recursive=True):
+                    try:
+                        if "--type=renderer" in process.cmdline():
+                            process.kill()
+                    except psutil.Error:  # gone already
+                        continue
+                time.sleep(0.05)
             return  # no answer: the tab that asked is dead
         body = b'<title>Start</title><a href="/crash">Go on</a>'
         self.send_response(200)
