@@ -203,7 +203,9 @@ async def main() -> int:
     if "ray" in backends:
         import ray
 
-        ray.init(num_cpus=max(counts), include_dashboard=False, log_to_driver=False, configure_logging=False)
+        from agent.evaluation.ray_backend import init_ray
+
+        init_ray(ray, cpus=max(counts))
     rates: dict[tuple[str, int], float] = {}
     for workers in counts:
         for backend in backends:

@@ -78,18 +78,31 @@ def write_files(folder: Path, files: Files) -> None:
         path.write_bytes(data)
 
 
+def preload() -> None:
+    """Run by each Ray worker process as it starts (worker_process_setup_hook): importing this module
+    imports the agent (seconds of LangGraph, Playwright, pydantic), and the workers Ray starts ahead
+    of need then do that before an actor is placed on them."""
+
+
+def init_ray(ray: Any, address: str | None = None, cpus: int = 1) -> None:
+    """Join the cluster at `address`, else start a Ray instance of `cpus` CPUs here; either way its
+    workers preload the agent."""
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False,
+                               "runtime_env": {"worker_process_setup_hook": f"{__name__}.preload"}}
+    if address:
+        ray.init(address=address, **options)
+    else:
+        ray.init(num_cpus=cpus, object_store_memory=RAY_OBJECT_STORE_BYTES, **options)
+
+
 def connect(ray: Any, options: EvalOptions) -> bool:
     """Join the cluster at --ray-address (or $RAY_ADDRESS), else start a Ray instance of --workers CPUs
     on this machine; True when this call started it (and so should shut it down)."""
     if ray.is_initialized():
         return False
     address = options.ray_address or os.environ.get("RAY_ADDRESS") or None
-    quiet = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     try:
-        if address:
-            ray.init(address=address, **quiet)
-        else:
-            ray.init(num_cpus=options.workers, object_store_memory=RAY_OBJECT_STORE_BYTES, **quiet)
+        init_ray(ray, address, options.workers)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise EvalError(f"cannot start or join {where}: {str(exc).strip().splitlines()[0]}") from None

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from agent.cli.main import main
-from agent.evaluation.ray_backend import RAY_OBJECT_STORE_BYTES
+from agent.evaluation.ray_backend import init_ray
 from agent.evaluation.runner import EvalOptions, run_eval
 from agent.evaluation.suites import load_suite
 from agent.llm.settings import load_settings
@@ -28,7 +28,7 @@ PLANNER_TASKS = ["local.shop.2", "local.shop.12"]
 
 @pytest.fixture(scope="module")
 def ray_instance() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=RAY_OBJECT_STORE_BYTES)
+    init_ray(ray, cpus=2)
     yield
     ray.shutdown()
 
