@@ -7,12 +7,14 @@ setting for anything it does not set itself: FORETHOUGHT_POLICY_MODEL beats FORE
 from __future__ import annotations
 
 import asyncio
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent.llm.activity import CallActivity
 from agent.llm.budget import Budget
 from agent.llm.pricing import Price, PriceTable, default_price_table
 from agent.llm.protocol import LLM, ROLES, Completion, ConfigError, InOrderLLM, Role, check_role
@@ -168,10 +170,12 @@ _FLAGS = {"world_model_model": "--world-model", "seed": "--model-seed"}  # setti
 
 
 class RoutedLLM:
-    """Sends each role's calls to the client configured for it."""
+    """Sends each role's calls to the client configured for it, and tells `activity` (when one is set: a
+    live display) which calls are in flight."""
 
-    def __init__(self, clients: dict[Role, LLM]) -> None:
+    def __init__(self, clients: dict[Role, LLM], activity: CallActivity | None = None) -> None:
         self.clients = clients
+        self.activity = activity
 
     async def aclose(self) -> None:
         """Close every client's connections (call once the run is over)."""
@@ -208,7 +212,8 @@ class RoutedLLM:
                 f"no model configured for role {role!r}: pass --model (all roles) or "
                 f"--{role.replace('_', '-')}-model, or set FORETHOUGHT_{role.upper()}_MODEL"
             )
-        return await client.complete(role, messages, n=n, json_schema=json_schema, temperature=temperature)
+        with self.activity.call(role, json_schema) if self.activity else nullcontext():
+            return await client.complete(role, messages, n=n, json_schema=json_schema, temperature=temperature)
 
 
 class _Clients:
