@@ -12,6 +12,11 @@ What a page does on its own is handled here, never left to hang an action, and r
 - a file chooser opened by a click chooses nothing (the `upload_file` action picks files).
 - a tab the page opens (target=_blank, window.open) becomes the active tab; one that closes itself
   hands the focus back to another tab.
+
+Instead of launching Chromium, a session can attach to one already running (`cdp_url`, a browser
+started with --remote-debugging-port): each task then gets a new context in that browser, closed when
+the task ends, and closing the session only disconnects. With `use_open_tab` it drives the browser's
+open tab in its own context instead (the user's cookies and logins), which it leaves open.
 """
 from __future__ import annotations
 
@@ -121,6 +126,8 @@ class BrowserConfig:
     allow_file_access: bool = True
     accept_downloads: bool = False  # a page cannot save files unless the user asks for it
     downloads_dir: str | None = None  # where accepted downloads are kept; None: a temporary directory removed on close
+    cdp_url: str | None = None  # attach to the Chromium at this DevTools URL (http://127.0.0.1:9222) instead
+    use_open_tab: bool = False  # with cdp_url: drive the browser's open tab, in its own context, not a new one
 
 
 @dataclass
@@ -150,6 +157,8 @@ class BrowserSession:
 
     async def start(self) -> BrowserSession:
         if self._browser is None:
+            if self.config.cdp_url:
+                return await self._attach(self.config.cdp_url)
             if not self.config.headless and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
                 raise BrowserNotFound("--headed needs a display and $DISPLAY is not set: run without --headed, "
                                       "or under a virtual display (xvfb-run forethought ...)")
@@ -163,6 +172,24 @@ class BrowserSession:
                 raise BrowserNotFound(f"could not launch Chromium ({executable}): {first_line(exc)}. "
                                       f"{INSTALL_HINT}") from exc
         return self
+
+    async def _attach(self, url: str) -> BrowserSession:
+        self._playwright = await async_playwright().start()
+        try:
+            self._browser = await self._playwright.chromium.connect_over_cdp(
+                url, timeout=self.config.navigation_timeout_ms)
+        except Exception as exc:
+            await self._playwright.stop()
+            self._playwright = None
+            raise BrowserNotFound(f"could not attach to the browser at --cdp-url {url}: {first_line(exc)}; start "
+                                  "Chromium with --remote-debugging-port=PORT (Chrome 136 and later only with "
+                                  "--user-data-dir=DIR, not the default profile)") from exc
+        return self
+
+    @property
+    def attached(self) -> bool:
+        """Whether the browser is the user's (cdp_url), which this session must never close."""
+        return self.config.cdp_url is not None
 
     async def _launch(self, executable: str | None) -> Browser:
         assert self._playwright is not None
@@ -192,6 +219,8 @@ class BrowserSession:
         """A new browser in place of one that died. Its context (cookies, storage, tabs) died with it:
         open a new one with new_context(). Raises BrowserCrashed when the browser cannot start."""
         self.context, self.page = None, None
+        if self.attached:
+            raise BrowserCrashed(f"the browser at --cdp-url {self.config.cdp_url} went away")
         dead, self._browser = self._browser, None
         if dead is not None:
             try:
@@ -213,6 +242,8 @@ class BrowserSession:
         """A fresh context (cookies, storage, tabs) for one task; the previous one is closed."""
         await self.close_context()
         cfg = self.config
+        if cfg.use_open_tab:
+            return await self._adopt_open_tab()
         kwargs: dict[str, Any] = {"viewport": {"width": cfg.viewport_width, "height": cfg.viewport_height},
                                   "accept_downloads": cfg.accept_downloads}
         if cfg.har_path:
@@ -226,6 +257,19 @@ class BrowserSession:
             await self.context.tracing.start(screenshots=True, snapshots=True)
         self.context.on("page", self._on_new_page)
         self.page = await self.context.new_page()
+        return self.context
+
+    async def _adopt_open_tab(self) -> BrowserContext:
+        """The attached browser's own context and its first open tab (a new one if it has none)."""
+        if not self.browser.contexts:
+            raise BrowserNotFound(f"the browser at --cdp-url {self.config.cdp_url} has no open window to use")
+        self.context = self.browser.contexts[0]
+        self.context.set_default_timeout(self.config.action_timeout_ms)
+        self.context.set_default_navigation_timeout(self.config.navigation_timeout_ms)
+        self.context.on("page", self._on_new_page)
+        for page in self.context.pages:
+            self._on_new_page(page)
+        self.page = self.context.pages[0] if self.context.pages else await self.context.new_page()
         return self.context
 
     def _on_new_page(self, page: Page) -> None:
@@ -361,6 +405,10 @@ class BrowserSession:
         if self._saving:  # let downloads being saved finish, within the time a page may take to load
             await asyncio.wait(self._saving, timeout=self.config.navigation_timeout_ms / 1000)
         context, self.context, self.page = self.context, None, None
+        if self.config.use_open_tab:  # the user's: their tabs stay open, without this run's routes
+            context.remove_listener("page", self._on_new_page)
+            await context.unroute_all(behavior="ignoreErrors")
+            return
         try:
             if self.config.trace_path:
                 Path(self.config.trace_path).parent.mkdir(parents=True, exist_ok=True)
@@ -379,7 +427,8 @@ class BrowserSession:
             shutil.rmtree(self._temporary_downloads_dir, ignore_errors=True)
             self._temporary_downloads_dir = None
         if self._browser is not None:
-            await self._browser.close()
+            if not self.attached:  # an attached browser is the user's: stopping Playwright only disconnects
+                await self._browser.close()
             self._browser = None
         if self._playwright is not None:
             await self._playwright.stop()

@@ -100,6 +100,10 @@ class BrowserEnv:
     async def _open_context(self) -> Any:
         if self.guard is None:
             return await self.session.new_context()
+        if self.session.config.use_open_tab:  # the user's own context: no proxy of ours can be set on it
+            context = await self.session.new_context()
+            await self.guard.install(context)
+            return context
         return await self.guard.open_context(self.session.new_context)
 
     async def step(self, action: str | Action) -> tuple[Observation, float, bool, bool, dict[str, Any]]:

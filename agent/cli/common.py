@@ -42,11 +42,23 @@ def check_start_urls(start_url: str, where: str = "") -> None:
 def add_browser_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chromium", help="Chromium executable (default: $FORETHOUGHT_CHROMIUM, /usr/bin/chromium)")
     parser.add_argument("--headed", action="store_true", help="show the browser window")
+    parser.add_argument("--cdp-url", metavar="URL",
+                        help="attach to a running Chromium (started with --remote-debugging-port, e.g. "
+                             "http://127.0.0.1:9222) instead of launching one: each task gets a new context in it, "
+                             "and the run never closes the browser")
+    parser.add_argument("--use-open-tab", action="store_true",
+                        help="with --cdp-url: drive the browser's open tab, with its cookies and logins, instead of "
+                             "a new context (no --har; redirects are checked as navigations, not hop by hop)")
 
 
 def browser_config(args: argparse.Namespace) -> BrowserConfig:
     """The browser `add_browser_options` describes."""
-    return BrowserConfig(chromium=args.chromium, headless=not args.headed)
+    if args.use_open_tab and not args.cdp_url:
+        raise UserError("--use-open-tab drives a tab of the browser given with --cdp-url URL; pass that too")
+    if args.use_open_tab and getattr(args, "har", False):
+        raise UserError("--har records a context of our own, and --use-open-tab uses the browser's: drop one")
+    return BrowserConfig(chromium=args.chromium, headless=not args.headed, cdp_url=args.cdp_url,
+                         use_open_tab=args.use_open_tab)
 
 
 def add_guard_options(parser: argparse.ArgumentParser) -> None:
