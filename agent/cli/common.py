@@ -101,23 +101,36 @@ def load_model_settings(args: argparse.Namespace, **overrides: Any) -> Settings:
     return load_settings(**(flags | overrides))
 
 
+# On a model served here (local, local:NAME, gguf:PATH) every call takes seconds on the CPU: unless -k or
+# --samples is given, a step considers what the demo does (scripts/demo.sh), not PlannerConfig's defaults.
+LOCAL_K, LOCAL_SAMPLES = 3, 1
+
+
 def add_planner_options(parser: argparse.ArgumentParser) -> None:
     """How much each step may consider (`planner_from_args`)."""
     defaults = PlannerConfig()
-    parser.add_argument("-k", "--candidates", type=int, default=defaults.k,
-                        help="candidates per step (default: %(default)s)")
+    parser.add_argument("-k", "--candidates", type=int,
+                        help=f"candidates per step (default: {defaults.k}; {LOCAL_K} when the policy's model is "
+                             "local: local, local:NAME, gguf:PATH)")
     parser.add_argument("--horizon", type=int, default=defaults.horizon,
                         help="imagined steps (default: 1; beam, tree: 2)")
-    parser.add_argument("--samples", type=int, help=f"verifier samples per candidate (default: {defaults.samples})")
+    parser.add_argument("--samples", type=int,
+                        help=f"verifier samples per candidate (default: $FORETHOUGHT_VERIFIER_SAMPLES, else "
+                             f"{defaults.samples}; {LOCAL_SAMPLES} when the verifier's model is local)")
     parser.add_argument("--max-steps", type=int, default=defaults.max_steps, help="default: %(default)s")
 
 
 def planner_from_args(args: argparse.Namespace, settings: Settings, **more: Any) -> PlannerConfig:
     """The planner the flags of `add_planner_options` describe, with the settings' budget; `more` sets
-    the rest (strategy, revisions, ...)."""
+    the rest (strategy, revisions, ...). -k and --samples not given are the demo's on a local model."""
+    k = args.candidates
+    if k is None:
+        k = LOCAL_K if settings.runs_locally("policy") else PlannerConfig.k
+    samples = args.samples if args.samples is not None else settings.verifier_samples
+    if samples is None:
+        samples = LOCAL_SAMPLES if settings.runs_locally("verifier") else PlannerConfig.samples
     try:
-        return PlannerConfig(k=args.candidates, horizon=args.horizon, max_steps=args.max_steps,
-                             samples=args.samples or settings.verifier_samples or PlannerConfig.samples,
+        return PlannerConfig(k=k, horizon=args.horizon, max_steps=args.max_steps, samples=samples,
                              budget=settings.budget(), **more)
     except ValueError as exc:
         raise UserError(str(exc)) from None

@@ -35,6 +35,7 @@ __all__ = [
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 SCHEMES = ("openai", "scripted", "replay", "local", "gguf")
 LOCAL_SPEC = "local"  # the default when no model and no endpoint is configured (agent/llm/catalogue.py)
+LOCAL_SCHEMES = ("local", "gguf")  # models served on this machine by llama.cpp (agent/llm/local_model.py)
 NO_MODEL = (
     "no model configured: pass --model openai:gpt-4o and set OPENAI_API_KEY, "
     "or --model scripted:FILE (a JSON file of answers per role), or set FORETHOUGHT_MODEL"
@@ -123,6 +124,17 @@ class Settings(BaseSettings):
             return getattr(self, name) if own is None else own
 
         return RoleSettings(**{name: pick(name) for name in RoleSettings.model_fields})
+
+    def model_spec(self, role: Role) -> str | None:
+        """The spec of the model `role`'s calls go to: its own or the shared one, else `local` when no model and
+        no endpoint is configured at all."""
+        configured = any(self.role(r).model or self.role(r).base_url for r in ROLES)
+        return self.role(role).model or (None if configured else LOCAL_SPEC)
+
+    def runs_locally(self, role: Role) -> bool:
+        """Whether `role`'s model is served here by llama.cpp (local, local:NAME, gguf:PATH)."""
+        spec = self.model_spec(role)
+        return spec is not None and spec.partition(":")[0] in LOCAL_SCHEMES
 
     def credentials(self) -> list[str]:
         """What must never reach a run directory: each role's API key and its base URL's userinfo password."""
@@ -328,10 +340,9 @@ def build_llm(settings: Settings, roles: tuple[Role, ...] = ROLES, prices: Price
         prices = default_price_table(settings.prices)
     clients = _Clients(settings, prices)
     routed: dict[Role, LLM] = {}
-    configured = any(settings.role(r).model or settings.role(r).base_url for r in ROLES)
     for role in ROLES:
         role_settings = settings.role(role)
-        spec = role_settings.model or (None if configured else LOCAL_SPEC)
+        spec = settings.model_spec(role)
         if spec:
             routed[role] = client_for_spec(spec, role_settings, clients)
         elif role in roles:

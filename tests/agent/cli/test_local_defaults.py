@@ -1,0 +1,55 @@
+"""Defaults per model (issue #17): on a model served here (local, local:NAME, gguf:PATH) -k and --samples
+not given are the demo's (scripts/demo.sh: -k 3 --samples 1); given, they win; --help says so."""
+from __future__ import annotations
+
+import pytest
+
+from agent.cli.common import load_model_settings, planner_from_args
+from agent.cli.main import build_parser
+from agent.config import PlannerConfig
+
+COMMANDS = {"run": ["run"], "eval": ["eval", "--suite", "local"]}
+
+
+def planner_for(argv: list[str]) -> tuple[int, int]:
+    """k and samples of the planner a command line makes (the command's own code; no model is loaded)."""
+    args = build_parser(argv[0]).parse_args(argv)
+    planner = planner_from_args(args, load_model_settings(args))
+    return planner.k, planner.samples
+
+
+@pytest.fixture
+def no_model_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("FORETHOUGHT_MODEL", "FORETHOUGHT_BASE_URL", "FORETHOUGHT_VERIFIER_SAMPLES", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("no_model_in_env")
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--model", "local"], (3, 1)),
+    (["--model", "local:qwen2.5-coder-0.5b"], (3, 1)),
+    (["--model", "gguf:/models/any.gguf"], (3, 1)),
+    ([], (3, 1)),  # no model configured at all: the local one
+    (["--model", "local", "-k", "5", "--samples", "2"], (5, 2)),  # given, they win
+    (["--model", "openai:gpt-4o-mini"], (PlannerConfig.k, PlannerConfig.samples)),
+    (["--model", "scripted:answers.json", "-k", "4"], (4, PlannerConfig.samples)),
+    (["--model", "local", "--verifier-model", "openai:gpt-4o"], (3, PlannerConfig.samples)),  # per role
+])
+def test_a_local_model_plans_with_the_demos_k_and_samples_unless_told(command: str, flags: list[str],
+                                                                       expected: tuple[int, int]) -> None:
+    assert planner_for([*COMMANDS[command], *flags]) == expected
+
+
+def test_help_says_what_k_and_samples_are_on_a_local_model(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser("run").parse_args(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"candidates per step (default: {PlannerConfig.k}; 3 when the policy's model is local" in text
+    assert f"{PlannerConfig.samples}; 1 when the verifier's model is local" in text
+
+
+@pytest.mark.usefixtures("no_model_in_env")
+def test_the_environments_verifier_samples_beat_the_local_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORETHOUGHT_VERIFIER_SAMPLES", "2")
+    assert planner_for(["run", "--model", "local"]) == (3, 2)
