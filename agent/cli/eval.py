@@ -19,11 +19,11 @@ from agent.cli.common import (
     load_model_settings,
     planner_from_args,
 )
+from agent.cli.progress import print_summary
 from agent.config import STRATEGIES, PlannerConfig
 from agent.evaluation.frontier import format_frontier_table
 from agent.evaluation.runner import AGENTS, BACKENDS, DEFAULT_TASK_TIMEOUT_S, EvalOptions, run_eval
 from agent.evaluation.suites import SUITES, SuiteTask, load_suite
-from agent.evaluation.summary import format_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,7 +115,7 @@ async def eval_command(args: argparse.Namespace) -> int:
         return list_tasks(args)
     options, tasks = options_from_args(args)  # an EvalError is a user error: `main` prints it
     summary = await run_eval(options, tasks)
-    print(format_table(summary))
+    print_summary(summary)
     if "frontier" in summary:
         frontier = summary["frontier"]
         print(format_frontier_table(summary))

@@ -1,14 +1,20 @@
 """What an eval's records add up to: results.jsonl read back, per-strategy success and compute
-(summary.json, summary.csv), the table `forethought eval` prints, and its progress line meanwhile."""
+(summary.json, summary.csv), the table `forethought eval` prints, and its progress meanwhile."""
 from __future__ import annotations
 
+import atexit
 import csv
 import json
 import math
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
+
+import rich.console
+import rich.progress
+import rich.text
 
 from agent.evaluation.suites import id_range
 
@@ -83,57 +89,105 @@ def write_summary(out: Path, summary: dict[str, Any]) -> None:
             writer.writerow({"strategy": strategy, **row})
 
 
-def format_table(summary: dict[str, Any]) -> str:
-    """Strategies side by side: success against the compute spent per task."""
-    header = f"{'strategy':<10} {'tasks':>5} {'success':>16} {'failed':>6} {'errors':>6} " \
-             f"{'steps':>6} {'tokens':>8} {'cost $':>8} {'s/task':>7}"
-    lines = [f"{summary['suite']} suite, {summary['agent']} agent", header, "-" * len(header)]
+# The printed table's columns, each with its width in the plain text table.
+TABLE_COLUMNS = (("strategy", 10), ("tasks", 5), ("success", 16), ("failed", 6), ("errors", 6), ("steps", 6),
+                 ("tokens", 8), ("cost $", 8), ("s/task", 7))
+
+
+def table_rows(summary: dict[str, Any]) -> tuple[str, list[str], list[list[str]], list[str]]:
+    """The summary table's title, header, a row of cells per strategy, and the notes under it."""
+    rows = []
     for strategy, row in summary["strategies"].items():
         rate = "-" if row["success_rate"] is None else \
             f"{100 * row['success_rate']:5.1f}% ± {100 * row['std_error']:4.1f}%"
-        lines.append(
-            f"{strategy:<10} {row['finished']:>5} {rate:>16} {row['failures']:>6} {row['errors']:>6} "
-            f"{_num(row['mean_steps'], '.1f'):>6} {_num(row['mean_tokens'], '.0f'):>8} "
-            f"{_num(row['mean_cost_usd'], '.4f'):>8} {_num(row['mean_seconds'], '.1f'):>7}")
-    lines.append("success over tasks without errors (± standard error); steps, tokens, cost, seconds: mean per task")
+        rows.append([strategy, str(row["finished"]), rate, str(row["failures"]), str(row["errors"]),
+                     _num(row["mean_steps"], ".1f"), _num(row["mean_tokens"], ".0f"),
+                     _num(row["mean_cost_usd"], ".4f"), _num(row["mean_seconds"], ".1f")])
+    notes = ["success over tasks without errors (± standard error); steps, tokens, cost, seconds: mean per task"]
     for strategy, row in summary["strategies"].items():
         if row["errored_tasks"]:
-            lines.append(f"{strategy}: errors in {id_range(row['errored_tasks'])} (see results.jsonl)")
+            notes.append(f"{strategy}: errors in {id_range(row['errored_tasks'])} (see results.jsonl)")
     if summary["skipped_without_oracle"]:
-        lines.append(f"skipped (no oracle): {len(summary['skipped_without_oracle'])} task(s)")
-    return "\n".join(lines)
+        notes.append(f"skipped (no oracle): {len(summary['skipped_without_oracle'])} task(s)")
+    return f"{summary['suite']} suite, {summary['agent']} agent", [name for name, _ in TABLE_COLUMNS], rows, notes
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """Strategies side by side, as plain text: success against the compute spent per task."""
+    title, header, rows, notes = table_rows(summary)
+
+    def line(cells: list[str]) -> str:
+        return " ".join(cell.ljust(width) if index == 0 else cell.rjust(width)
+                        for index, (cell, (_, width)) in enumerate(zip(cells, TABLE_COLUMNS)))
+
+    head = line(header)
+    return "\n".join([title, head, "-" * len(head), *map(line, rows), *notes])
 
 
 def _num(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-class Progress:
-    """One line on a stream: redrawn in place on a terminal, one line per finished task otherwise."""
+PLAIN_BAR = 20  # characters of the bar in plain lines
 
-    def __init__(self, total: int, stream: TextIO, already: int = 0, width: int = 20) -> None:
-        self.total, self.stream, self.already, self.width = total, stream, already, width
+
+class Progress:
+    """How far an eval is, on `stream`: on a terminal a live bar (rich) from 0/N with the success rate so
+    far, the time taken and the time left; otherwise a plain line at once (0/N) and one per finished task."""
+
+    def __init__(self, total: int, stream: TextIO, already: int = 0) -> None:
+        self.total, self.stream, self.already = total, stream, already
         self.counts = {SUCCESS: 0, FAILURE: 0, ERROR: 0}
         self.started = time.perf_counter()
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.bar: rich.progress.Progress | None = None
+        if getattr(stream, "isatty", lambda: False)():
+            self.bar = rich.progress.Progress(
+                rich.progress.TextColumn("{task.description}"), rich.progress.BarColumn(),
+                rich.progress.MofNCompleteColumn(), rich.progress.TextColumn("{task.fields[tally]}"),
+                rich.progress.TimeElapsedColumn(), _TimeLeft(), rich.progress.TextColumn("{task.fields[last]}"),
+                console=rich.console.Console(file=stream), redirect_stdout=sys.stdout.isatty())
+            self.task = self.bar.add_task(f"eval{self._before()}", total=total, tally=self.tally(), last="")
+            self.bar.start()
+            atexit.register(self.finish)  # an eval cut short (Ctrl-C, an error) gives the terminal its cursor back
+        else:
+            self._line()
 
     def update(self, record: dict[str, Any]) -> None:
         self.counts[record["status"]] += 1
+        last = f"last {record['task_id']}: {record['status']}"
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, tally=self.tally(), last=last)
+        else:
+            self._line(last)
+
+    def tally(self) -> str:
+        """Successes so far over the tasks scored (errors apart, as in the summary)."""
+        scored = self.counts[SUCCESS] + self.counts[FAILURE]
+        rate = f"{100 * self.counts[SUCCESS] / scored:.0f}%" if scored else "-"
+        return f"success {rate}  ok {self.counts[SUCCESS]}  fail {self.counts[FAILURE]}  err {self.counts[ERROR]}"
+
+    def _before(self) -> str:
+        return f" (+{self.already} done before)" if self.already else ""
+
+    def _line(self, last: str = "") -> None:
         done = sum(self.counts.values())
         elapsed = time.perf_counter() - self.started
-        filled = self.width * done // max(self.total, 1)
-        eta = elapsed / done * (self.total - done)
-        line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total}"
-                f"{f' (+{self.already} done before)' if self.already else ''}  ok {self.counts[SUCCESS]}"
-                f"  fail {self.counts[FAILURE]}  err {self.counts[ERROR]}  {elapsed:.0f}s  eta {eta:.0f}s"
-                f"  last {record['task_id']}: {record['status']}")
-        if self.tty:
-            self.stream.write("\r" + line + "\x1b[K")
-        else:
-            self.stream.write(line + "\n")
+        filled = PLAIN_BAR * done // max(self.total, 1)
+        eta = f"{elapsed / done * (self.total - done):.0f}s" if done else "?"
+        self.stream.write(f"[{'#' * filled}{'.' * (PLAIN_BAR - filled)}] {done}/{self.total}{self._before()}  "
+                          f"{self.tally()}  {elapsed:.0f}s  eta {eta}" + (f"  {last}" if last else "") + "\n")
         self.stream.flush()
 
     def finish(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self.bar is not None:
+            self.bar.stop()  # leaves the finished bar on the screen; stopping twice does nothing
+
+
+class _TimeLeft(rich.progress.ProgressColumn):
+    """The time left at the mean pace so far (rich's own estimate looks back only 30 s: a task can take minutes)."""
+
+    def render(self, task: rich.progress.Task) -> rich.text.Text:
+        if not task.completed or task.total is None or task.elapsed is None:
+            return rich.text.Text("eta ?", style="progress.remaining")
+        left = task.elapsed / task.completed * (task.total - task.completed)
+        return rich.text.Text(f"eta {int(left) // 60}:{int(left) % 60:02d}", style="progress.remaining")

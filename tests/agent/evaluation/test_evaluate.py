@@ -50,7 +50,8 @@ async def test_local_oracle_on_two_workers_scores_every_task_and_writes_the_run(
     assert (csv_row["strategy"], csv_row["successes"], csv_row["success_rate"]) == ("oracle", "4", "1.0")
     table = format_table(summary)
     assert "oracle" in table and "100.0% ±  0.0%" in table
-    assert progress.getvalue().count("\n") == 4 and "4/4" in progress.getvalue()  # no TTY: a line per task
+    lines = progress.getvalue().splitlines()  # no TTY: 0/4 at once, then a line per task
+    assert len(lines) == 5 and "] 0/4 " in lines[0] and "] 4/4 " in lines[-1] and "success 100%" in lines[-1]
 
     task_dir = options.out / "oracle" / "local.shop.1"
     result = json.loads((task_dir / "result.json").read_text())
