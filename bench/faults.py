@@ -441,8 +441,8 @@ async def killed_mid_step(lab: Lab) -> FaultOutcome:
     script = lab.root / "slow-solution.json"
     script.write_text(json.dumps({"delay_s": 0.5, "policy": SOLUTION}))
     secret = ["--secret", f"PASSWORD={PASSWORD}"]
-    process = await forethought("run", "--url", lab.task().start_url, "--goal", GOAL, "--strategy", "reactive",
-                                "--model", f"scripted:{script}", "--out", out, *secret)
+    process = await forethought("run", "--url", lab.task().start_url, "--task-id", "task", "--goal", GOAL,
+                                "--strategy", "reactive", "--model", f"scripted:{script}", "--out", out, *secret)
     trace_file = out / "task" / "trace.jsonl"
     deadline = time.monotonic() + 60
     while process.returncode is None and time.monotonic() < deadline:
@@ -513,7 +513,8 @@ async def cli_fault(lab: Lab, name: str, run_args: list[object], expect: CliExpe
     """`forethought run RUN_ARGS` then `forethought show`: what they printed is kept in the run directory
     (cli-output.txt), so the secrets check reads it with the files."""
     out, hits = lab.root / name.replace(" ", "-"), len(lab.evil.hits)
-    code, output = await forethought_output("run", *run_args, "--strategy", "reactive", "--out", out)
+    code, output = await forethought_output("run", *run_args, "--task-id", "task", "--strategy", "reactive",
+                                            "--out", out)
     shown, show_output = await forethought_output("show", out / "task")
     out.mkdir(parents=True, exist_ok=True)
     (out / "cli-output.txt").write_bytes(output + show_output)
@@ -628,9 +629,9 @@ async def run_timeout(lab: Lab) -> FaultOutcome:
     script = lab.root / "ten-minute-model.json"
     script.write_text(json.dumps({"delay_s": 600, "policy": SOLUTION}))
     started = time.perf_counter()
-    code = await (await forethought("run", "--url", lab.task().start_url, "--goal", GOAL, "--strategy", "reactive",
-                                    "--model", f"scripted:{script}", "--out", out, "--timeout", 2,
-                                    "--secret", f"PASSWORD={PASSWORD}")).wait()
+    code = await (await forethought("run", "--url", lab.task().start_url, "--task-id", "task", "--goal", GOAL,
+                                    "--strategy", "reactive", "--model", f"scripted:{script}", "--out", out,
+                                    "--timeout", 2, "--secret", f"PASSWORD={PASSWORD}")).wait()
     took = time.perf_counter() - started
     result_file = out / "task" / "result.json"
     result = json.loads(result_file.read_text()) if result_file.is_file() else {}
@@ -843,9 +844,9 @@ async def broken_traces(lab: Lab) -> FaultOutcome:
     out, hits = lab.root / name.replace(" ", "-"), len(lab.evil.hits)
     script = lab.root / "broken-traces-solution.json"
     script.write_text(json.dumps({"policy": SOLUTION}))
-    code, output = await forethought_output("run", "--url", lab.task().start_url, "--goal", GOAL, "--strategy",
-                                            "reactive", "--model", f"scripted:{script}", "--out", out,
-                                            "--secret", f"PASSWORD={PASSWORD}")
+    code, output = await forethought_output("run", "--url", lab.task().start_url, "--task-id", "task", "--goal",
+                                            GOAL, "--strategy", "reactive", "--model", f"scripted:{script}",
+                                            "--out", out, "--secret", f"PASSWORD={PASSWORD}")
     if code != 0:
         return FaultOutcome(name, False, f"the run to damage failed: {last_line(output)}")
     readable = {"cut mid-character": cut_in_a_character,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ log = logging.getLogger(__name__)
 PAGES_DIR = Path(__file__).parent / "pages"
 START_URL_SEPARATOR = " |AND| "  # WebArena: several start URLs, one tab each
 PAGE_SUFFIXES = (".html", ".htm", ".xhtml", ".svg", ".txt", ".pdf")  # a name with one of these is a file, not a host
+TASK_ID_CHARS = re.compile(r"[^A-Za-z0-9._]+")  # anything else becomes '-': a task id names a directory
+TASK_ID_LENGTH = 80
 
 
 def resolve_url(url: str) -> str:
@@ -48,6 +51,30 @@ def _looks_like_a_file(text: str) -> bool:
     if not slash:
         return Path(text).suffix.lower() in PAGE_SUFFIXES
     return "." not in first and ":" not in first and first != "localhost"
+
+
+def url_task_id(start_url: str) -> str:
+    """A task id for a page, a directory name saying which page: `bundled:demo` -> `demo`, a file path or
+    file:// URL -> its file's stem, `http://127.0.0.1:8000/shop/cart?x=1` -> `127.0.0.1-8000-shop-cart`
+    (host, port and path; the query and fragment are left out). Several start URLs: the first names it."""
+    url = start_url.split(START_URL_SEPARATOR)[0].strip()
+    if url.startswith("bundled:"):
+        name = url.removeprefix("bundled:")
+    elif url.startswith("data:"):
+        name = "data"
+    else:
+        try:
+            parts = urlsplit(resolve_url(url))
+        except ValueError:  # no such file: still named after it
+            parts = urlsplit(Path(url).expanduser().absolute().as_uri())
+        if parts.scheme == "file":
+            name = Path(url2pathname(parts.path)).stem
+        elif parts.netloc:
+            name = f"{parts.hostname or ''}-{parts.port or ''}-{parts.path}"
+        else:
+            name = f"{parts.scheme}-{parts.path}"  # about:blank
+    slug = TASK_ID_CHARS.sub("-", name).strip("-.")[:TASK_ID_LENGTH].rstrip("-.")
+    return slug or "task"
 
 
 async def open_page(page: Any, url: str) -> None:

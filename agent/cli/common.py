@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from agent.config import PlannerConfig
@@ -10,7 +11,7 @@ from agent.llm.protocol import MODEL_SEED_HELP, ConfigError
 from agent.llm.settings import Settings, load_settings
 from envs.browser import BrowserConfig
 from envs.miniwob import MiniWoBTask
-from envs.tasks import START_URL_SEPARATOR, UrlTask, resolve_url
+from envs.tasks import START_URL_SEPARATOR, TASK_ID_LENGTH, UrlTask, resolve_url, url_task_id
 from envs.types import Task
 
 # A mistake the user can fix: `main` prints it as one line and exits 2. It is the LLM layer's ConfigError, so
@@ -18,15 +19,24 @@ from envs.types import Task
 UserError = ConfigError
 
 
-def task_for_url(url: str, goal: str = "", seed: int | None = None, task_id: str = "observe") -> Task:
-    """`miniwob:NAME` is a MiniWoB++ task; anything else is a page to open (as task `task_id`)."""
+def task_for_url(url: str, goal: str = "", seed: int | None = None, task_id: str | None = None) -> Task:
+    """`miniwob:NAME` is a MiniWoB++ task (`miniwob.NAME.seedN`); anything else is a page to open, as task
+    `task_id`, by default named after the URL (envs.tasks.url_task_id)."""
     if url.startswith("miniwob:"):
         try:  # an unknown name is refused with the names it may have meant
             return MiniWoBTask(url.removeprefix("miniwob:"), seed=seed if seed is not None else 0)
         except ValueError as exc:
             raise UserError(str(exc)) from None
     check_start_urls(url)
-    return UrlTask(id=task_id, start_url=url, goal=goal)
+    return UrlTask(id=url_task_id(url) if task_id is None else checked_task_id(task_id), start_url=url, goal=goal)
+
+
+def checked_task_id(task_id: str) -> str:
+    """A task id the user gave, which names its run's task directory."""
+    if not re.fullmatch(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{TASK_ID_LENGTH - 1}}}", task_id):
+        raise UserError(f"--task-id {task_id!r}: a task id names a directory; use letters, digits, '.', '_' and '-' "
+                        f"(at most {TASK_ID_LENGTH}, starting with a letter or digit)")
+    return task_id
 
 
 def check_start_urls(start_url: str, where: str = "") -> None:

@@ -7,6 +7,7 @@ import asyncio
 import errno
 import importlib
 import sys
+import textwrap
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,16 +28,28 @@ Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int] | int]  # `sit
 class Command(NamedTuple):
     module: str  # in agent.cli, with `add_arguments(parser)` setting the options and the handler
     help: str
+    exit_0: str = "done"  # what exit codes 0 and 1 mean for this command (`--help` says)
+    exit_1: str = "an unexpected internal error (a bug)"
 
+
+RUN_FAILED = ("the run failed for a reason outside your control: the model or the browser failed for good "
+              "(stop reason llm_error or browser_crashed), or an internal error")
+EXIT_2 = "misuse: a bad flag, file, URL, task or model spec, told in one line on stderr"
 
 # Only the module of the command being run is imported: run, eval and replay bring in LangGraph, which alone
 # takes seconds to import, and `forethought --help` needs none of them.
 COMMANDS = {
     "observe": Command("observe", "print exactly what the agent would see on a page"),
-    "run": Command("run", "run the agent on a task"),
-    "eval": Command("eval", "run an agent on a benchmark suite and score it"),
+    "run": Command("run", "run the agent on a task",
+                   "the run finished, whatever its outcome: an answer, no answer, --max-steps, --timeout, a spent "
+                   "budget", RUN_FAILED),
+    "eval": Command("eval", "run an agent on a benchmark suite and score it",
+                    "every task has a result; a task whose run failed (llm_error, browser_crashed, timeout) is "
+                    "counted as an error in the summary"),
     "show": Command("show", "write a run's report.html and print its path"),
-    "replay": Command("replay", "re-execute a trace's actions and check every state"),
+    "replay": Command("replay", "re-execute a trace's actions and check every state",
+                      "every state (with --agent: every action and the stop reason) matches the trace",
+                      "a replay differs from its trace"),
     "wm-eval": Command("wm_eval", "score the world model's predictions in traces"),
     "calibrate": Command("calibrate", "fit adaptive's difficulty thresholds from recorded runs"),
     "models": Command("models", "list the cached local models (`models pull` fetches the default one)"),
@@ -44,14 +57,35 @@ COMMANDS = {
 }
 
 
+def exit_codes(exit_0: str, exit_1: str) -> str:
+    """The --help epilog: what each exit code means, laid out as a list (_Formatter keeps it so)."""
+    lines = ["exit codes:"]
+    for code, meaning in enumerate((exit_0, exit_1, EXIT_2)):
+        lines += textwrap.wrap(meaning, 96, initial_indent=f"  {code}  ", subsequent_indent="     ")
+    return "\n".join(lines)
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's layout, except for text laid out already in lines (the exit codes)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The `forethought` parser with every command; only `command`'s options when one is named (the
     others are listed by name and help, which is all `forethought --help` shows)."""
-    parser = argparse.ArgumentParser(prog="forethought", description="A web agent that thinks before it clicks.")
+    parser = argparse.ArgumentParser(
+        prog="forethought", description="A web agent that thinks before it clicks.", formatter_class=_Formatter,
+        epilog=exit_codes("the command did its work, whatever the outcome of the run (each command's --help says)",
+                          f"{RUN_FAILED}; replay: a replay differs from its trace"))
     parser.add_argument("--version", action=_Version, help="print forethought's version and git commit, and exit")
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, (module, help_line) in COMMANDS.items():
-        subparser = commands.add_parser(name, help=help_line, description=help_line)
+    for name, (module, help_line, exit_0, exit_1) in COMMANDS.items():
+        subparser = commands.add_parser(name, help=help_line, description=help_line, formatter_class=_Formatter,
+                                        epilog=exit_codes(exit_0, exit_1))
         if command is None or command == name:
             importlib.import_module(f"agent.cli.{module}").add_arguments(subparser)
     return parser

@@ -6,7 +6,9 @@ import argparse
 import dataclasses
 import json
 import re
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ from agent.provenance import (
     write_run_file,
 )
 from agent.replay import planner_config
+from agent.state import STOP_BROWSER_CRASHED, STOP_LLM_ERROR
 from envs.env import BrowserEnv, StartPageError
 from envs.guard import OriginPolicy
 from envs.secrets import Secrets
@@ -52,6 +55,9 @@ from traces.resume import read_progress
 from traces.schema import build_task
 
 TASK_FIELDS = ("task_id", "intent", "start_url")
+# Stop reasons that exit 1: the model or the browser failed for good, which the user did not cause (a bug
+# ends the run with its exception; a misconfiguration is exit 2, in `main`).
+FAILED_RUN = (STOP_LLM_ERROR, STOP_BROWSER_CRASHED)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help="URL, file path, bundled:NAME or miniwob:TASK to start from")
     parser.add_argument("--goal", help="what the agent should do (with --url)")
     parser.add_argument("--task", metavar="FILE", help="a WebArena-style task config (task_id, intent, start_url)")
+    parser.add_argument("--task-id", metavar="ID",
+                        help="with --url: the task's id, naming its directory <out>/<ID> (default: from the URL: "
+                             "bundled:demo -> demo, a file -> its name without suffix, http://127.0.0.1:8000/shop/cart "
+                             "-> 127.0.0.1-8000-shop-cart; miniwob:NAME -> miniwob.NAME.seedN)")
+    parser.add_argument("--seed", type=int, metavar="N",
+                        help="with --url miniwob:TASK: the episode's seed (default: 0)")
     parser.add_argument("--strategy", choices=STRATEGIES, default=defaults.strategy, help="default: %(default)s")
     add_model_options(parser)
     add_planner_options(parser)
@@ -77,6 +89,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"any stop (default: {defaults.timeout_s:g}; --resume: the run's own limit, which "
                              "counts its earlier time)")
     parser.add_argument("--out", metavar="DIR", help="run directory (default: runs/<timestamp>)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the final result (result.json's content, with its task_dir) as JSON on stdout, "
+                             "and the steps on stderr")
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="go on with a killed or interrupted run from its last finished step (its task "
                              "directory, runs/<run-id>/<task-id>); task, settings and models come from its trace")
@@ -125,11 +140,11 @@ async def resume_command(args: argparse.Namespace) -> int:
     if args.timeout is not None:
         config = with_timeout(config, args.timeout)
     if progress.ended:
-        print(f"already finished (stop reason {progress.ended.get('stop_reason')}): nothing to resume")
-        print(f"result: {task_dir / 'result.json'}")
+        tell(args)(f"already finished (stop reason {progress.ended.get('stop_reason')}): nothing to resume")
+        print_result(args, task_dir)
         return 0
     models = progress.trace.task.get("models") or {}
-    print(f"resuming {task_dir} after {progress.steps} finished steps")
+    tell(args)(f"resuming {task_dir} after {progress.steps} finished steps")
     settings, llm = run_settings(args, config.strategy, models)
     task = with_judge(task, llm, config.strategy)
     return await run_and_report(args, task, llm, config, task_dir.parent, models, settings, resume=True)
@@ -206,6 +221,12 @@ def with_judge(task: Task, llm: LLM, strategy: str) -> Task:
 def task_for_run(args: argparse.Namespace) -> Task:
     if args.task and args.url:
         raise UserError("pass either --task FILE or --url URL --goal TEXT, not both")
+    miniwob = bool(args.url and args.url.startswith("miniwob:"))
+    if args.task_id is not None and (args.task or miniwob):
+        raise UserError("--task-id names a --url page's task; a task file names its own (task_id), and a miniwob: "
+                        "task is miniwob.NAME.seedN")
+    if args.seed is not None and not miniwob:
+        raise UserError("--seed picks a MiniWoB++ episode: it goes with --url miniwob:TASK")
     if args.task:
         task = load_task_file(args.task)
         if isinstance(task, UrlTask):
@@ -213,11 +234,11 @@ def task_for_run(args: argparse.Namespace) -> Task:
         return task
     if not args.url:
         raise UserError("nothing to do: pass --url URL --goal TEXT, or --task FILE")
-    if args.url.startswith("miniwob:"):
-        return task_for_url(args.url)  # MiniWoB++ tasks bring their own goal
+    if miniwob:
+        return task_for_url(args.url, seed=args.seed)  # MiniWoB++ tasks bring their own goal
     if not args.goal:
         raise UserError("--goal TEXT is required with --url (what should the agent do there?)")
-    return task_for_url(args.url, goal=args.goal, task_id="task")
+    return task_for_url(args.url, goal=args.goal, task_id=args.task_id)
 
 
 def run_settings(args: argparse.Namespace, strategy: str,
@@ -270,8 +291,8 @@ async def run_and_report(args: argparse.Namespace, task: Task, llm: LLM, config:
         async with BrowserEnv(browser, allow_domains=args.allow_domain, allow_files=args.allow_file,
                               secrets=secrets, upload_dirs=args.upload_dir) as env:
             record_run(out, task, config, settings, env.session.browser.version, resume, args.overwrite)
-            result = await run_task(task, llm, env, config, out, models=models, screenshots=not args.no_screenshots,
-                                    resume=resume, secrets=settings.credentials())
+            result = await run_task(task, llm, env, config, out, tell(args), models=models,
+                                    screenshots=not args.no_screenshots, resume=resume, secrets=settings.credentials())
     except (EndpointUnreachable, StartPageError) as exc:  # result.json is written by then
         raise UserError(str(exc)) from None
     except PlaywrightError as exc:  # a page or the browser failed in a way no observation could hold
@@ -279,11 +300,26 @@ async def run_and_report(args: argparse.Namespace, task: Task, llm: LLM, config:
     outcome = f"answer {result.answer!r}" if result.answer is not None else "no answer"
     why = result.stop_detail or result.error
     total = result.usage["total"]
-    print(f"finished: {outcome}; stop reason {result.stop_reason}" + (f" ({why})" if why else "")
-          + f"; reward {result.reward:g}; {result.steps} steps, {total['total_tokens']} tokens, "
-            f"${total['cost_usd']:.4f}, {result.seconds:.1f} s")
-    print(f"result: {out / task.id / 'result.json'}")
-    return 0
+    tell(args)(f"finished: {outcome}; stop reason {result.stop_reason}" + (f" ({why})" if why else "")
+               + f"; reward {result.reward:g}; {result.steps} steps, {total['total_tokens']} tokens, "
+                 f"${total['cost_usd']:.4f}, {result.seconds:.1f} s")
+    print_result(args, out / task.id)
+    return 1 if result.stop_reason in FAILED_RUN else 0
+
+
+def tell(args: argparse.Namespace) -> Callable[[str], None]:
+    """Where the lines for a reader go: stdout, or stderr when stdout holds the JSON result (--json)."""
+    return (lambda line: print(line, file=sys.stderr)) if args.json else print
+
+
+def print_result(args: argparse.Namespace, task_dir: Path) -> None:
+    """Where the result is, or (--json) the result itself: result.json as written, secrets masked."""
+    result_file = task_dir / "result.json"
+    if args.json:
+        result = json.loads(result_file.read_text(encoding="utf-8"))
+        print(json.dumps({**result, "task_dir": str(task_dir)}, indent=1, ensure_ascii=False))
+    else:
+        print(f"result: {result_file}")
 
 
 def record_run(out: Path, task: Task, config: PlannerConfig, settings: Settings, chromium: str, resume: bool,

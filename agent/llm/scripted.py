@@ -1,14 +1,26 @@
-"""A deterministic LLM that replays scripted answers per role — for tests, demos and users' own tests.
+r"""A deterministic LLM that replays scripted answers per role — for tests, demos and users' own tests.
 
-Script format (a JSON file for `scripted:FILE`, or the same shape as a dict):
+Script format (a JSON file for `scripted:FILE`, or the same shape as a dict; README's "The scripted
+model" has a worked example):
 
-    {"policy": ["click('e3')", {"when": "Imagine", "answer": "...", "repeat": true}],
-     "world_model": [...], "verifier": [...]}
+    {"policy": ["{\"candidates\": [{\"action\": \"click('e3')\", \"reason\": \"...\"}]}"],
+     "world_model": [{"when": "Action: click('e3')", "answer": "{\"changes\": \"...\", ...}", "repeat": true}],
+     "verifier": [{"when": "Predicted outcome: ...", "answer": "{\"verdict\": \"complete\", ...}", "repeat": true}],
+     "delay_s": 0.5}
 
-An optional top-level "delay_s" makes every call take that long (to simulate a slow model).
-A string is the next answer in order for its role. An object with `when` answers a call whose last
-user message contains that substring; such entries are tried before the ordered ones (so answers do
-not depend on the order concurrent calls arrive in) and are used once unless `"repeat": true`.
+Each role ("policy", "world_model", "verifier"; one the run never calls may be left out) has a list of
+answers, each the text the model would send back. An entry is
+- a string (or `{"answer": ...}`): the next answer in order for its role;
+- `{"when": TEXT, "answer": ...}`: the answer to a call whose last user message contains TEXT, used
+  once; entries with the same TEXT are used in the order written. `when` entries are tried before the
+  ordered ones, so answers do not depend on the order concurrent calls arrive in;
+- `{"when": TEXT, "answer": ..., "repeat": true}`: the answer to every such call.
+A call for n answers (the verifier's `--samples`) takes n of them, so a verifier entry with `repeat`
+serves any number of samples. What to match: a world-model prompt ends with `Action: ACTION`; a
+verifier prompt holds `Action: ACTION (on: ELEMENT)` and `Predicted outcome: CHANGES` (the world
+model's `changes`), which tells apart the same action at different steps. The optional top-level
+"delay_s" makes every call take that long (to simulate a slow model). A call no entry answers raises
+ScriptExhausted, which ends a run with stop reason llm_error.
 """
 from __future__ import annotations
 

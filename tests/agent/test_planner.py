@@ -477,7 +477,7 @@ def test_cli_run_with_an_unreachable_endpoint_exits_2_with_one_line(
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "could not be reached" in err and "--base-url" in err
-    assert json.loads((tmp_path / "task" / "result.json").read_text())["stop_reason"] == "llm_error"
+    assert json.loads((tmp_path / "counter" / "result.json").read_text())["stop_reason"] == "llm_error"
 
 
 def test_cli_run_sends_the_model_seed(page_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -487,7 +487,7 @@ def test_cli_run_sends_the_model_seed(page_path: Path, tmp_path: Path, monkeypat
                      "--strategy", "reactive", "--base-url", server.base_url, "--model-seed", "11",
                      "--out", str(tmp_path)])
     assert code == 0 and [r["seed"] for r in server.chat_requests] == [11]
-    models = read_trace(tmp_path / "task").task["models"]
+    models = read_trace(tmp_path / "counter").task["models"]
     assert models["policy"]["seed"] == 11  # so that --resume asks with it again
 
 

@@ -32,7 +32,7 @@ def run(tmp_path: Path, url: Path | str, script: dict[str, Any], *flags: str) ->
     model.write_text(json.dumps(script))
     assert main(["run", "--url", str(url), "--goal", "Write the comment, then report done.", "--model",
                  f"scripted:{model}", "--no-screenshots", "--out", str(tmp_path / "run"), *flags]) == 0
-    events = [json.loads(line) for line in (tmp_path / "run" / "task" / "trace.jsonl").read_text().splitlines()]
+    events = [json.loads(line) for line in (tmp_path / "run" / Path(url).stem / "trace.jsonl").read_text().splitlines()]
     prompts = {event["hash"]: event["messages"] for event in events if event["type"] == "prompt"}  # each once
     return [{**event, "messages": prompts[event["prompt_hash"]]} for event in events if event["type"] == "llm_call"]
 

@@ -100,29 +100,29 @@ def test_a_run_killed_mid_step_resumes_to_the_same_result(tmp_path: Path) -> Non
 
     unkilled = forethought(*run_args(page, script(tmp_path / "fast.json", 0.0), tmp_path / "whole"))
     assert unkilled.returncode == 0, unkilled.stderr
-    expected = outcome(tmp_path / "whole" / "task")
+    expected = outcome(tmp_path / "whole" / "tally")
     assert expected["answer"] == "alpha 2, beta 2" and expected["actions"] == [*ACTIONS, ANSWER]
 
     out = tmp_path / "killed"
     slow = script(tmp_path / "slow.json", 0.4)
     run = start_forethought(*run_args(page, slow, out))
-    trace_file = out / "task" / "trace.jsonl"
+    trace_file = out / "tally" / "trace.jsonl"
     kill_after_steps(run, trace_file, 2)
-    assert not (out / "task" / "result.json").exists()
-    assert (out / "task" / "checkpoint.sqlite").exists()
+    assert not (out / "tally" / "result.json").exists()
+    assert (out / "tally" / "checkpoint.sqlite").exists()
     with trace_file.open("ab") as file:  # as if the kill had cut a line inside a multi-byte character
         file.write('{"type": "prompt", "hash": "0", "messages": [{"role": "user", "content": "×'.encode()[:-1])
 
-    resumed = forethought("run", "--resume", out / "task")
+    resumed = forethought("run", "--resume", out / "tally")
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stdout and "Deserializing" not in resumed.stderr
-    assert outcome(out / "task") == expected
-    trace = read_trace(out / "task")  # one valid file: one task, one end, each step once
+    assert outcome(out / "tally") == expected
+    trace = read_trace(out / "tally")  # one valid file: one task, one end, each step once
     assert [step["step"] for step in trace.executed_steps()] == [1, 2, 3, 4, 5]
     assert trace.end is not None and trace.end["stop_reason"] == "answer"
     resume_events = [json.loads(line) for line in trace_file.read_text().splitlines() if '"type": "resume"' in line]
     assert [event["steps"] for event in resume_events] == [2]
-    assert not (out / "task" / "checkpoint.sqlite").exists()  # a finished run keeps no checkpoint
+    assert not (out / "tally" / "checkpoint.sqlite").exists()  # a finished run keeps no checkpoint
 
     again = forethought("run", "--resume", out)  # the run directory names its one task
     assert again.returncode == 0 and "already finished" in again.stdout

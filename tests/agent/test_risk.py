@@ -137,7 +137,7 @@ def test_cli_safe_flag_refuses_the_order(page_path: Path, tmp_path: Path, capsys
                  "--strategy", "reactive", "--safe", "--out", str(tmp_path / "runs")])
 
     assert code == 0
-    saved = json.loads((tmp_path / "runs" / "task" / "result.json").read_text())
+    saved = json.loads((tmp_path / "runs" / "checkout" / "result.json").read_text())
     assert (saved["stop_reason"], saved["steps"]) == ("refused_irreversible", 0)
 
 

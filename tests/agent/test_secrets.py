@@ -22,7 +22,7 @@ from agent.loop import run_task
 from bench.faults import secret_forms
 from envs.env import BrowserEnv
 from envs.secrets import Masker, Secrets, SecretsError, load_secrets_file, parse_secret
-from envs.tasks import UrlTask
+from envs.tasks import UrlTask, url_task_id
 from tests.pages.page_server import PageServer
 
 USER, PASSWORD, API_KEY = "alice-3f9q", "hunter2-Zx8!", "sk-fake-0123456789abcdef"
@@ -136,7 +136,7 @@ def test_cli_run_types_secrets_without_writing_them(
                  "--out", str(tmp_path / "run")])
 
     assert code == 0
-    trace = (tmp_path / "run" / "task" / "trace.jsonl").read_text()
+    trace = (tmp_path / "run" / "login" / "trace.jsonl").read_text()
     assert "Welcome, {{user}}! password accepted" in trace
     printed = capsys.readouterr()
     for value in (USER, PASSWORD, API_KEY):
@@ -232,7 +232,7 @@ def test_cli_run_keeps_no_form_of_a_secret_the_server_echoes(
                "--strategy", "reactive", "--secret", f"odd={ODD}", "--har", "--playwright-trace",
                "--out", str(tmp_path / "run")]
         assert main(run) == 0
-        assert main(["show", str(tmp_path / "run" / "task")]) == 0
+        assert main(["show", str(tmp_path / "run" / url_task_id(site.url))]) == 0
     finally:
         site.close()
     assert any(path.startswith("/echo.json?") for path in site.hits)  # the page did send it
@@ -243,7 +243,7 @@ def test_cli_run_keeps_no_form_of_a_secret_the_server_echoes(
              {**files, "stdout": printed.out.encode(), "stderr": printed.err.encode()}.items()}
     assert {path: forms for path, forms in leaks.items() if forms} == {}
     # The HAR stays a readable HAR: the echoed body is still base64, of the masked text.
-    har = json.loads((tmp_path / "run" / "task" / "network.har").read_text())
+    har = json.loads((tmp_path / "run" / url_task_id(site.url) / "network.har").read_text())
     echo = next(e for e in har["log"]["entries"] if e["request"]["url"].endswith("/echo"))
     assert echo["response"]["content"]["encoding"] == "base64"
     assert base64.b64decode(echo["response"]["content"]["text"]) == b"********"
@@ -269,7 +269,7 @@ def test_cli_base_url_credentials_reach_no_file_and_no_message(
     if endpoint == "rejects the call":
         expected = base64.b64encode(f"ann:{USERINFO_PASSWORD}".encode()).decode()
         assert server.requests[0].headers["authorization"] == f"Basic {expected}"
-    result = json.loads((tmp_path / "run" / "task" / "result.json").read_text())
+    result = json.loads((tmp_path / "run" / "demo" / "result.json").read_text())
     assert base_url in result["error"]
     leaks = {path: found_forms(data, USERINFO_PASSWORD) for path, data in
              {**every_file_and_member(tmp_path / "run"), "stdout": printed.out.encode(),

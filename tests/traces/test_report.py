@@ -49,11 +49,11 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     assert main(["run", "--url", str(page), "--goal", "Press the button", "--strategy", "reactive",
                  "--model", f"scripted:{script}", "--out", str(out)]) == 0
     assert main(["show", str(out)]) == 0
-    trace = read_trace(out / "task")
+    trace = read_trace(out / "tiny")
     moved = root / "moved"
     moved.mkdir()
-    shutil.move(out / "task" / "report.html", moved / "report.html")
-    shutil.rmtree(out / "task" / "steps")
+    shutil.move(out / "tiny" / "report.html", moved / "report.html")
+    shutil.rmtree(out / "tiny" / "steps")
     return moved / "report.html", trace
 
 

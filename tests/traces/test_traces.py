@@ -137,12 +137,12 @@ def test_record_show_replay_round_trip_and_a_changed_page_fails_at_its_step(
     out = tmp_path / "run"
     assert run_cli("run", "--url", page, "--goal", "Click Alpha, then Beta", "--strategy", "reactive",
                    "--model", f"scripted:{script}", "--out", out) == 0
-    task_dir = out / "task"
+    task_dir = out / "counter"  # named after the page
     assert sorted(p.name for p in (task_dir / "steps").iterdir()) == ["000.png", "001.png", "002.png", "003.png"]
 
     capsys.readouterr()
     assert run_cli("show", out) == 0  # a run of one task: that task's report
-    assert capsys.readouterr().out.strip() == str(out / "task" / "report.html")
+    assert capsys.readouterr().out.strip() == str(task_dir / "report.html")
     assert (task_dir / "report.html").is_file()
 
     assert run_cli("replay", task_dir) == 0  # the clock ticked on meanwhile: not a difference
@@ -203,16 +203,16 @@ def test_a_typed_password_appears_in_no_file_of_the_run(tmp_path: Path, capsys: 
     assert run_cli("run", "--url", page, "--goal", f"Sign in as alice with the password {SECRET}",
                    "--strategy", "reactive", "--model", f"scripted:{script}", "--out", out,
                    "--playwright-trace", "--har") == 0
-    assert run_cli("show", out / "task") == 0
+    assert run_cli("show", out / "login") == 0
     assert SECRET not in capsys.readouterr().out
     files = [p for p in out.rglob("*") if p.is_file()]
     assert {"trace.jsonl", "result.json", "report.html", "trace.zip", "network.har"} <= {p.name for p in files}
     assert [p for p in files if SECRET.encode() in p.read_bytes()] == []
-    trace = read_trace(out / "task")
+    trace = read_trace(out / "login")
     assert [s["choice"] for s in trace.executed_steps()][1] == "fill('e2', '********')"
     assert "Welcome, alice" in [e.name for e in trace.observation(3).elements]
     # Replaying types the mask, which the page (and the masked observation) cannot tell apart.
-    assert run_cli("replay", out / "task") == 0
+    assert run_cli("replay", out / "login") == 0
 
 
 # --------------------------------------------------------------------------------- the report

@@ -44,9 +44,9 @@ def test_run_reads_a_file_outside_the_task_folder_only_with_allow_file(tmp_path:
                  "--model", _script(tmp_path, f"goto('{private_key.as_uri()}')", "send_msg_to_user('done')"),
                  "--out", str(out), *(["--allow-file", str(private_key.parent)] if allowed else [])])
     assert code == 0
-    result = json.loads((out / "task" / "result.json").read_text())
+    result = json.loads((out / "page" / "result.json").read_text())
     if allowed:
-        assert result["blocked_urls"] == [] and "trace.jsonl" in _run_files_hold(out / "task", PRIVATE_KEY)
+        assert result["blocked_urls"] == [] and "trace.jsonl" in _run_files_hold(out / "page", PRIVATE_KEY)
     else:
         assert result["blocked_urls"] == [private_key.as_uri()]
         assert _run_files_hold(out, PRIVATE_KEY) == []  # not in the prompts, the trace, the report or the HAR

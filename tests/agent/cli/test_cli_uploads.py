@@ -28,7 +28,7 @@ def test_cli_run_uploads_only_from_upload_dir(tmp_path: Path, capsys: pytest.Cap
                  *(["--upload-dir", str(uploads)] if allowed else [])])
 
     assert code == 0
-    events = [json.loads(line) for line in (tmp_path / "run" / "task" / "trace.jsonl").read_text().splitlines()]
+    events = [json.loads(line) for line in (tmp_path / "run" / "faults_files" / "trace.jsonl").read_text().splitlines()]
     [after_upload] = [e for e in events if e["type"] == "observation" and e["index"] == 1]
     seen = json.dumps(after_upload)
     if allowed:

@@ -122,12 +122,12 @@ def test_a_run_records_how_it_was_made_and_a_used_out_is_refused_until_overwrite
            "--strategy", "reactive", "--model-seed", "5", "--out", str(out)]
     assert main(run) == 0
     made = read_json(out / "run.json")
-    assert (made["command"], made["strategies"], made["tasks"]) == ("run", ["reactive"], ["task"])
+    assert (made["command"], made["strategies"], made["tasks"]) == ("run", ["reactive"], ["demo"])
     assert made["planner"]["k"] == 3 and made["seeds"]["model"] == 5
     assert made["models"]["policy"] == {"model": f"scripted:{answers}", "base_url": None, "seed": 5}
     assert made["forethought"]["commit"] == git_head()
     assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", made["software"]["chromium"])
-    assert read_trace(out / "task").task["models"] == made["models"]
+    assert read_trace(out / "demo").task["models"] == made["models"]
     capsys.readouterr()
     before = every_file(out)
 
@@ -137,9 +137,9 @@ def test_a_run_records_how_it_was_made_and_a_used_out_is_refused_until_overwrite
 
     (out / "notes.txt").write_text("mine")
     assert main([*run, "--overwrite"]) == 0
-    assert (out / "task" / "trace.jsonl").read_bytes() != before[out / "task" / "trace.jsonl"]  # a new run
+    assert (out / "demo" / "trace.jsonl").read_bytes() != before[out / "demo" / "trace.jsonl"]  # a new run
     assert (out / "notes.txt").read_text() == "mine"
-    assert "pass one of them" in fails_with_one_line(["run", "--resume", str(out / "task"), "--overwrite"], capsys)
+    assert "pass one of them" in fails_with_one_line(["run", "--resume", str(out / "demo"), "--overwrite"], capsys)
 
 
 @pytest.mark.slow
@@ -150,11 +150,11 @@ def test_a_resumed_run_notes_the_resume_in_run_json(tmp_path: Path) -> None:
     slow = script(tmp_path / "slow.json", 0.4, ["click('e1')", "click('e2')", "send_msg_to_user('done')"])
     running = start_forethought("run", "--url", page, "--goal", "Click both", "-k", "2",
                                 "--model", f"scripted:{slow}", "--out", out)
-    kill_after_steps(running, out / "task" / "trace.jsonl", 1)
+    kill_after_steps(running, out / "tally" / "trace.jsonl", 1)
     made = read_json(out / "run.json")
     assert "resumed" not in made
 
-    resumed = subprocess.run(["forethought", "run", "--resume", str(out / "task")], capture_output=True, text=True,
+    resumed = subprocess.run(["forethought", "run", "--resume", str(out / "tally")], capture_output=True, text=True,
                              timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     now = read_json(out / "run.json")

@@ -42,7 +42,7 @@ def test_a_model_that_never_answers_is_cut_off_at_the_timeout(tmp_path: Path,
     started = time.perf_counter()
     assert run(tmp_path, WIDGETS, script(tmp_path, ["noop()"], delay_s=600), "--timeout", "2") == 0
     assert time.perf_counter() - started < 60  # the model would have taken ten minutes
-    result = assert_recorded_timeout(tmp_path / "run" / "task", 2)
+    result = assert_recorded_timeout(tmp_path / "run" / "widgets", 2)
     assert 2 <= result["seconds"] < 10
     assert "stop reason timeout (the run's time limit of 2 s was reached)" in capsys.readouterr().out
 
@@ -54,7 +54,7 @@ def test_a_page_whose_script_never_ends_is_cut_off_at_the_timeout(tmp_path: Path
     # The click hangs the page for good: the action times out, and observing the page would wait for ever.
     assert run(tmp_path, page, script(tmp_path, [CLICK_FIRST, "noop()"]), "--timeout", "3") == 0
     assert time.perf_counter() - started < 60
-    assert_recorded_timeout(tmp_path / "run" / "task", 3)
+    assert_recorded_timeout(tmp_path / "run" / "busy", 3)
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "nan"])

@@ -134,7 +134,8 @@ class RendererKiller(BaseHTTPRequestHandler):
 def test_a_renderer_crash_after_a_click_is_told_as_a_later_step_not_the_start_page(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), RendererKiller)
-    server.daemon_threads = True
+    # server_close() waits for the handler: its sweep must not outlive this test and kill the next one's tab.
+    server.daemon_threads = False
     Thread(target=server.serve_forever, daemon=True).start()
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"policy": [candidates("click('e1')"), candidates("send_msg_to_user('done')")]}))
@@ -145,8 +146,9 @@ def test_a_renderer_crash_after_a_click_is_told_as_a_later_step_not_the_start_pa
     finally:
         server.shutdown()
         server.server_close()
-    task_dir = tmp_path / "out" / "task"
-    assert message.startswith("the browser failed in step 1 of task task, after the start page had opened: ")
+    task_id = f"127.0.0.1-{server.server_port}"  # named after the URL
+    task_dir = tmp_path / "out" / task_id
+    assert message.startswith(f"the browser failed in step 1 of task {task_id}, after the start page had opened: ")
     assert "start page of task" not in message
     assert message.endswith(f"the run so far is recorded in {task_dir} (`forethought show {task_dir}`)")
     assert json.loads((task_dir / "result.json").read_text())["stop_reason"] == "error"
