@@ -9,8 +9,10 @@ from typing import Any
 
 from agent.cli.common import UserError, add_browser_options, browser_config, task_for_url
 from envs.env import BrowserEnv, StartPageError
+from envs.marks import draw_marks
 from envs.observation import ObservationOptions
 from envs.rendering import render_text
+from envs.screenshot import element_boxes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--html", action="store_true", help="also show the pruned HTML")
     parser.add_argument("--screenshot", metavar="FILE", help="save a PNG screenshot of the viewport")
+    parser.add_argument("--marks", action="store_true",
+                        help="with --screenshot: draw each element's id at its box (set-of-marks), as a "
+                             "multimodal model would be shown the page")
     parser.add_argument("--budget", type=int, default=ObservationOptions().token_budget, help="token budget")
     parser.add_argument("--seed", type=int, help="seed for miniwob: tasks (default 0)")
     add_browser_options(parser)
@@ -25,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def observe_command(args: argparse.Namespace) -> int:
+    if args.marks and not args.screenshot:
+        raise UserError("--marks draws on the screenshot: pass --screenshot FILE too")
     task = task_for_url(args.url, seed=args.seed)
     options = ObservationOptions(token_budget=args.budget, html=args.html, screenshot=bool(args.screenshot))
     async with BrowserEnv(browser_config(args), options) as env:
@@ -33,6 +40,8 @@ async def observe_command(args: argparse.Namespace) -> int:
         except StartPageError as exc:  # the user's URL: a server not running, a typo
             raise UserError(f"could not open {args.url}: {exc.reason}; check the URL and that its server "
                             "is running") from None
+        if args.marks and obs.screenshot and env.session.page is not None:
+            obs.screenshot = draw_marks(obs.screenshot, await element_boxes(env.session.page))
     if args.screenshot and obs.screenshot:
         Path(args.screenshot).write_bytes(obs.screenshot)
     if args.json:
