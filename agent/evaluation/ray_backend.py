@@ -25,6 +25,7 @@ from typing import Any
 
 from agent.evaluation.runner import CLOSING_GRACE_S, EvalOptions, Worker, error_record
 from agent.evaluation.suites import EvalError, SuiteTask
+from envs.types import first_line
 
 SHIPPING_GRACE_S = 60.0  # beyond a task's own limit: its files' trip back, an actor's start
 ATTEMPTS = 2  # a task whose actor died is run once more
@@ -105,7 +106,7 @@ def connect(ray: Any, options: EvalOptions) -> bool:
         init_ray(ray, address, options.workers)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-        raise EvalError(f"cannot start or join {where}: {str(exc).strip().splitlines()[0]}") from None
+        raise EvalError(f"cannot start or join {where}: {first_line(exc)}") from None
     return True
 
 
@@ -146,7 +147,7 @@ async def run_jobs(jobs: list[tuple[str, SuiteTask]], options: EvalOptions, site
                         queue.put_nowait((strategy, task, attempt + 1))
                         continue
                     else:
-                        reason = f"its Ray worker died {ATTEMPTS} times: {str(exc).strip().splitlines()[0]}"
+                        reason = f"its Ray worker died {ATTEMPTS} times: {first_line(exc)}"
                     finished(error_record(strategy, task, task_dir, reason, time.perf_counter() - started, index))
                     continue
                 shutil.rmtree(task_dir, ignore_errors=True)
