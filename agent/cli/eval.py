@@ -39,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seed of --sample and of MiniWoB++ episodes (default: 0)")
     parser.add_argument("--list", action="store_true",
                         help="print the selected tasks' ids and intents, one a line, and exit (no model, no browser)")
-    parser.add_argument("--json", action="store_true", help="with --list: a JSON list of {id, intent, sites}")
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary (summary.json's content) as JSON on stdout instead of the tables, "
+                             "the progress on stderr; with --list: a JSON list of {id, intent, sites}")
     parser.add_argument("--agent", choices=AGENTS, default="planner",
                         help="planner: the agent; oracle: the suite's own solutions (default: %(default)s)")
     parser.add_argument("--strategy", default=PlannerConfig.strategy, metavar="S[,S2,...]",
@@ -109,12 +111,13 @@ def list_tasks(args: argparse.Namespace) -> int:
 
 
 async def eval_command(args: argparse.Namespace) -> int:
-    if args.json and not args.list:
-        raise UserError("--json goes with --list (forethought eval --suite S --list --json)")
     if args.list:
         return list_tasks(args)
     options, tasks = options_from_args(args)  # an EvalError is a user error: `main` prints it
     summary = await run_eval(options, tasks)
+    if args.json:  # the progress went to stderr
+        print(json.dumps(summary, indent=1, ensure_ascii=False))
+        return 0
     print_summary(summary)
     if "frontier" in summary:
         frontier = summary["frontier"]
