@@ -10,6 +10,7 @@ import importlib
 import os
 import select
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -251,14 +252,17 @@ async def login_storage_state(browser: Any, site: str, base_url: str, username: 
 
 
 def serve_sites(names: Sequence[str] | None = None, port: int | None = None) -> None:
-    """Serve sites for browsing by hand until Ctrl-C: all known sites by default, on ephemeral
-    ports, or on port, port+1, ... Prints each site's URL and accounts."""
+    """Serve sites for browsing by hand until Ctrl-C (or SIGTERM, SIGHUP): all known sites by default,
+    on ephemeral ports, or on port, port+1, ... Prints each site's URL and accounts."""
     names = list(names) if names else [name for name in SITES if _available(name)]
     servers: list[SiteServer] = []
+    # Stopped by a signal, as by Ctrl-C: the servers stop and their working copies are removed.
+    previous = {signum: signal.signal(signum, _interrupt) for signum in STOP_SIGNALS}
     try:
         for index, name in enumerate(names):
-            server = SiteServer(name, port=port + index if port else 0).start()
-            servers.append(server)
+            server = SiteServer(name, port=port + index if port else 0)
+            servers.append(server)  # before it starts: a signal while it starts still removes its folder
+            server.start()
             print(f"{name:8} {server.url}")
             for username, password, role in server.accounts:
                 print(f"         {role:10} {username} / {password}")
@@ -273,6 +277,15 @@ def serve_sites(names: Sequence[str] | None = None, port: int | None = None) -> 
     finally:
         for server in servers:
             server.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _available(name: str) -> bool:
