@@ -50,7 +50,10 @@ def check_start_urls(start_url: str, where: str = "") -> None:
 
 
 def add_browser_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--chromium", help="Chromium executable (default: $FORETHOUGHT_CHROMIUM, /usr/bin/chromium)")
+    parser.add_argument("--chromium", metavar="PATH",
+                        help="Chromium executable (default: $FORETHOUGHT_CHROMIUM, else Debian's "
+                             "chromium-headless-shell when headless, else /usr/bin/chromium or chromium on PATH, "
+                             "else Playwright's own Chromium)")
     parser.add_argument("--headed", action="store_true", help="show the browser window")
     parser.add_argument("--cdp-url", metavar="URL",
                         help="attach to a running Chromium (started with --remote-debugging-port, e.g. "
@@ -89,17 +92,21 @@ def add_overwrite_option(parser: argparse.ArgumentParser) -> None:
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """The models of each role, their endpoint and seed, and the per-task budget (`load_model_settings`)."""
     parser.add_argument("--model", metavar="SPEC",
-                        help=f"model for every role: local (the default: {DEFAULT_MODEL} via llama.cpp), local:NAME "
+                        help=f"model for every role: local ({DEFAULT_MODEL} via llama.cpp), local:NAME "
                              "(`forethought models` lists them), gguf:PATH, openai:MODEL, scripted:FILE or "
-                             "replay:TRACE_DIR (answers from a trace)")
-    parser.add_argument("--policy-model", metavar="SPEC", help="model proposing actions")
-    parser.add_argument("--world-model", metavar="SPEC", help="model imagining outcomes")
-    parser.add_argument("--verifier-model", metavar="SPEC", help="model scoring outcomes")
-    parser.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)")
+                             "replay:TRACE_DIR (answers from a trace) (default: $FORETHOUGHT_MODEL, else local when "
+                             "no endpoint is configured either)")
+    parser.add_argument("--policy-model", metavar="SPEC", help="model proposing actions (default: --model)")
+    parser.add_argument("--world-model", metavar="SPEC", help="model imagining outcomes (default: --model)")
+    parser.add_argument("--verifier-model", metavar="SPEC", help="model scoring outcomes (default: --model)")
+    parser.add_argument("--base-url", metavar="URL",
+                        help="OpenAI-compatible endpoint (default: $FORETHOUGHT_BASE_URL, else $OPENAI_BASE_URL, "
+                             "else OpenAI's)")
     parser.add_argument("--model-seed", type=int, metavar="N", help=MODEL_SEED_HELP)
-    parser.add_argument("--budget-tokens", type=int, help="stop a task after this many tokens")
-    parser.add_argument("--budget-usd", type=float, help="stop a task after this many dollars")
-    parser.add_argument("--budget-calls", type=int, help="stop a task after this many LLM calls")
+    for flag, what, kind in (("tokens", "tokens", int), ("usd", "dollars", float), ("calls", "LLM calls", int)):
+        parser.add_argument(f"--budget-{flag}", type=kind, metavar="N",
+                            help=f"stop a task after this many {what} (default: $FORETHOUGHT_BUDGET_{flag.upper()}, "
+                                 "else no limit)")
 
 
 def load_model_settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -122,12 +129,13 @@ def add_planner_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", "--candidates", type=int,
                         help=f"candidates per step (default: {defaults.k}; {LOCAL_K} when the policy's model is "
                              "local: local, local:NAME, gguf:PATH)")
-    parser.add_argument("--horizon", type=int, default=defaults.horizon,
-                        help="imagined steps (default: 1; beam, tree: 2)")
+    parser.add_argument("--horizon", type=int, default=defaults.horizon, metavar="H",
+                        help="imagined steps per candidate; beam, tree: the search depth (default: 1; beam, tree: 2)")
     parser.add_argument("--samples", type=int,
                         help=f"verifier samples per candidate (default: $FORETHOUGHT_VERIFIER_SAMPLES, else "
                              f"{defaults.samples}; {LOCAL_SAMPLES} when the verifier's model is local)")
-    parser.add_argument("--max-steps", type=int, default=defaults.max_steps, help="default: %(default)s")
+    parser.add_argument("--max-steps", type=int, default=defaults.max_steps, metavar="N",
+                        help="stop a task after this many actions (default: %(default)s)")
 
 
 def planner_from_args(args: argparse.Namespace, settings: Settings, **more: Any) -> PlannerConfig:

@@ -17,14 +17,16 @@ from envs.screenshot import element_boxes
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", help="URL, file path, bundled:NAME (e.g. bundled:demo) or miniwob:TASK")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--json", action="store_true",
+                        help="print the observation as JSON (url, title, tabs, elements [{id, role, name, ...}], goal)")
     parser.add_argument("--html", action="store_true", help="also show the pruned HTML")
     parser.add_argument("--screenshot", metavar="FILE", help="save a PNG screenshot of the viewport")
     parser.add_argument("--marks", action="store_true",
                         help="with --screenshot: draw each element's id at its box (set-of-marks), as a "
                              "multimodal model would be shown the page")
-    parser.add_argument("--budget", type=int, default=ObservationOptions().token_budget, help="token budget")
-    parser.add_argument("--seed", type=int, help="seed for miniwob: tasks (default 0)")
+    parser.add_argument("--budget", type=int, default=ObservationOptions().token_budget, metavar="TOKENS",
+                        help="token budget of the page text, trimmed to fit (default: %(default)s)")
+    parser.add_argument("--seed", type=int, metavar="N", help="with miniwob:TASK: the episode's seed (default: 0)")
     add_browser_options(parser)
     parser.set_defaults(handler=observe_command)
 

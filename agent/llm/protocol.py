@@ -16,7 +16,7 @@ ROLES: tuple[Role, ...] = ("policy", "world_model", "verifier")
 
 MODEL_SEED_HELP = ("seed sent with every model request (the i-th answer asked of a prompt gets N + i), so "
                    "sampled answers repeat run to run where the endpoint honours it (llama.cpp, OpenAI); "
-                   "default: none")
+                   "default: $FORETHOUGHT_SEED, else none")
 
 
 class ConfigError(Exception):
