@@ -93,7 +93,10 @@ def init_ray(ray: Any, address: str | None = None, cpus: int = 1) -> None:
     if address:
         ray.init(address=address, **options)
     else:
-        ray.init(num_cpus=cpus, object_store_memory=RAY_OBJECT_STORE_BYTES, **options)
+        # Ray runs its workers at niceness 15: beside anything else on this machine (the driver, the
+        # local model) they would get a sliver of the CPU, where the local backend's workers get a fair share.
+        ray.init(num_cpus=cpus, object_store_memory=RAY_OBJECT_STORE_BYTES, _system_config={"worker_niceness": 0},
+                 **options)
 
 
 def connect(ray: Any, options: EvalOptions) -> bool:
