@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import errno
 import importlib
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Coroutine, Sequence
@@ -124,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `forethought observe URL | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the flush at exit fails quietly
+        return 0
 
 
 # A path the user gave that is not what it should be: missing, a directory for a file or the other way

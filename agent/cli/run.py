@@ -48,7 +48,7 @@ from envs.env import BrowserEnv, StartPageError
 from envs.guard import OriginPolicy
 from envs.secrets import Secrets
 from envs.tasks import UrlTask
-from envs.types import Task
+from envs.types import Task, first_line
 from envs.webarena.config import TaskConfigError, parse_task
 from envs.webarena.task import WebArenaTask
 from traces.resume import read_progress
@@ -295,8 +295,9 @@ async def run_and_report(args: argparse.Namespace, task: Task, llm: LLM, config:
                                     screenshots=not args.no_screenshots, resume=resume, secrets=settings.credentials())
     except (EndpointUnreachable, StartPageError) as exc:  # result.json is written by then
         raise UserError(str(exc)) from None
-    except PlaywrightError as exc:  # a page or the browser failed in a way no observation could hold
-        raise UserError(failed_step(task.id, out / task.id, exc)) from None
+    except PlaywrightError as exc:  # a page or the browser failed in a way no observation could hold:
+        print(f"forethought: {failed_step(task.id, out / task.id, exc)}", file=sys.stderr)  # not the user's doing
+        return 1
     outcome = f"answer {result.answer!r}" if result.answer is not None else "no answer"
     why = result.stop_detail or result.error
     total = result.usage["total"]
@@ -341,6 +342,5 @@ def failed_step(task_id: str, task_dir: Path, exc: Exception) -> str:
     run so far is recorded."""
     result_file = task_dir / "result.json"
     steps = json.loads(result_file.read_text(encoding="utf-8"))["steps"] if result_file.is_file() else 0
-    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return (f"the browser failed in step {steps + 1} of task {task_id}, after the start page had opened: "
-            f"{first_line}; the run so far is recorded in {task_dir} (`forethought show {task_dir}`)")
+            f"{first_line(exc)}; the run so far is recorded in {task_dir} (`forethought show {task_dir}`)")

@@ -3,6 +3,8 @@ MiniWoB++ typo, a server that is not running, `--headed` without a display. Each
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,14 @@ def test_headed_without_a_display_says_so_rather_than_to_install_chromium(monkey
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     message = refused(["observe", "bundled:demo", "--headed"], capsys)
     assert message.startswith("--headed needs a display") and "install" not in message
+
+
+def test_a_reader_that_stops_early_ends_observe_quietly() -> None:
+    """`forethought observe URL | head -1`: the pipe closes while the page is still being written."""
+    command = [sys.executable, "-m", "agent.cli", "observe", "bundled:demo"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as observe:
+        assert observe.stdout is not None and observe.stderr is not None
+        observe.stdout.readline()
+        observe.stdout.close()  # as head does once it has its line
+        err = observe.stderr.read().decode()
+    assert observe.returncode == 0 and "Traceback" not in err and "BrokenPipe" not in err, err

@@ -21,11 +21,12 @@ SCRIPT = Path(__file__).resolve().parents[3] / "traces" / "examples" / "scripts"
 DEMO = ["run", "--url", "bundled:demo", "--goal", "Order a notebook", "--strategy", "reactive", "--no-screenshots"]
 
 
-def refused(argv: list[object], capsys: pytest.CaptureFixture[str]) -> str:
-    """The one line `forethought argv` printed, once it exited 2 with nothing else on stderr."""
-    code = main([str(arg) for arg in argv])
+def refused(argv: list[object], capsys: pytest.CaptureFixture[str], code: int = 2) -> str:
+    """The one line `forethought argv` printed, once it exited `code` (2: the user's mistake) with
+    nothing else on stderr."""
+    exit_code = main([str(arg) for arg in argv])
     err = capsys.readouterr().err
-    assert code == 2, err
+    assert exit_code == code, err
     assert err.startswith("forethought: ") and err.count("\n") == 1 and "Traceback" not in err, err
     return err.strip().removeprefix("forethought: ")
 
@@ -142,7 +143,7 @@ def test_a_renderer_crash_after_a_click_is_told_as_a_later_step_not_the_start_pa
     try:
         message = refused(["run", "--url", f"http://127.0.0.1:{server.server_port}/", "--goal", "go on",
                            "--strategy", "reactive", "--model", f"scripted:{script}", "--out", tmp_path / "out"],
-                          capsys)
+                          capsys, code=1)  # 1: the run failed, not through the user's doing
     finally:
         server.shutdown()
         server.server_close()
