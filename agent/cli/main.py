@@ -47,6 +47,7 @@ COMMANDS = {
     "eval": Command("eval", "run an agent on a benchmark suite and score it",
                     "every task has a result; a task whose run failed (llm_error, browser_crashed, timeout) is "
                     "counted as an error in the summary"),
+    "mcp": Command("mcp", "serve the browser and the planner as MCP tools over stdio", "the client closed stdin"),
     "show": Command("show", "write a run's report.html and print its path"),
     "replay": Command("replay", "re-execute a trace's actions and check every state",
                       "every state (with --agent: every action and the stop reason) matches the trace",
