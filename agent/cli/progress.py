@@ -2,8 +2,9 @@
 
 During a step: which model calls are in flight (agent/llm/activity.py: proposing, imagining 2 of 3,
 scoring, revising, ...) with how long they and the step have taken; then the step's own lines as it ends.
-On a terminal (stderr) that is one live line drawn by rich; otherwise, so that CI logs stay readable, a
-plain line on stderr each time a stage begins and nothing else: no control characters, no redrawing.
+When stderr is a terminal that is one live line there, drawn by rich and gone when the run ends. Otherwise,
+so that CI logs stay readable, it is a plain line among the steps' lines each time a stage begins, and
+nothing more: no control characters, no redrawing, and stderr keeps only what went wrong.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from agent.llm.activity import Stage
 
 class RunDisplay:
     """A context manager (sync or async) around a run: pass `step` as run_task's on_step, and `calls` as the
-    listener of the LLM's CallActivity. A step's lines go to `lines` (print: stdout)."""
+    listener of the LLM's CallActivity. A step's lines, and the plain stage lines, go to `lines` (print:
+    stdout)."""
 
     def __init__(self, lines: Callable[[str], None] = print) -> None:
         self.lines = lines
@@ -65,9 +67,8 @@ class RunDisplay:
         begun = {(s.name, s.since) for s in stages} - {(s.name, s.since) for s in self.stages}
         self.stages = stages
         if begun and not self.live_line:
-            now = time.monotonic()
-            print(f"  ... {now - self.step_started:.1f} s  {', '.join(map(str, stages))}", file=sys.stderr,
-                  flush=True)
+            self.lines(f"  ... {time.monotonic() - self.step_started:.1f} s  {', '.join(map(str, stages))}")
+            sys.stdout.flush()
 
     def __rich__(self) -> Any:
         """The live line, redrawn by rich a few times a second: so the seconds count up."""

@@ -27,8 +27,10 @@ from agent.cli.common import (
     planner_from_args,
     task_for_url,
 )
+from agent.cli.progress import RunDisplay
 from agent.config import ROLES_USED, STRATEGIES, AdaptiveSettings, PlannerConfig
 from agent.evaluation.judge import LLMJudge
+from agent.llm.activity import CallActivity
 from agent.llm.openai_client import EndpointUnreachable
 from agent.llm.protocol import LLM
 from agent.llm.settings import RoutedLLM, Settings, build_llm
@@ -267,10 +269,10 @@ def adaptive_settings(args: argparse.Namespace) -> dict[str, Any]:
         raise UserError(str(exc)) from None
 
 
-async def run_and_report(args: argparse.Namespace, task: Task, llm: LLM, config: PlannerConfig, out: Path,
+async def run_and_report(args: argparse.Namespace, task: Task, llm: RoutedLLM, config: PlannerConfig, out: Path,
                          models: dict[str, Any], settings: Settings, resume: bool = False) -> int:
-    """Run `task` into `out` (with its run.json) and print the outcome; the settings' credentials (API
-    keys, base URL passwords) are masked in the run directory like secrets."""
+    """Run `task` into `out` (with its run.json), showing its progress, and print the outcome; the settings'
+    credentials (API keys, base URL passwords) are masked in the run directory like secrets."""
     try:
         secrets = Secrets.from_args(args.secret, [args.secrets_file] if args.secrets_file else [])
         for domain in args.allow_domain:
@@ -287,11 +289,13 @@ async def run_and_report(args: argparse.Namespace, task: Task, llm: LLM, config:
         browser.trace_path = str(out / task.id / "trace.zip")
     if args.har:
         browser.har_path = str(out / task.id / "network.har")
+    display = RunDisplay(tell(args))  # the calls in flight, then each step's lines
+    llm.activity = CallActivity(display.calls)
     try:
         async with BrowserEnv(browser, allow_domains=args.allow_domain, allow_files=args.allow_file,
-                              secrets=secrets, upload_dirs=args.upload_dir) as env:
+                              secrets=secrets, upload_dirs=args.upload_dir) as env, display:
             record_run(out, task, config, settings, env.session.browser.version, resume, args.overwrite)
-            result = await run_task(task, llm, env, config, out, tell(args), models=models,
+            result = await run_task(task, llm, env, config, out, display.step, models=models,
                                     screenshots=not args.no_screenshots, resume=resume, secrets=settings.credentials())
     except (EndpointUnreachable, StartPageError) as exc:  # result.json is written by then
         raise UserError(str(exc)) from None
