@@ -174,20 +174,8 @@ class Session:
                 self.answer = info["answer"]
             record = self.record(number, candidates=[action], choice=action, execution_error=obs.last_action_error,
                                  imagined={action: imagined} if imagined else {}, surprise=surprise, reward=reward)
-            notes = [f"ran {action}"]
-            if info.get("answer") is not None:
-                notes.append(f"answered {info['answer']!r}: the session's task is over (reward {reward:g})")
-            elif done:
-                notes.append(f"the task says it is over (reward {reward:g})")
-            if info.get("blocked_urls"):
-                notes.append("blocked (outside the session's allowed origins): " + ", ".join(info["blocked_urls"]))
-            if surprise is not None and imagined:
-                notes.append(f"surprise {surprise.score:.2f}: imagined {describe(imagined[0].prediction)}")
-            data = {"action": action, "error": error, "answer": info.get("answer"), "done": done, "reward": reward,
-                    "blocked_urls": info.get("blocked_urls") or [],
-                    "surprise": surprise.score if surprise else None, **self.page_data()}
-            reply = Reply("\n".join(notes) + "\n\n" + self.page_reply().text, data)
-            return Outcome(reply, record, after=self.page_index, error=f"{action} failed: {error}" if error else None)
+            return Outcome(self.act_reply(record, done, info), record, after=self.page_index,
+                           error=f"{action} failed: {error}" if error else None)
         return await self.call("act", work)
 
     async def imagine(self, action: str, horizon: int | None = None) -> Reply:
@@ -244,10 +232,29 @@ class Session:
         return Reply((f"Goal: {self.goal}\n" if self.goal else "") + self.page_text(),
                      self.page_data() | {"page": self.page_text()})
 
+    def act_reply(self, record: StepRecord, done: bool, info: dict[str, Any]) -> Reply:
+        """What an action did (its answer, blocked requests, surprise), then the page after it."""
+        notes = [f"ran {record.choice}"]
+        if info.get("answer") is not None:
+            notes.append(f"answered {info['answer']!r}: the session's task is over (reward {record.reward:g})")
+        elif done:
+            notes.append(f"the task says it is over (reward {record.reward:g})")
+        if info.get("blocked_urls"):
+            notes.append("blocked (outside the session's allowed origins): " + ", ".join(info["blocked_urls"]))
+        imagined = record.imagined.get(record.choice or "")
+        if record.surprise is not None and imagined:
+            notes.append(f"surprise {record.surprise.score:.2f}: imagined {describe(imagined[0].prediction)}")
+        data = {"action": record.choice, "error": info.get("action_error"), "answer": info.get("answer"), "done": done,
+                "reward": record.reward, "blocked_urls": info.get("blocked_urls") or [],
+                "surprise": record.surprise.score if record.surprise else None, **self.page_data()}
+        return Reply("\n".join(notes) + "\n\n" + self.page_reply().text, data)
+
     def plan_reply(self, record: StepRecord, choice: str | None) -> Reply:
         ranked = preference_order(record.candidates, record.scores, self.setup.config.overrule_margin)
         candidates = []
-        lines = [f"planned with {record.mode or self.setup.config.strategy}, nothing run; best first:"]
+        strategy = self.setup.config.strategy
+        how = strategy if record.mode in (None, strategy) else f"{strategy} ({record.mode} this step)"
+        lines = [f"planned with {how}, nothing run; best first:"]
         for rank, action in enumerate(ranked, 1):
             score = record.scores.get(action)
             imagined = record.imagined.get(action) or []
@@ -365,6 +372,8 @@ class Tools:
         start = url or (self.session.url if self.session else None)
         if not start:
             raise CallRefused("run_task needs a url to start from: pass url, or open a page first")
+        if not goal.strip() and not start.startswith("miniwob:"):  # a MiniWoB++ task brings its own
+            raise CallRefused("run_task needs a goal: what should the agent do there?")
         task = self.setup.task_for(start, goal)
         async with self.setup.browser_env() as env:
             run_dir = self.setup.next_run_dir("run", task, env.session.browser.version)
