@@ -16,6 +16,7 @@ from agent.cli.common import UserError, add_browser_options, browser_config
 from agent.llm.replayed import ReplayMismatch
 from agent.replay import replay_agent
 from envs.browser import BrowserSession
+from envs.env import StartPageError
 from traces.layout import task_dirs
 from traces.replay import ReplayOutcome, replay_actions
 from traces.schema import read_trace
@@ -55,8 +56,12 @@ async def replay_command(args: argparse.Namespace) -> int:
                 say(f"== {task_dir}")
             # An eval's tasks sit under their strategy: keep that level apart in the new run too.
             task_out = out / task_dir.parent.relative_to(root) if task_dir != root else out
-            verdicts.append(await _replay_agent(task_dir, task_out, session, say) if args.agent
-                            else await _replay_actions(task_dir, session, say))
+            try:
+                verdicts.append(await _replay_agent(task_dir, task_out, session, say) if args.agent
+                                else await _replay_actions(task_dir, session, say))
+            except StartPageError as exc:  # the trace's site is not served any more (or not yet)
+                raise UserError(f"{task_dir}: {exc}; start the site the trace was recorded on, then replay "
+                                "again") from None
     diverged = [Path(v["task_dir"]) for v in verdicts if not v["matched"]]
     if len(dirs) > 1:
         say(f"replay: {len(dirs) - len(diverged)} of {len(dirs)} tasks the same"

@@ -153,3 +153,33 @@ def test_a_renderer_crash_after_a_click_is_told_as_a_later_step_not_the_start_pa
     assert "start page of task" not in message
     assert message.endswith(f"the run so far is recorded in {task_dir} (`forethought show {task_dir}`)")
     assert json.loads((task_dir / "result.json").read_text())["stop_reason"] == "error"
+
+
+def test_replaying_a_trace_whose_site_is_gone_says_to_start_it(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    site = ThreadingHTTPServer(("127.0.0.1", 0), StartPage)
+    Thread(target=site.serve_forever, daemon=True).start()
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"policy": [candidates("send_msg_to_user('done')")]}))
+    try:
+        assert main(["run", "--url", f"http://127.0.0.1:{site.server_port}/", "--goal", "look", "--strategy",
+                     "reactive", "--model", f"scripted:{script}", "--out", str(tmp_path / "out")]) == 0
+    finally:
+        site.shutdown()
+        site.server_close()
+    capsys.readouterr()
+    message = refused(["replay", tmp_path / "out"], capsys)
+    assert "could not open the start page" in message and message.endswith("then replay again")
+
+
+class StartPage(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        body = b"<title>Start</title><p>Hello</p>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
