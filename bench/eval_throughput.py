@@ -156,6 +156,10 @@ async def tasks_per_minute(workers: int, task_count: int | None, backend: str) -
     return row["finished"] * 60 / seconds, row["finished"], row["successes"]
 
 
+def worker_pid() -> int:
+    return os.getpid()
+
+
 def load() -> str:
     return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
@@ -206,6 +210,8 @@ async def main() -> int:
         from agent.evaluation.ray_backend import init_ray
 
         init_ray(ray, cpus=max(counts))
+        # Until its workers have started (and preloaded the agent), Ray would take CPU from the first runs.
+        ray.get([ray.remote(num_cpus=1)(worker_pid).remote() for _ in range(max(counts))])
     rates: dict[tuple[str, int], float] = {}
     for workers in counts:
         for backend in backends:
