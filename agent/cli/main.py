@@ -9,6 +9,7 @@ import importlib
 import os
 import sys
 import textwrap
+import traceback
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -83,6 +84,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="forethought", description="A web agent that thinks before it clicks.", formatter_class=_Formatter,
         epilog=exit_codes("the command did its work, whatever the outcome of the run (each command's --help says)",
                           f"{RUN_FAILED}; replay: a replay differs from its trace"))
+    parser.add_argument("--debug", action="store_true",
+                        help="with a user error, print its traceback too (also FORETHOUGHT_DEBUG=1; "
+                             "anywhere on the line)")
     parser.add_argument("--version", action=_Version, help="print forethought's version and git commit, and exit")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_line, exit_0, exit_1) in COMMANDS.items():
@@ -108,6 +112,9 @@ class _Version(argparse.Action):
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # --debug (anywhere) or FORETHOUGHT_DEBUG=1: a user error's traceback too, after its one line.
+    debug = "--debug" in argv or os.environ.get("FORETHOUGHT_DEBUG") == "1"
+    argv = [arg for arg in argv if arg != "--debug"]
     command = next((arg for arg in argv if not arg.startswith("-")), "")  # the top level has no other options
     parser = build_parser(command)
     args = parser.parse_args(argv)
@@ -116,19 +123,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         outcome = handler(args)
         return asyncio.run(outcome) if isinstance(outcome, Coroutine) else outcome
     except USER_ERRORS as exc:
-        print(f"forethought: {without_url_credentials(str(exc))}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        if exc.filename is None or exc.errno not in PATH_ERRNOS:
-            raise  # not about a path the user named: a bug or the machine, with its traceback
-        print(f"forethought: {describe_path_error(exc, _option_naming(parser, command, args, exc.filename))}",
-              file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        return _refuse(without_url_credentials(str(exc)), debug)
     except BrokenPipeError:  # `forethought observe URL | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the flush at exit fails quietly
         return 0
+    except OSError as exc:
+        if exc.filename is None or exc.errno not in PATH_ERRNOS:
+            raise  # not about a path the user named: a bug or the machine, with its traceback
+        return _refuse(describe_path_error(exc, _option_naming(parser, command, args, exc.filename)), debug)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _refuse(message: str, debug: bool) -> int:
+    """A user's mistake: one line on stderr (and, debugging, the traceback that led to it), exit 2."""
+    if debug:
+        traceback.print_exc()
+    print(f"forethought: {message}", file=sys.stderr)
+    return 2
 
 
 # A path the user gave that is not what it should be: missing, a directory for a file or the other way

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.cli.main import main
 from tests.agent.cli.test_user_errors import refused
 
 
@@ -50,3 +51,17 @@ def test_a_reader_that_stops_early_ends_observe_quietly() -> None:
         observe.stdout.close()  # as head does once it has its line
         err = observe.stderr.read().decode()
     assert observe.returncode == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+@pytest.mark.parametrize("how", ["--debug", "FORETHOUGHT_DEBUG=1"])
+def test_debug_shows_the_traceback_behind_the_one_line(how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["observe", str(tmp_path / "nope.html")]
+    if how == "--debug":
+        argv.append("--debug")
+    else:
+        monkeypatch.setenv("FORETHOUGHT_DEBUG", "1")
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("Traceback (most recent call last):")
+    assert err.splitlines()[-1] == f"forethought: no such file: {tmp_path / 'nope.html'}"
