@@ -8,6 +8,7 @@ from typing import Any
 
 from agent.llm.protocol import LLM, ROLES, Completion, Role, Usage, sum_usage
 from traces.schema import prompt_hash
+from world_model.messages import Message
 
 
 class BudgetExceeded(Exception):
@@ -24,7 +25,7 @@ class CallRecord:
 
     role: Role
     model: str
-    messages: list[dict[str, str]]
+    messages: list[Message]
     prompt_hash: str
     answers: list[str]
     usage: Usage  # summed over the call's answers; latency_s is the call's wall time
@@ -117,7 +118,7 @@ class MeteredLLM:
     async def complete(
         self,
         role: Role,
-        messages: list[dict[str, str]],
+        messages: list[Message],
         *,
         n: int = 1,
         json_schema: dict[str, Any] | None = None,

@@ -6,6 +6,8 @@
 Serves POST /v1/chat/completions and GET /v1/models. Answers come from a list (in order) or a
 callable given each request's JSON body. `failures` are served to the first requests, one each.
 Every request is recorded in `requests`, and the most requests ever in flight in `max_in_flight`.
+Usage counts a prompt as OpenAI does, pictures by their tiles (agent/llm/pricing.py); with
+`reject_images` a request holding a picture gets OpenAI's answer for a model without vision.
 """
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from agent.llm.pricing import prompt_tokens
 from envs.tokens import count_tokens
+from world_model.messages import image_urls
 
 AnswerSource = list[str] | Callable[[dict[str, Any]], str]
 HOST = "127.0.0.1"
@@ -54,6 +58,7 @@ class FakeOpenAIServer:
         support_n: bool = True,
         reject_n: bool = False,
         reject_seed: bool = False,
+        reject_images: bool = False,
         cached_tokens: int = 0,
         model: str = "fake-model",
     ) -> None:
@@ -64,6 +69,7 @@ class FakeOpenAIServer:
         self.support_n = support_n
         self.reject_n = reject_n  # answer 400 to n > 1, as llama.cpp's server does
         self.reject_seed = reject_seed  # answer 400 to `seed`, as some OpenAI-compatible servers do
+        self.reject_images = reject_images  # answer 400 to an image part, as a text-only model does
         self.cached_tokens = cached_tokens
         self.model = model
         self.requests: list[RecordedRequest] = []
@@ -193,6 +199,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, _error("Field 'n': Value must be between 1 <= value <= 1", "invalid_request_error",
                                    param="n"))
             return
+        if fake.reject_images and image_urls(body.get("messages", [])):
+            self._send(400, _error("Invalid content type. image_url is only supported by certain models.",
+                                   "invalid_request_error", param="messages.[1].content.[1].type"))
+            return
         if fake.reject_seed and "seed" in body:
             self._send(400, _error("Unrecognized request argument supplied: seed", "invalid_request_error"))
             return
@@ -207,7 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(400, _error(message, "invalid_request_error"))
                 return
             texts.append(answer)
-        prompt_tokens = sum(count_tokens(str(m.get("content") or "")) for m in body.get("messages", []))
+        counted = prompt_tokens(body.get("messages", []))
         completion_tokens = sum(count_tokens(t) for t in texts)
         self._send(200, {
             "id": f"chatcmpl-fake{len(fake.requests)}",
@@ -219,10 +229,10 @@ class _Handler(BaseHTTPRequestHandler):
                 for i, text in enumerate(texts)
             ],
             "usage": {
-                "prompt_tokens": prompt_tokens,
+                "prompt_tokens": counted,
                 "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-                "prompt_tokens_details": {"cached_tokens": min(fake.cached_tokens, prompt_tokens)},
+                "total_tokens": counted + completion_tokens,
+                "prompt_tokens_details": {"cached_tokens": min(fake.cached_tokens, counted)},
             },
         })
 

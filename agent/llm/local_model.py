@@ -33,6 +33,7 @@ from typing import IO, Any, Literal, TypeVar
 from agent.llm.model_store import LocalModelError, default_model
 from agent.llm.openai_client import EXTRA_BODY
 from agent.llm.protocol import LLM, Completion, Role
+from world_model.messages import Message
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -174,9 +175,9 @@ class SlotSharing:
         self.server_url, self.parallel = server_url, parallel  # http://127.0.0.1:PORT
         self.home = 0
         self.busy: set[int] = set()
-        self.forming: list[tuple[list[dict[str, str]], asyncio.Future[int | None]]] | None = None
+        self.forming: list[tuple[list[Message], asyncio.Future[int | None]]] | None = None
 
-    async def around(self, messages: list[dict[str, str]], call: Callable[[], Awaitable[T]]) -> T:
+    async def around(self, messages: list[Message], call: Callable[[], Awaitable[T]]) -> T:
         if self.busy or self.parallel < 2:
             return await call()
         slot_of = asyncio.get_running_loop().create_future()
@@ -212,7 +213,7 @@ class SlotSharing:
         for index, (_, slot_of) in enumerate(members):
             slot_of.set_result(slots[index] if index < len(slots) else None)
 
-    async def _share(self, prompts: list[list[dict[str, str]]], source: int, targets: list[int]) -> None:
+    async def _share(self, prompts: list[list[Message]], source: int, targets: list[int]) -> None:
         """Compute the prompts' common beginning in slot `source`, then copy its cache to `targets`."""
         import httpx  # the openai SDK's HTTP client
 
@@ -240,7 +241,7 @@ class SlotSharingLLM:
     def __init__(self, llm: LLM, sharing: SlotSharing) -> None:
         self.llm, self.sharing = llm, sharing
 
-    async def complete(self, role: Role, messages: list[dict[str, str]], *, n: int = 1,
+    async def complete(self, role: Role, messages: list[Message], *, n: int = 1,
                        json_schema: dict[str, Any] | None = None, temperature: float | None = None,
                        ) -> list[Completion]:
         return await self.sharing.around(messages, lambda: self.llm.complete(

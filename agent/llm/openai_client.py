@@ -16,14 +16,22 @@ import openai
 
 from agent.llm.parsing import extract_json
 from agent.llm.pricing import PriceTable
+from agent.llm.pricing import prompt_tokens as count_prompt_tokens
 from agent.llm.protocol import Completion, ConfigError, Role, Usage, check_role
 from envs.secrets import without_credentials
 from envs.tokens import count_tokens
 from traces.schema import prompt_hash
+from world_model.messages import Message, image_urls, text_part
 
 log = logging.getLogger(__name__)
 
 _RETRY_STATUSES = {408, 409, 429}  # and every 5xx
+# How servers refuse a picture: OpenAI answers 400 "Invalid content type. image_url is only supported by
+# certain models", vLLM 400 "... is not a multimodal model", llama.cpp without a projector 500 "image
+# input is not supported". Asked only of a request that holds a picture.
+_NO_IMAGES = {400: re.compile(r"image|multimodal|vision|content[ _-]?type|content part", re.IGNORECASE),
+              500: re.compile(r"image input is not supported|not a multimodal|does not support (image|vision)",
+                              re.IGNORECASE)}
 # Server-specific fields for the requests made in this context (the local server's slot: local_model.py).
 EXTRA_BODY: ContextVar[dict[str, Any] | None] = ContextVar("EXTRA_BODY", default=None)
 
@@ -95,7 +103,7 @@ class OpenAIChatLLM:
     async def complete(
         self,
         role: Role,
-        messages: list[dict[str, str]],
+        messages: list[Message],
         *,
         n: int = 1,
         json_schema: dict[str, Any] | None = None,
@@ -141,7 +149,7 @@ class OpenAIChatLLM:
         completions[0].usage.latency_s = latency
         return completions
 
-    def _first_sample(self, messages: list[dict[str, str]], n: int) -> int:
+    def _first_sample(self, messages: list[Message], n: int) -> int:
         """How many answers this prompt was asked for before: sample i of this call is seeded
         seed + first + i, so a prompt asked again (a retry after unparseable answers) gets new answers
         while a whole run still repeats."""
@@ -151,7 +159,7 @@ class OpenAIChatLLM:
         return first
 
     async def _call(
-        self, messages: list[dict[str, str]], n: int, json_schema: dict[str, Any] | None, temperature: float | None,
+        self, messages: list[Message], n: int, json_schema: dict[str, Any] | None, temperature: float | None,
         sample: int = 0,
     ) -> tuple[list[str], Usage]:
         """One API request (with retries): the choices' texts and the request's usage. `sample`: which
@@ -220,15 +228,15 @@ class OpenAIChatLLM:
         raise ConfigError(f"the endpoint at {self.base_url} answered {what} instead of a chat completion for "
                           f"{self.model!r}: set --base-url / OPENAI_BASE_URL to the API's URL (it usually ends in /v1)")
 
-    def _usage(self, response: Any, messages: list[dict[str, str]], texts: list[str]) -> Usage:
+    def _usage(self, response: Any, messages: list[Message], texts: list[str]) -> Usage:
         if response.usage is not None:
             prompt_tokens = response.usage.prompt_tokens or 0
             completion_tokens = response.usage.completion_tokens or 0
             details = response.usage.prompt_tokens_details
             cached_tokens = (details.cached_tokens or 0) if details is not None else 0
         else:
-            # Some servers omit usage; count locally so budgets still bind.
-            prompt_tokens = sum(count_tokens(str(m.get("content") or "")) for m in messages)
+            # Some servers omit usage; count locally (pictures by OpenAI's formula) so budgets still bind.
+            prompt_tokens = count_prompt_tokens(messages)
             completion_tokens = sum(count_tokens(t) for t in texts)
             cached_tokens = 0
         cost = self.prices.cost_usd(self.model, prompt_tokens, completion_tokens, cached_tokens)
@@ -261,6 +269,12 @@ class OpenAIChatLLM:
                     raise self._unreachable(exc, retry + 1) from exc
                 delay = self.retry.backoff_s(retry)
             except openai.APIStatusError as exc:
+                refusal = _NO_IMAGES.get(exc.status_code)
+                if refusal is not None and refusal.search(str(exc)) and image_urls(request["messages"]):
+                    raise ConfigError(
+                        f"the model at {self.base_url} ({self.model!r}) does not take images; drop --vision or use "
+                        f"a multimodal model (it answered {exc.status_code}: {_server_message(exc)[:160]})"
+                    ) from exc
                 if exc.status_code in (401, 403):
                     raise ConfigError(
                         f"the endpoint at {self.base_url} rejected the API key ({exc.status_code}): "
@@ -319,13 +333,16 @@ def _retry_after_s(headers: Any) -> float | None:
         return None
 
 
-def _with_schema_instruction(messages: list[dict[str, str]], json_schema: dict[str, Any]) -> list[dict[str, str]]:
+def _with_schema_instruction(messages: list[Message], json_schema: dict[str, Any]) -> list[Message]:
     """The messages with an instruction to answer as JSON at the end of the last one, so the prompt's
     start (shared by the roles of a step, see world_model/templates.py) stays the same."""
     instruction = "Reply with only a JSON object that matches this JSON schema:\n" + json.dumps(json_schema)
     if not messages:
         return [{"role": "user", "content": instruction}]
-    return [*messages[:-1], {**messages[-1], "content": f"{messages[-1]['content']}\n\n{instruction}"}]
+    content = messages[-1]["content"]
+    if isinstance(content, list):  # text and pictures: the instruction is a text part after them
+        return [*messages[:-1], {**messages[-1], "content": [*content, text_part(f"\n\n{instruction}")]}]
+    return [*messages[:-1], {**messages[-1], "content": f"{content}\n\n{instruction}"}]
 
 
 def _schema_name(json_schema: dict[str, Any]) -> str:
@@ -335,6 +352,13 @@ def _schema_name(json_schema: dict[str, Any]) -> str:
 
 def _is_bad_request(exc: BaseException) -> bool:
     return isinstance(exc, openai.BadRequestError) or isinstance(exc.__cause__, openai.BadRequestError)
+
+
+def _server_message(exc: openai.APIStatusError) -> str:
+    """What the server said, without the SDK's wrapping (its error object's `message`, when it has one)."""
+    body = exc.body
+    message = body.get("message") if isinstance(body, dict) else None
+    return " ".join(str(message).split()) if message else _one_line(exc)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,4 +1,5 @@
-"""What LLM calls cost: USD per 1M tokens, per model. Extend with a JSON file or in code.
+"""What LLM calls cost: USD per 1M tokens, per model. Extend with a JSON file or in code. And how many
+input tokens a prompt is, pictures included, where the endpoint does not say (`prompt_tokens`).
 
 A JSON file (FORETHOUGHT_PRICES=path) maps model names to prices, e.g.
     {"my-model": {"input": 0.5, "cached_input": 0.25, "output": 1.5}}
@@ -7,13 +8,16 @@ A JSON file (FORETHOUGHT_PRICES=path) maps model names to prices, e.g.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from agent.llm.protocol import ConfigError
+from envs.tokens import count_tokens
+from world_model.messages import Message, content_text, image_urls, png_size
 
 
 @dataclass(frozen=True)
@@ -95,3 +99,26 @@ def default_price_table(prices_file: str | Path | None = None) -> PriceTable:
     if path:
         table.load_file(path)
     return table
+
+
+# OpenAI's count for an image sent with detail "high" or "auto" (GPT-4o, GPT-4.1, o-series): the image is
+# scaled down to fit in 2048 x 2048, then down so its short side is at most 768 px; each 512 px tile
+# of the result costs 170 tokens, plus 85 per image (https://platform.openai.com/docs/guides/images-vision).
+IMAGE_FIT_PX, IMAGE_SHORT_SIDE_PX, IMAGE_TILE_PX = 2048, 768, 512
+IMAGE_BASE_TOKENS, IMAGE_TILE_TOKENS = 85, 170
+
+
+def image_tokens(width: int, height: int) -> int:
+    """Input tokens of a `width` x `height` image at detail high/auto (OpenAI's tile formula)."""
+    scale = min(1.0, IMAGE_FIT_PX / max(width, height))
+    scale *= min(1.0, IMAGE_SHORT_SIDE_PX / (min(width, height) * scale))
+    scaled_width, scaled_height = round(width * scale), round(height * scale)
+    tiles = math.ceil(scaled_width / IMAGE_TILE_PX) * math.ceil(scaled_height / IMAGE_TILE_PX)
+    return IMAGE_BASE_TOKENS + IMAGE_TILE_TOKENS * tiles
+
+
+def prompt_tokens(messages: Iterable[Message]) -> int:
+    """A prompt's input tokens counted here: its text (envs/tokens.py) and each PNG picture by `image_tokens`."""
+    messages = list(messages)
+    text = sum(count_tokens(content_text(m.get("content"))) for m in messages)
+    return text + sum(image_tokens(*png_size(url)) for url in image_urls(messages))

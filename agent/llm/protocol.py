@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from world_model.messages import Message, content_text
+
 Role = Literal["policy", "world_model", "verifier"]
 ROLES: tuple[Role, ...] = ("policy", "world_model", "verifier")
 
@@ -66,13 +68,14 @@ class LLM(Protocol):
     async def complete(
         self,
         role: Role,
-        messages: list[dict[str, str]],
+        messages: list[Message],
         *,
         n: int = 1,
         json_schema: dict[str, Any] | None = None,
         temperature: float | None = None,
     ) -> list[Completion]:
-        """`n` answers for `messages` from the model configured for `role`."""
+        """`n` answers for `messages` from the model configured for `role`. A message's content is text, or
+        text and image parts (world_model/messages.py)."""
         ...
 
 
@@ -81,7 +84,7 @@ class InOrderLLM(Protocol):
     """An LLM that answers in a fixed order (scripted): a resumed run lets it skip the answers its
     finished steps were given, so the next call gets the answer it would have got uninterrupted."""
 
-    def skip_answered(self, calls: list[tuple[Role, list[dict[str, str]], int]]) -> None: ...
+    def skip_answered(self, calls: list[tuple[Role, list[Message], int]]) -> None: ...
 
 
 def check_role(role: str) -> Role:
@@ -90,8 +93,9 @@ def check_role(role: str) -> Role:
     return role
 
 
-def last_user_message(messages: list[dict[str, str]]) -> str:
+def last_user_message(messages: list[Message]) -> str:
+    """The text of the last user message (its pictures left out)."""
     for message in reversed(messages):
         if message.get("role") == "user":
-            return str(message.get("content") or "")
+            return content_text(message.get("content"))
     return ""

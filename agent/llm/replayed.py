@@ -3,8 +3,9 @@
 A call is matched by role + the hash of its prompt, so concurrent calls get their own answers in
 whatever order they arrive; a prompt asked several times gets its recorded answers in order. A
 prompt that differs from a recorded one only in clock times, dates and durations (a page's ticking
-timer) matches it too. A
-question the trace does not hold fails with a short diff against the nearest recorded prompt.
+timer) matches it too, and so does one whose pictures (--vision) differ: the trace holds them by
+file, and the page's text says what they show. A question the trace does not hold fails with a
+short diff against the nearest recorded prompt.
 Usage (tokens, cost) is the recorded one, so budgets stop a replayed run where they stopped the
 original; nothing is spent.
 """
@@ -18,6 +19,8 @@ from typing import Any
 from agent.llm.parsing import extract_json
 from agent.llm.protocol import Completion, ConfigError, Role, Usage, check_role
 from traces.schema import Trace, TraceError, denoise, map_text, path_map, prompt_hash, read_trace
+from world_model.messages import Message, content_text
+from world_model.messages import map_text as map_content
 
 DIFF_LINES = 40  # the diff shown for an unknown prompt is cut after this many lines
 
@@ -48,15 +51,16 @@ class ReplayLLM:
         except TraceError as exc:
             raise ConfigError(f"replay model: {exc}") from None
 
-    def _recorded_messages(self, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    def _recorded_messages(self, messages: list[Message]) -> list[Message]:
         if not self.paths:
             return messages
-        return [{**m, "content": map_text(str(m.get("content") or ""), self.paths, reverse=True)} for m in messages]
+        return [{**m, "content": map_content(m.get("content"), lambda text: map_text(text, self.paths, reverse=True))}
+                for m in messages]
 
     async def complete(
         self,
         role: Role,
-        messages: list[dict[str, str]],
+        messages: list[Message],
         *,
         n: int = 1,
         json_schema: dict[str, Any] | None = None,
@@ -95,7 +99,7 @@ class ReplayLLM:
                                           usage=usage, data=data))
         return completions
 
-    def _explain_unknown(self, role: str, asked: list[dict[str, str]]) -> str:
+    def _explain_unknown(self, role: str, asked: list[Message]) -> str:
         text = _as_text(asked)
         known = {call["prompt_hash"]: call for call in self.trace.calls if call["role"] == role}
         head = f"replay: {self.source} holds no {role} answer for this prompt (hash {prompt_hash(asked)[:12]})"
@@ -115,10 +119,18 @@ class ReplayLLM:
                 f"How it differs from the nearest recorded {role} prompt:\n" + "\n".join(diff))
 
 
-def _clock_free_hash(messages: list[dict[str, str]]) -> str:
-    clock_free = [{"role": str(m.get("role")), "content": denoise(str(m.get("content") or ""))} for m in messages]
+def _clock_free_hash(messages: list[Message]) -> str:
+    """The hash of `messages` with clock times denoised and each picture reduced to where it stands."""
+    clock_free = [{"role": str(m.get("role")), "content": _picture_free(map_content(m.get("content"), denoise))}
+                  for m in messages]
     return prompt_hash(clock_free)
 
 
-def _as_text(messages: list[dict[str, str]]) -> str:
-    return "\n".join(f"[{m.get('role')}]\n{m.get('content') or ''}" for m in messages)
+def _picture_free(content: Any) -> Any:
+    if isinstance(content, list):
+        return [{"type": "image_url"} if isinstance(p, dict) and p.get("type") == "image_url" else p for p in content]
+    return content
+
+
+def _as_text(messages: list[Message]) -> str:
+    return "\n".join(f"[{m.get('role')}]\n{content_text(m.get('content'))}" for m in messages)

@@ -11,9 +11,10 @@ model" has a worked example):
 Each role ("policy", "world_model", "verifier"; one the run never calls may be left out) has a list of
 answers, each the text the model would send back. An entry is
 - a string (or `{"answer": ...}`): the next answer in order for its role;
-- `{"when": TEXT, "answer": ...}`: the answer to a call whose last user message contains TEXT, used
-  once; entries with the same TEXT are used in the order written. `when` entries are tried before the
-  ordered ones, so answers do not depend on the order concurrent calls arrive in;
+- `{"when": TEXT, "answer": ...}`: the answer to a call whose last user message contains TEXT (in its
+  text: a --vision picture beside it is not matched), used once; entries with the same TEXT are used
+  in the order written. `when` entries are tried before the ordered ones, so answers do not depend on
+  the order concurrent calls arrive in;
 - `{"when": TEXT, "answer": ..., "repeat": true}`: the answer to every such call.
 A call for n answers (the verifier's `--samples`) takes n of them, so a verifier entry with `repeat`
 serves any number of samples. What to match: a world-model prompt ends with `Action: ACTION`; a
@@ -33,8 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from agent.llm.parsing import extract_json
+from agent.llm.pricing import prompt_tokens
 from agent.llm.protocol import ROLES, Completion, ConfigError, Role, Usage, check_role, last_user_message
 from envs.tokens import count_tokens
+from world_model.messages import Message
 
 
 class ScriptExhausted(RuntimeError):
@@ -112,7 +115,7 @@ class ScriptedLLM:
         """Ordered answers still unused for `role` (`when` entries not counted)."""
         return len(self._ordered[role]) - self._next[role]
 
-    def skip_answered(self, calls: Iterable[tuple[Role, list[dict[str, str]], int]]) -> None:
+    def skip_answered(self, calls: Iterable[tuple[Role, list[Message], int]]) -> None:
         """Consume the answers a resumed run's finished steps were given: (role, messages, n) per call,
         in order, so the next call gets the answer it would have got without the interruption."""
         for role, messages, n in calls:
@@ -138,7 +141,7 @@ class ScriptedLLM:
     async def complete(
         self,
         role: Role,
-        messages: list[dict[str, str]],
+        messages: list[Message],
         *,
         n: int = 1,
         json_schema: dict[str, Any] | None = None,
@@ -155,11 +158,11 @@ class ScriptedLLM:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         latency = time.perf_counter() - started
-        prompt_tokens = sum(count_tokens(str(m.get("content") or "")) for m in messages)
+        counted = prompt_tokens(messages)  # pictures too, as an OpenAI endpoint counts them
         completions = []
         for index, answer in enumerate(answers):
             usage = Usage(
-                prompt_tokens=prompt_tokens if index == 0 else 0,
+                prompt_tokens=counted if index == 0 else 0,
                 completion_tokens=count_tokens(answer),
                 latency_s=latency if index == 0 else 0.0,
             )

@@ -20,6 +20,7 @@ from agent.llm.pricing import Price, PriceTable, default_price_table
 from agent.llm.protocol import LLM, ROLES, Completion, ConfigError, InOrderLLM, Role, check_role
 from agent.llm.scripted import ScriptedLLM
 from envs.secrets import url_credentials, without_credentials
+from world_model.messages import Message
 
 if TYPE_CHECKING:  # the openai SDK takes ~0.4 s to import: only runs that call a model load it
     import openai
@@ -197,7 +198,7 @@ class RoutedLLM:
                 closed.add(id(client))
                 await client.aclose()
 
-    def skip_answered(self, calls: list[tuple[Role, list[dict[str, str]], int]]) -> None:
+    def skip_answered(self, calls: list[tuple[Role, list[Message], int]]) -> None:
         """A resumed run: clients that answer in order (scripted) skip what its finished steps used."""
         for client in {id(c): c for c in self.clients.values()}.values():
             if isinstance(client, InOrderLLM):
@@ -212,7 +213,7 @@ class RoutedLLM:
     async def complete(
         self,
         role: Role,
-        messages: list[dict[str, str]],
+        messages: list[Message],
         *,
         n: int = 1,
         json_schema: dict[str, Any] | None = None,
