@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -167,6 +168,8 @@ class PlannerConfig:
     repeat_limit: int = 3  # stop when the same action ran this many times in a row
     parse_failure_limit: int = 3  # stop after this many proposals in a row without a usable action
     observation_tokens: int | None = None  # token budget of the page text in prompts (None: envs' default)
+    # The roles whose prompts carry the page's viewport screenshot with set-of-marks (--vision); () text only.
+    vision: tuple[Role, ...] = ()
     budget: Budget | None = None  # per-task LLM budget (tokens, calls, dollars)
     timeout_s: float | None = DEFAULT_TIMEOUT_S  # wall-clock limit of a run (agent/loop.py); None: none
 
@@ -187,6 +190,7 @@ class PlannerConfig:
             raise ValueError(f"overrule_margin must be between 0 and 1, got {self.overrule_margin}")
         if self.timeout_s is not None and not self.timeout_s > 0:
             raise ValueError(f"the timeout must be a positive number of seconds, got {self.timeout_s:g}")
+        self.vision = vision_roles(self.vision)  # a trace's config holds a list
 
     def step_plan(self) -> StepPlan | None:
         """The plan of every step of a fixed strategy; None for adaptive (it plans each step)."""
@@ -202,3 +206,11 @@ class PlannerConfig:
         plan = self.step_plan()
         return plan.k if plan else self.adaptive.k
 
+
+def vision_roles(roles: str | Sequence[str]) -> tuple[Role, ...]:
+    """The roles `--vision` names ("policy,verifier", or a list), in ROLES' order; ValueError for an unknown one."""
+    names = [name.strip() for name in roles.split(",")] if isinstance(roles, str) else list(roles)
+    unknown = [name for name in names if name not in ROLES]
+    if unknown:
+        raise ValueError(f"--vision {','.join(names)}: unknown role {unknown[0]!r}; the roles are {', '.join(ROLES)}")
+    return tuple(role for role in ROLES if role in names)

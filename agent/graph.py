@@ -48,8 +48,10 @@ from agent.strategies.lookahead import look_ahead
 from agent.strategies.revise import Versions, revise_versions
 from agent.strategies.tree import tree_search
 from agent.verifier import Score, Verifier
+from agent.vision import page_picture
 from envs.rendering import render_text
 from envs.types import Env
+from world_model.messages import PagePicture
 from world_model.surprise import measure_surprise
 from world_model.world_model import ImaginedStep, WorldModel
 
@@ -97,10 +99,15 @@ class Nodes:
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
         self.config = parts.config
+        # The step's page picture (--vision), kept out of the state: the state is checkpointed at every node.
+        self.picture: PagePicture | None = None
 
     async def observe(self, state: PlannerState) -> Update:
         # The env already observed the page (reset/step); render it once for every prompt of the step.
         page_text = render_text(state["observation"], self.config.observation_tokens)
+        self.picture = None
+        if self.config.vision:  # before any search changes the tab
+            self.picture = await page_picture(self.parts.env, state["observation"], self.config.vision)
         return {"step": Step(page_text=page_text, started=time.perf_counter(), plan=self.config.step_plan())}
 
     async def propose(self, state: PlannerState) -> Update:
@@ -109,10 +116,12 @@ class Nodes:
         if self.config.strategy == "adaptive":  # several answers in one call: their agreement is a signal
             settings = self.config.adaptive
             proposal, agreement = await propose_by_vote(
-                self.parts.llm, goal, obs, step.page_text, history, settings.k, settings.proposal_samples)
+                self.parts.llm, goal, obs, step.page_text, history, settings.k, settings.proposal_samples,
+                picture=self.picture)
         else:
             proposal = await propose_candidates(
-                self.parts.llm, goal, obs, step.page_text, history, step.planned.k, self.config.self_refine)
+                self.parts.llm, goal, obs, step.page_text, history, step.planned.k, self.config.self_refine,
+                picture=self.picture)
         step = replace(step, proposal=proposal, agreement=agreement)
         if not proposal.unparseable:
             return {"step": step, "parse_failures": 0}
@@ -189,7 +198,8 @@ class Nodes:
         versions = Versions(list(proposal.candidates), dict(proposal.reasons), dict(step.imagined), dict(step.scores))
         versions = await revise_versions(
             self.parts.llm, state["goal"], state["observation"], step.page_text, state["history"], versions,
-            self.config.revisions, imagine=lambda a: self.imagine(state, a), score=lambda a, t: self.judge(state, a, t))
+            self.config.revisions, imagine=lambda a: self.imagine(state, a), score=lambda a, t: self.judge(state, a, t),
+            picture=self.picture)
         return changed(state, proposal=replace(proposal, candidates=versions.actions, reasons=versions.reasons),
                        imagined=versions.imagined, scores=versions.scores, revision_note=versions.note)
 
@@ -198,12 +208,12 @@ class Nodes:
         plan, candidates = step.planned, step.proposed.candidates
         if plan.mode == "tree":  # in the real environment, not in imagination (agent/strategies/tree.py)
             found = await tree_search(self.parts, goal, state["observation"], step.page_text, history, candidates,
-                                      plan)
+                                      plan, picture=self.picture)
             return changed(state, imagined=found.imagined, scores=found.scores, lookahead=found.how,
                            search=found.nodes)
         aggregate = self.config.beam_aggregate
         imagination = Imagination(self.parts.llm, self.parts.world_model, goal, step.page_text, history,
-                                  score=lambda a, steps: self.judge(state, a, steps))
+                                  score=lambda a, steps: self.judge(state, a, steps), picture=self.picture)
         beam, scored = await beam_search(imagination, candidates, horizon=plan.horizon, width=plan.width,
                                          aggregate=aggregate, gather=gather_all)
         best: dict[str, Path] = {}
@@ -268,12 +278,12 @@ class Nodes:
         step = state["step"]
         return await self.parts.world_model.imagine(
             state["goal"], state["observation"], action, step.planned.horizon,
-            history=state["history"], page_text=step.page_text)
+            history=state["history"], page_text=step.page_text, picture=self.picture)
 
     async def judge(self, state: PlannerState, action: str, imagined: list[ImaginedStep] | None) -> Score:
         step = state["step"]
         return await self.parts.verifier.score(state["goal"], step.page_text, state["history"], action, imagined,
-                                               samples=step.planned.samples)
+                                               samples=step.planned.samples, picture=self.picture)
 
 
 async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:

@@ -23,6 +23,7 @@ from typing import Any
 from agent.llm.protocol import LLM
 from envs.actions import ActionError, format_action, parse_action
 from envs.types import Observation
+from world_model.messages import PagePicture, shown_to
 from world_model.templates import load_template
 from world_model.world_model import format_history
 
@@ -105,11 +106,14 @@ async def propose_candidates(
     history: Sequence[str],
     k: int,
     self_refine: bool = False,
+    *,
+    picture: PagePicture | None = None,
 ) -> Proposal:
-    """Up to `k` valid, distinct candidate actions for `obs` from the `policy` role."""
+    """Up to `k` valid, distinct candidate actions for `obs` from the `policy` role (shown `picture`
+    when it is for the policy)."""
     # The prompt does not name k (see the module's docstring): the schema alone asks for k items.
     messages = load_template(PROMPTS / "propose.txt").render(
-        goal=goal, history=format_history(history), observation=page_text
+        goal=goal, history=format_history(history), observation=page_text, picture=shown_to("policy", picture)
     )
     [answer] = await llm.complete("policy", messages, json_schema=candidates_schema(obs, k))
     proposal = Proposal(candidates=[], answer=answer.text)
@@ -125,7 +129,7 @@ async def propose_candidates(
             proposal.candidates.append(text)
             proposal.reasons[text] = reason
     if self_refine and len(proposal.candidates) > 1:
-        keep = await _refine(llm, goal, page_text, history, proposal.candidates)
+        keep = await _refine(llm, goal, page_text, history, proposal.candidates, picture)
         keep.add(proposal.candidates[0])  # the greedy candidate is never refined out
         proposal.refined_out = [c for c in proposal.candidates if c not in keep]
         proposal.candidates = [c for c in proposal.candidates if c in keep]
@@ -150,11 +154,13 @@ def _proposed_actions(text: str, data: Any) -> list[tuple[str, str]]:
     return [(_ACTION_LABEL.sub("", _LIST_MARKER.sub("", line)).strip(), "") for line in lines]
 
 
-async def _refine(llm: LLM, goal: str, page_text: str, history: Sequence[str], candidates: list[str]) -> set[str]:
+async def _refine(llm: LLM, goal: str, page_text: str, history: Sequence[str], candidates: list[str],
+                  picture: PagePicture | None) -> set[str]:
     """The candidates self-refinement keeps; all of them when it keeps none (it must not stall the run)."""
     listing = "\n".join(f"{i}. {c}" for i, c in enumerate(candidates, 1))
     messages = load_template(PROMPTS / "refine.txt").render(
-        goal=goal, history=format_history(history), observation=page_text, candidates=listing
+        goal=goal, history=format_history(history), observation=page_text, candidates=listing,
+        picture=shown_to("policy", picture),
     )
     [answer] = await llm.complete("policy", messages, json_schema=KEEP_SCHEMA)
     data = answer.data if isinstance(answer.data, dict) else {}

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from agent.llm.protocol import LLM
 from envs.actions import ActionError, parse_action
 from envs.tokens import clip_to_tokens
+from world_model.messages import PagePicture, shown_to
 from world_model.templates import PART_TOKENS, load_template
 from world_model.world_model import ImaginedStep, describe, format_history
 
@@ -45,7 +46,7 @@ class Score:
 class Verifier(Protocol):
     async def score(
         self, goal: str, page_text: str, history: Sequence[str], action: str,
-        imagined: Sequence[ImaginedStep] | None, *, samples: int | None = None,
+        imagined: Sequence[ImaginedStep] | None, *, samples: int | None = None, picture: PagePicture | None = None,
     ) -> Score: ...
 
 
@@ -66,13 +67,15 @@ class LLMVerifier:
         imagined: Sequence[ImaginedStep] | None = None,
         *,
         samples: int | None = None,
+        picture: PagePicture | None = None,
     ) -> Score:
         """Score `action`: with its imagined trajectory (dreamer), or on the action alone (rerank).
         `samples` overrides the verifier's m for this call (adaptive sets it per step). The score's
-        `reasons` are the verifier's critiques (revise shows them to the policy)."""
+        `reasons` are the verifier's critiques (revise shows them to the policy). With `picture` (for the
+        verifier), the predicted change is judged against the page's screenshot too."""
         messages = self.prompt.render(
             goal=goal, history=format_history(history), observation=page_text,
-            trajectory=_trajectory_text(action, imagined, page_text),
+            trajectory=_trajectory_text(action, imagined, page_text), picture=shown_to("verifier", picture),
         )
         answers = await self.llm.complete("verifier", messages, n=samples or self.samples, json_schema=VERDICT_SCHEMA)
         score = Score(value=0.0)

@@ -6,13 +6,20 @@ PASSWORD_MASK in everything written here, in every form a file can hold them (pe
 escaped, base64: envs/secrets.py Masker), and so are the credentials of any URL (`user:password@`). A
 secret found late (the goal mentioned it before the agent typed it) makes the recorder rewrite the
 lines it already wrote, so the run directory never keeps it.
+
+A picture in a prompt (--vision: an image part holding a PNG data URL) is written once as a file,
+steps/NNN-marks.png after the observation NNN it shows (its set-of-marks screenshot), and the prompt
+event names that file instead: `{"type": "image_url", "image_url": {"file": "steps/000-marks.png"}}`.
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import json
 import logging
 import os
+import re
 import time
 import zipfile
 from collections.abc import Awaitable, Callable, Iterable
@@ -38,6 +45,7 @@ log = logging.getLogger(__name__)
 STEPS_FILE = "steps.jsonl"  # the planner's own per-step log (agent tests read it); same records as `step` events
 RESULT_FILE = "result.json"
 SCREENSHOT_DIR = "steps"
+DATA_URL = re.compile(r"data:image/png;base64,(?P<data>[A-Za-z0-9+/=]+)")
 
 
 def plain_data(value: Any) -> Any:
@@ -74,6 +82,7 @@ class TraceRecorder:
         for event in resumed.observations if resumed else ():
             self._trees.setdefault(tree_hash(event["elements"]), event["index"])
         self.observations = len(resumed.observations) if resumed else 0
+        self._pictures: dict[str, str] = {}  # sha256 of a prompt's picture -> the file it was written to
         self.calls_written = len(resumed.calls) if resumed else 0
         self.ended = False
         for secret in secrets:
@@ -185,7 +194,7 @@ class TraceRecorder:
         counts those already in the trace. A call is plain data: role, model, messages, answers, n,
         json_schema (its title), usage, started_at."""
         for call in calls:
-            messages = self.scrub(call["messages"])
+            messages = self.scrub(self._pictures_by_file(call["messages"]))
             key = prompt_hash(messages)
             if key not in self._prompts_written:
                 self._write({"type": "prompt", "hash": key, "messages": messages})
@@ -195,6 +204,27 @@ class TraceRecorder:
                          "json_schema": call.get("json_schema"), "usage": call["usage"],
                          "started_at": call.get("started_at", 0.0)})
         self.calls_written += len(calls)
+
+    def _pictures_by_file(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`messages` with each picture's data URL replaced by the file holding it, written if new."""
+        return [{**m, "content": [self._picture_file(part) for part in m["content"]]}
+                if isinstance(m.get("content"), list) else m for m in messages]
+
+    def _picture_file(self, part: Any) -> Any:
+        url = part.get("image_url", {}).get("url", "") if isinstance(part, dict) else ""
+        found = DATA_URL.fullmatch(url) if isinstance(url, str) else None
+        if found is None:
+            return part
+        png = base64.b64decode(found["data"])
+        digest = hashlib.sha256(png).hexdigest()
+        if digest not in self._pictures:
+            name = f"{SCREENSHOT_DIR}/{max(self.observations - 1, 0):03d}-marks.png"  # the page its step is on
+            if (self.dir / name).exists() and (self.dir / name).read_bytes() != png:
+                name = name.replace(".png", f"-{digest[:8]}.png")  # another picture of that page
+            (self.dir / SCREENSHOT_DIR).mkdir(exist_ok=True)
+            (self.dir / name).write_bytes(png)
+            self._pictures[digest] = name
+        return {**part, "image_url": {"file": self._pictures[digest]}}
 
     def step(self, record: dict[str, Any], before: int, after: int | None) -> None:
         self._write(record, STEPS_FILE)

@@ -13,6 +13,11 @@ visible "… [trimmed N characters]", so no page, dialog, action or imagined tex
 The page's own budget is kept where it is rendered (envs/rendering.py, --observation-tokens);
 `PromptTemplate.token_bound` is the most tokens a rendered prompt can take.
 
+With --vision, `{{picture}}` (right after the page, so still in the shared start) is where the page's
+set-of-marks screenshot goes: a caption (parts/picture.txt) and an image part, making the message's
+content a list of parts (world_model/messages.py). Without a picture it renders as nothing, and the
+prompt is the text-only one. Pictures are not in `token_bound`: their tokens depend on the endpoint.
+
 Untrusted text (the page, what was imagined about it) sits in the templates between delimiter tags,
 <page>...</page> and <imagined>...</imagined>. Those tags come only from the template: any spelling of
 them inside a value is neutralised to [page], [/page], ..., so page text cannot close its block early
@@ -23,10 +28,14 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from envs.tokens import clip_to_tokens, count_tokens
+from world_model.messages import Message, image_part, text_part
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+PICTURE = "picture"  # the placeholder of the page's picture: not a text value
+PICTURE_SLOT = re.compile(r"\{\{\s*" + PICTURE + r"\s*\}\}")
 ROLE_LINE = re.compile(r"^\[(system|user|assistant)\]\s*$", re.MULTILINE)
 DATA_TAGS = ("page", "imagined")
 # An opening or closing data tag however spelled: case, spaces, attributes (`< / PAGE x=1 >`).
@@ -58,21 +67,29 @@ class PromptTemplate:
     def __init__(self, text: str, name: str = "<template>") -> None:
         self.name = name
         self.messages = _split_messages(text, name)
-        self.variables = {m for _, body in self.messages for m in PLACEHOLDER.findall(body)}
+        self.variables = {m for _, body in self.messages for m in PLACEHOLDER.findall(body)} - {PICTURE}
+        self.has_picture_slot = any(PICTURE_SLOT.search(body) for _, body in self.messages)
         unbudgeted = sorted(self.variables - PART_TOKENS.keys())
         if unbudgeted:
             raise TemplateError(f"prompt {name}: no token budget for {', '.join(unbudgeted)} (PART_TOKENS)")
 
-    def render(self, **values: object) -> list[dict[str, str]]:
-        """Chat messages with every placeholder filled; raises TemplateError on a missing or unused value."""
+    def render(self, *, picture: str | None = None, **values: object) -> list[Message]:
+        """Chat messages with every placeholder filled, and `picture` (an image URL) at `{{picture}}`;
+        raises TemplateError on a missing or unused value."""
         missing = sorted(self.variables - values.keys())
         unused = sorted(values.keys() - self.variables)
         if missing:
             raise TemplateError(f"prompt {self.name}: no value for {', '.join(missing)}")
         if unused:
             raise TemplateError(f"prompt {self.name}: no placeholder for {', '.join(unused)}")
+        if picture is not None and not self.has_picture_slot:
+            raise TemplateError(f"prompt {self.name}: no {{{{{PICTURE}}}}} placeholder for the page's picture")
         parts = {name: _within_budget(name, neutralise_delimiters(str(value))) for name, value in values.items()}
-        return [{"role": role, "content": PLACEHOLDER.sub(lambda m: parts[m.group(1)], body)}
+
+        def filled(text: str) -> str:
+            return PLACEHOLDER.sub(lambda m: parts[m.group(1)], text)
+
+        return [{"role": role, "content": _with_picture([filled(text) for text in PICTURE_SLOT.split(body)], picture)}
                 for role, body in self.messages]
 
     def token_bound(self, observation_tokens: int) -> int:
@@ -81,10 +98,26 @@ class PromptTemplate:
         total = 0
         for _, body in self.messages:
             total += count_tokens(PLACEHOLDER.sub("", body))
-            for name in PLACEHOLDER.findall(body):
+            for name in (n for n in PLACEHOLDER.findall(body) if n != PICTURE):
                 budget = PART_TOKENS[name]
                 total += (observation_tokens if budget is None else budget) + 2 * SEAM_TOKENS
         return total
+
+
+def _with_picture(texts: list[str], picture: str | None) -> str | list[dict[str, Any]]:
+    """A message's content from its texts around `{{picture}}` slots: the text alone without a picture;
+    with one, parts: each slot a caption and the image."""
+    if picture is None or len(texts) == 1:
+        return "".join(texts)
+    content = []
+    for index, text in enumerate(texts):
+        if index:
+            content.append(image_part(picture))
+        if index < len(texts) - 1:
+            text += picture_caption()
+        if text:
+            content.append(text_part(text))
+    return content
 
 
 def _within_budget(name: str, text: str) -> str:
@@ -99,6 +132,12 @@ def neutralise_delimiters(text: str) -> str:
 
 SHARED = Path(__file__).parent / "prompts" / "parts"
 STEP_CONTEXT_LINE, ACTIONS_LINE = "[step context]\n", "[actions]\n"
+
+
+@cache
+def picture_caption() -> str:
+    """What goes before the page's picture (after the page's text, in the same text part)."""
+    return "\n\n" + (SHARED / "picture.txt").read_text(encoding="utf-8").strip()
 
 
 @cache

@@ -1,8 +1,8 @@
 """The LLM world model: predict what an action does to a page, and imagine several steps ahead.
 
 Imagining never touches the browser: it reads an Observation and asks models. Prompts put the task
-and the page first and the action last, so all candidates of one step share a long prompt prefix
-(endpoints with prefix caching serve that part once).
+and the page (with --vision, its picture too) first and the action last, so all candidates of one
+step share a long prompt prefix (endpoints with prefix caching serve that part once).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from envs.actions import ANSWER_ACTIONS, ActionError, format_action, parse_actio
 from envs.rendering import render_text
 from envs.tokens import clip_to_tokens, count_tokens, trim_marker
 from envs.types import Observation
+from world_model.messages import Message, PagePicture, shown_to
 from world_model.templates import PART_TOKENS, load_template
 
 
@@ -27,7 +28,7 @@ class ChatModel(Protocol):
     """What the world model asks of a model: one answer per call for a role (agent/llm's LLM is one;
     imports point agent -> world_model, so the world model names only what it needs)."""
 
-    async def complete(self, role: Literal["policy", "world_model", "verifier"], messages: list[dict[str, str]], *,
+    async def complete(self, role: Literal["policy", "world_model", "verifier"], messages: list[Message], *,
                        n: int = 1, json_schema: dict[str, Any] | None = None,
                        temperature: float | None = None) -> Sequence[Answer]: ...
 
@@ -80,12 +81,13 @@ class ImaginedStep:
 class WorldModel(Protocol):
     async def imagine(
         self, goal: str, obs: Observation, action: str, horizon: int, *,
-        history: Sequence[str] = (), page_text: str | None = None,
+        history: Sequence[str] = (), page_text: str | None = None, picture: PagePicture | None = None,
     ) -> list[ImaginedStep]: ...
 
     async def predict(self, goal: str, page_text: str, history: Sequence[str], imagined: Sequence[ImaginedStep],
-                      action: str) -> Prediction:
-        """The page after `action`, taken after the `imagined` steps from the real page `page_text`."""
+                      action: str, *, picture: PagePicture | None = None) -> Prediction:
+        """The page after `action`, taken after the `imagined` steps from the real page `page_text`
+        (and its `picture`, shown to the roles it is for)."""
         ...
 
 
@@ -107,23 +109,27 @@ class LLMWorldModel:
         *,
         history: Sequence[str] = (),
         page_text: str | None = None,
+        picture: PagePicture | None = None,
     ) -> list[ImaginedStep]:
         """Predict `action` on `obs`, then let an imagined policy continue on the imagined page,
         up to `horizon` steps. Stops early when the imagined policy answers (ends the task) or
-        proposes something that is not an action."""
+        proposes something that is not an action. `picture` is `obs`'s screenshot with set-of-marks,
+        shown to the roles it is for (the prediction is then made from it too)."""
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1, got {horizon}")
         page = page_text if page_text is not None else render_text(obs, self.observation_tokens)
         shared = {"goal": goal, "history": format_history(history), "observation": page}
         steps: list[ImaginedStep] = []
         while True:
-            steps.append(ImaginedStep(action, await self.predict(goal, page, history, steps, action)))
+            prediction = await self.predict(goal, page, history, steps, action, picture=picture)
+            steps.append(ImaginedStep(action, prediction))
             if len(steps) >= horizon:
                 return steps
             if parse_action(action).name in ANSWER_ACTIONS:
                 steps[-1].note = "the imagined policy finished the task"
                 return steps
-            messages = self.policy_prompt.render(**shared, imagined_so_far=imagined_text(steps))
+            messages = self.policy_prompt.render(**shared, imagined_so_far=imagined_text(steps),
+                                                 picture=shown_to("policy", picture))
             [answer] = await self.llm.complete("policy", messages, json_schema=NEXT_ACTION_SCHEMA)
             # The LLM layer puts the parsed JSON into `data` when it finds any; else the text is the action.
             data = answer.data if isinstance(answer.data, dict) else None
@@ -135,9 +141,10 @@ class LLMWorldModel:
                 return steps
 
     async def predict(self, goal: str, page_text: str, history: Sequence[str], imagined: Sequence[ImaginedStep],
-                      action: str) -> Prediction:
+                      action: str, *, picture: PagePicture | None = None) -> Prediction:
         messages = self.predict_prompt.render(goal=goal, history=format_history(history), observation=page_text,
-                                              imagined_so_far=imagined_text(imagined), action=action)
+                                              imagined_so_far=imagined_text(imagined), action=action,
+                                              picture=shown_to("world_model", picture))
         [answer] = await self.llm.complete("world_model", messages, json_schema=PREDICTION_SCHEMA)
         return parse_prediction(answer.text, answer.data)
 

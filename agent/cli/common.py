@@ -5,9 +5,9 @@ import argparse
 import re
 from typing import Any
 
-from agent.config import PlannerConfig
+from agent.config import PlannerConfig, vision_roles
 from agent.llm.catalogue import DEFAULT_MODEL
-from agent.llm.protocol import MODEL_SEED_HELP, ConfigError
+from agent.llm.protocol import MODEL_SEED_HELP, ROLES, ConfigError, Role
 from agent.llm.settings import Settings, load_settings
 from envs.browser import BrowserConfig
 from envs.miniwob import MiniWoBTask
@@ -115,7 +115,9 @@ def load_model_settings(args: argparse.Namespace, **overrides: Any) -> Settings:
     flags = {"model": args.model, "policy_model": args.policy_model, "world_model_model": args.world_model,
              "verifier_model": args.verifier_model, "base_url": args.base_url, "seed": args.model_seed,
              "budget_tokens": args.budget_tokens, "budget_usd": args.budget_usd, "budget_calls": args.budget_calls}
-    return load_settings(**(flags | overrides))
+    settings = load_settings(**(flags | overrides))
+    vision_from_args(args, settings)  # a text-only local model is refused before it is loaded
+    return settings
 
 
 # On a model served here (local, local:NAME, gguf:PATH) every call takes seconds on the CPU: unless -k or
@@ -136,6 +138,25 @@ def add_planner_options(parser: argparse.ArgumentParser) -> None:
                              f"{defaults.samples}; {LOCAL_SAMPLES} when the verifier's model is local)")
     parser.add_argument("--max-steps", type=int, default=defaults.max_steps, metavar="N",
                         help="stop a task after this many actions (default: %(default)s)")
+    parser.add_argument("--vision", nargs="?", const=",".join(ROLES), metavar="ROLES",
+                        help="show multimodal models the viewport's screenshot with each element's id drawn at its "
+                             f"box (set-of-marks), beside the page's text: for the roles named ({','.join(ROLES)}; "
+                             "bare --vision: all three)")
+
+
+def vision_from_args(args: argparse.Namespace, settings: Settings) -> tuple[Role, ...]:
+    """The roles --vision names; a role whose model runs here (llama.cpp's text-only models) is refused."""
+    if not getattr(args, "vision", None):  # a command without planner options
+        return ()
+    try:
+        roles = vision_roles(args.vision)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    for role in roles:
+        if settings.runs_locally(role):
+            raise UserError(f"--vision {role}: the model at {settings.model_spec(role)} (llama.cpp on this machine) "
+                            "does not take images; drop --vision or use a multimodal model")
+    return roles
 
 
 def planner_from_args(args: argparse.Namespace, settings: Settings, **more: Any) -> PlannerConfig:
@@ -147,8 +168,9 @@ def planner_from_args(args: argparse.Namespace, settings: Settings, **more: Any)
     samples = args.samples if args.samples is not None else settings.verifier_samples
     if samples is None:
         samples = LOCAL_SAMPLES if settings.runs_locally("verifier") else PlannerConfig.samples
+    vision = vision_from_args(args, settings)
     try:
         return PlannerConfig(k=k, horizon=args.horizon, max_steps=args.max_steps, samples=samples,
-                             budget=settings.budget(), **more)
+                             budget=settings.budget(), vision=vision, **more)
     except ValueError as exc:
         raise UserError(str(exc)) from None

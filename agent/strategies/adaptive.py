@@ -40,6 +40,7 @@ from agent.llm.protocol import LLM, Completion, Role
 from agent.proposer import Proposal, propose_candidates
 from agent.verifier import Score
 from envs.types import Observation
+from world_model.messages import Message, PagePicture
 
 
 @dataclass
@@ -120,16 +121,17 @@ def step_signals(obs: Observation, visited: Sequence[str], last_failed: bool, la
 
 
 async def propose_by_vote(
-    llm: LLM, goal: str, obs: Observation, page_text: str, history: Sequence[str], k: int, samples: int
+    llm: LLM, goal: str, obs: Observation, page_text: str, history: Sequence[str], k: int, samples: int, *,
+    picture: PagePicture | None = None,
 ) -> tuple[Proposal, float | None]:
     """(proposal, agreement) from ONE policy call with `samples` answers, each parsed and validated by
     the proposer. The first answer's first action is the greedy candidate (a reactive step's action,
     agent/proposer.py) and stays first; the others follow by how many answers proposed them, then by
     their best rank. Agreement is the share of answers whose top action is the greedy one."""
     batch = _OneCallManyAnswers(llm, samples)
-    proposals = [await propose_candidates(batch, goal, obs, page_text, history, k)]
+    proposals = [await propose_candidates(batch, goal, obs, page_text, history, k, picture=picture)]
     while batch.answers:  # some endpoints return fewer than n answers: vote over those there are
-        proposals.append(await propose_candidates(batch, goal, obs, page_text, history, k))
+        proposals.append(await propose_candidates(batch, goal, obs, page_text, history, k, picture=picture))
     votes: Counter[str] = Counter()
     best_rank: dict[str, int] = {}
     merged = Proposal(candidates=[], answer=proposals[0].answer)
@@ -159,7 +161,7 @@ class _OneCallManyAnswers:
         self.n = n
         self.answers: list[Completion] | None = None
 
-    async def complete(self, role: Role, messages: list[dict[str, str]], *, n: int = 1,
+    async def complete(self, role: Role, messages: list[Message], *, n: int = 1,
                        json_schema: dict[str, Any] | None = None, temperature: float | None = None) -> list[Completion]:
         if self.answers is None:
             self.answers = await self.llm.complete(role, messages, n=self.n, json_schema=json_schema,

@@ -26,6 +26,7 @@ from agent.llm.protocol import LLM
 from agent.proposer import CANDIDATES_SCHEMA
 from agent.verifier import Score
 from envs.actions import ANSWER_ACTIONS, ActionError, format_action, parse_action
+from world_model.messages import PagePicture, shown_to
 from world_model.templates import load_template
 from world_model.world_model import ImaginedStep, Prediction, WorldModel, format_history, imagined_text
 
@@ -71,16 +72,18 @@ class Imagination:
     page_text: str
     history: Sequence[str]
     score: Callable[[str, list[ImaginedStep]], Awaitable[Score]]  # (first action, trajectory) -> Score
+    picture: PagePicture | None = None  # the real page's, for the roles it is for (--vision)
 
     async def predict(self, path: Path) -> Prediction:
         """The page after the path's last action, given the imagined steps before it."""
-        return await self.world_model.predict(self.goal, self.page_text, self.history, path.steps, path.actions[-1])
+        return await self.world_model.predict(self.goal, self.page_text, self.history, path.steps, path.actions[-1],
+                                              picture=self.picture)
 
     async def next_actions(self, path: Path, width: int) -> list[str]:
         """Up to `width` distinct, parseable next actions on the path's imagined page."""
         messages = load_template(EXPAND_PROMPT).render(
             goal=self.goal, history=format_history(self.history), observation=self.page_text,
-            imagined_so_far=imagined_text(path.steps).strip(), k=width,
+            imagined_so_far=imagined_text(path.steps).strip(), k=width, picture=shown_to("policy", self.picture),
         )
         [answer] = await self.llm.complete("policy", messages, json_schema=CANDIDATES_SCHEMA)
         actions: list[str] = []

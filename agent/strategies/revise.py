@@ -20,6 +20,7 @@ from agent.verifier import Score
 from envs.actions import ActionError, format_action, parse_action
 from envs.tokens import clip_to_tokens
 from envs.types import Observation
+from world_model.messages import PagePicture, shown_to
 from world_model.templates import load_template
 from world_model.world_model import ACTION_TOKENS, ImaginedStep, describe, format_history
 
@@ -56,14 +57,17 @@ async def revise_versions(
     rounds: int,
     imagine: Callable[[str], Awaitable[list[ImaginedStep]]],
     score: Callable[[str, list[ImaginedStep]], Awaitable[Score]],
+    *,
+    picture: PagePicture | None = None,
 ) -> Versions:
-    """Up to `rounds` revisions after the imagined and scored first version(s) in `versions`."""
+    """Up to `rounds` revisions after the imagined and scored first version(s) in `versions` (the policy
+    shown the page's `picture` when it is for the policy)."""
     for _ in range(rounds):
         best = max(versions.actions, key=lambda a: versions.scores[a].value)
         if versions.scores[best].value >= COMPLETE:
             versions.note = f"version {versions.actions.index(best) + 1} scores complete: nothing to revise"
             return versions
-        action, reason, problem = await propose_revision(llm, goal, obs, page_text, history, versions)
+        action, reason, problem = await propose_revision(llm, goal, obs, page_text, history, versions, picture=picture)
         if problem:
             versions.note = problem
             return versions
@@ -79,11 +83,13 @@ async def revise_versions(
 
 
 async def propose_revision(
-    llm: LLM, goal: str, obs: Observation, page_text: str, history: Sequence[str], versions: Versions
+    llm: LLM, goal: str, obs: Observation, page_text: str, history: Sequence[str], versions: Versions, *,
+    picture: PagePicture | None = None,
 ) -> tuple[str, str, str | None]:
     """(revised action, reason, None), or ("", "", why there is no usable revision)."""
     messages = load_template(PROMPT).render(
-        goal=goal, history=format_history(history), observation=page_text, versions=versions_text(versions)
+        goal=goal, history=format_history(history), observation=page_text, versions=versions_text(versions),
+        picture=shown_to("policy", picture),
     )
     [answer] = await llm.complete("policy", messages, json_schema=REVISION_SCHEMA)
     data = answer.data if isinstance(answer.data, dict) else None

@@ -60,6 +60,7 @@ from envs.env import BrowserEnv
 from envs.guard import OriginGuard, task_start_urls
 from envs.rendering import render_text
 from envs.types import Env, Observation
+from world_model.messages import PagePicture
 from world_model.world_model import ImaginedStep, WorldModel
 
 COMPLETE = 1.0  # a node this good ends the search
@@ -110,11 +111,13 @@ class TreeResult:
 
 
 async def tree_search(parts: SearchParts, goal: str, observation: Observation, page_text: str,
-                      history: Sequence[str], candidates: Sequence[str], plan: StepPlan) -> TreeResult:
-    """Search from the real page `observation`, reached by the real `history`, starting with `candidates`."""
+                      history: Sequence[str], candidates: Sequence[str], plan: StepPlan, *,
+                      picture: PagePicture | None = None) -> TreeResult:
+    """Search from the real page `observation`, reached by the real `history`, starting with `candidates`.
+    `picture` is the real page's (--vision); the pages reached in forks are shown as text alone."""
     if not isinstance(parts.env, BrowserEnv):
         raise TypeError(f"tree search tries candidates for real in browser forks: {NO_BROWSER}")
-    search = RealSearch(parts, parts.env, goal, observation, page_text, history, plan)
+    search = RealSearch(parts, parts.env, goal, observation, page_text, history, plan, picture)
     try:
         await search.run(candidates)
     finally:
@@ -133,10 +136,10 @@ class RealSearch:
     """One step's best-first search from the real page `root`."""
 
     def __init__(self, parts: SearchParts, env: BrowserEnv, goal: str, root: Observation, page_text: str,
-                 history: Sequence[str], plan: StepPlan) -> None:
+                 history: Sequence[str], plan: StepPlan, picture: PagePicture | None = None) -> None:
         self.env, self.llm, self.world_model, self.verifier = env, parts.llm, parts.world_model, parts.verifier
         self.config, self.plan = parts.config, plan
-        self.goal, self.root, self.page_text = goal, root, page_text
+        self.goal, self.root, self.page_text, self.picture = goal, root, page_text, picture
         self.history = list(history)
         start_urls = task_start_urls(self.env.task) if self.env.task is not None else []
         self.start_url = start_urls[0] if start_urls else None
@@ -185,13 +188,13 @@ class RealSearch:
             assert page is not None  # only real nodes grow
             imagined = await self.world_model.imagine(
                 self.goal, page, action, 1, history=[*self.history, *actions[:-1]],
-                page_text=self.render(page) if parent else self.page_text)
+                page_text=self.render(page) if parent else self.page_text, picture=None if parent else self.picture)
             node = Node(actions, [*before, *imagined], how=f"imagined: {outcome}")
         else:
             step, page = outcome
             node = Node(actions, [*before, step], how=REAL, replayed=len(self.history) + len(actions) - 1, page=page)
         node.score = await self.verifier.score(self.goal, self.page_text, self.history, actions[0], node.steps,
-                                               samples=self.plan.samples)
+                                               samples=self.plan.samples, picture=self.picture)
         self.tried.append(node)
         return node
 
