@@ -249,9 +249,18 @@ def _changes(trace: Trace, step: dict[str, Any]) -> tuple[list[str], list[str]]:
     return clip(added), clip(removed)
 
 
+def _readable(content: Any) -> str:
+    """A message's content as text: a --vision prompt's parts in order, each picture by the file holding it."""
+    if not isinstance(content, list):
+        return str(content or "")
+    return "".join(str(part.get("text", "")) if part.get("type") == "text"
+                   else f"\n[picture: {part.get('image_url', {}).get('file', 'not recorded')}]\n"
+                   for part in content if isinstance(part, dict))
+
+
 def _call_context(trace: Trace, call: dict[str, Any]) -> dict[str, Any]:
     messages = trace.prompts.get(call["prompt_hash"], [])
-    prompt = "\n\n".join(f"[{m.get('role')}]\n{m.get('content')}" for m in messages)
+    prompt = "\n\n".join(f"[{m.get('role')}]\n{_readable(m.get('content'))}" for m in messages)
     if len(prompt) > PROMPT_CHARS:
         prompt = prompt[:PROMPT_CHARS] + f"\n… ({len(prompt) - PROMPT_CHARS} more characters)"
     usage = call.get("usage", {})

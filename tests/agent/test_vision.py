@@ -5,6 +5,7 @@ and a model that takes no images is one clear line."""
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from envs.browser import BrowserConfig
 from envs.marks import MARK_COLORS
 from envs.tokens import count_tokens
 from tests.envs.test_marks import PAGE, pixels_of
+from traces.report import write_report
 from traces.schema import read_trace
 from world_model.messages import PNG_DATA_URL, content_text, image_urls
 
@@ -147,6 +149,9 @@ def test_a_scripted_model_is_matched_on_the_text_and_counts_the_picture(
         text_tokens = sum(count_tokens(content_text(m["content"])) for m in messages)
         assert call["usage"]["prompt_tokens"] == text_tokens + VIEWPORT_TOKENS, call["role"]
     assert json.loads((tmp_path / "run" / "vision" / "result.json").read_text())["answer"] == "done"
+    # The report shows each prompt as text with its picture named by file, not as a list of parts.
+    page = html.unescape(write_report(tmp_path / "run" / "vision").read_text(encoding="utf-8"))
+    assert "[picture: steps/000-marks.png]" in page and "'image_url'" not in page and "'type': 'text'" not in page
 
 
 def one_line_refusal(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
