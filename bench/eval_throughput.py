@@ -11,12 +11,16 @@ Python process, the Playwright driver, Chromium's browser, renderer, GPU and uti
 the site servers). CPU seconds hardly depend on what else the machine is doing, unlike wall time,
 so they say where the harness's cost goes and whether a change cut it.
 
-    python bench/eval_throughput.py [--tasks N] [--workers 1,2] [--backend local,ray] [--cpu] [--quick]
+    python bench/eval_throughput.py [--tasks N] [--workers 1,2] [--backend local,ray] [--repeat N] [--cpu] [--quick]
 
 --backend local,ray measures both backends, each worker count on each, in one run. Ray is started once
 before the timed runs (on a cluster it is up already); each run still starts its actors, their browsers
 and sites, as the local backend starts its workers. CPU by process kind is for the local backend only
 (Ray's actors are not this process's children).
+
+--repeat N runs every (worker count, backend) N times, round after round, and gives each ratio as the
+median of its rounds' ratios with their range: the machine's speed drifts by several percent within
+minutes, so a ratio is taken within one round and its spread shown.
 
 --quick runs the first task with 1 and 2 workers and the CPU breakdown, on both backends when Ray is
 installed: a smoke test (seconds).
@@ -29,6 +33,7 @@ import argparse
 import asyncio
 import importlib.util
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -184,12 +189,21 @@ def format_breakdown(by_kind: dict[str, float], tasks: int) -> str:
     return "\n".join(lines)
 
 
+def ratio_line(label: str, numerators: list[float], denominators: list[float], bar: float) -> str:
+    """The median of the rounds' ratios against the bar, with their range when there were several."""
+    ratios = sorted(n / d for n, d in zip(numerators, denominators, strict=True))
+    median = statistics.median(ratios)
+    spread = f" (rounds: {', '.join(f'{r:.2f}' for r in ratios)})" if len(ratios) > 1 else ""
+    return f"{label}: {median:.2f}x{spread}  (bar {bar}x: {'met' if median >= bar else 'NOT met'})"
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, help="run only the first N tasks of the suite (default: all)")
     parser.add_argument("--workers", default="1,2", help="worker counts to measure (default: %(default)s)")
     parser.add_argument("--backend", default="local", help="backends to measure: local, ray or local,ray "
                         "(default: %(default)s)")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of runs (default: %(default)s)")
     parser.add_argument("--cpu", action="store_true",
                         help="also print CPU seconds per task by process kind (the sampling thread shares the "
                              "workers' interpreter, so the throughput figures of such a run are a little lower)")
@@ -212,29 +226,30 @@ async def main() -> int:
         init_ray(ray, cpus=max(counts))
         # Until its workers have started (and preloaded the agent), Ray would take CPU from the first runs.
         ray.get([ray.remote(num_cpus=1)(worker_pid).remote() for _ in range(max(counts))])
-    rates: dict[tuple[str, int], float] = {}
-    for workers in counts:
-        for backend in backends:
-            cpu = args.cpu and backend == "local"
-            before, cpu_before = load(), cpu_times()
-            with CpuSampler() if cpu else nullcontext() as sampler:
-                rate, finished, successes = await tasks_per_minute(workers, args.tasks, backend)
-            rates[backend, workers] = rate
-            busy = busy_share(cpu_before, cpu_times())
-            print(f"{backend:<5} {workers} worker(s): {rate:6.1f} tasks/min  ({successes}/{finished} oracle successes)"
-                  f"  load average before {before}, after {load()}; cores busy {100 * busy:.0f}%", flush=True)
-            if sampler is not None:
-                print(format_breakdown(sampler.by_kind(), finished), flush=True)
+    rates: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for round_ in range(args.repeat):
+        if args.repeat > 1:
+            print(f"round {round_ + 1} of {args.repeat}", flush=True)
+        for workers in counts:
+            for backend in backends:
+                cpu = args.cpu and backend == "local" and round_ == 0
+                before, cpu_before = load(), cpu_times()
+                with CpuSampler() if cpu else nullcontext() as sampler:
+                    rate, finished, successes = await tasks_per_minute(workers, args.tasks, backend)
+                rates[backend, workers].append(rate)
+                busy = busy_share(cpu_before, cpu_times())
+                print(f"{backend:<5} {workers} worker(s): {rate:6.1f} tasks/min  ({successes}/{finished} oracle "
+                      f"successes)  load average before {before}, after {load()}; cores busy {100 * busy:.0f}%",
+                      flush=True)
+                if sampler is not None:
+                    print(format_breakdown(sampler.by_kind(), finished), flush=True)
     for backend in backends:
         if (backend, 1) in rates and (backend, 2) in rates:
-            ratio = rates[backend, 2] / rates[backend, 1]
-            verdict = "met" if ratio >= BAR else "NOT met"
-            print(f"{backend}: 2 workers / 1 worker: {ratio:.2f}x  (bar {BAR}x: {verdict})")
+            print(ratio_line(f"{backend}: 2 workers / 1 worker", rates[backend, 2], rates[backend, 1], BAR))
     for workers in counts:
         if ("ray", workers) in rates and ("local", workers) in rates:
-            ratio = rates["ray", workers] / rates["local", workers]
-            print(f"{workers} worker(s): ray / local: {ratio:.2f}x  (bar {RAY_BAR}x: "
-                  f"{'met' if ratio >= RAY_BAR else 'NOT met'})")
+            print(ratio_line(f"{workers} worker(s): ray / local", rates["ray", workers], rates["local", workers],
+                             RAY_BAR))
     return 0
 
 
