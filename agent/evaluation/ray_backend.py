@@ -23,8 +23,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from agent.evaluation.runner import CLOSING_GRACE_S, EvalOptions, Worker, error_record
+from agent.evaluation.runner import CLOSING_GRACE_S, EvalOptions, Worker, error_record, stop_on_config_error
 from agent.evaluation.suites import EvalError, SuiteTask
+from agent.llm.settings import ConfigError
 from envs.types import first_line
 
 SHIPPING_GRACE_S = 60.0  # beyond a task's own limit: its files' trip back, an actor's start
@@ -130,10 +131,12 @@ async def run_jobs(jobs: list[tuple[str, SuiteTask]], options: EvalOptions, site
         await actor.start.remote()
         return actor
 
+    stop: list[ConfigError] = []
+
     async def work(index: int) -> None:
         actor = None
         try:
-            while not queue.empty():
+            while not queue.empty() and not stop:
                 strategy, task, attempt = queue.get_nowait()
                 task_dir = options.out / strategy / task.id
                 earlier = read_files(task_dir) if options.resume and task_dir.is_dir() else {}
@@ -141,6 +144,9 @@ async def run_jobs(jobs: list[tuple[str, SuiteTask]], options: EvalOptions, site
                 actor = actor or await new_actor(index)
                 try:
                     record, files = await asyncio.wait_for(actor.run.remote(strategy, task, earlier), deadline)
+                except ConfigError as exc:  # raised in the actor: Ray's error is also the original's class
+                    stop.append(getattr(exc, "cause", None) or exc)
+                    continue
                 except (TimeoutError, ray.exceptions.RayActorError) as exc:
                     ray.kill(actor, no_restart=True)
                     actor = None
@@ -163,6 +169,7 @@ async def run_jobs(jobs: list[tuple[str, SuiteTask]], options: EvalOptions, site
 
     try:
         await asyncio.gather(*(work(i) for i in range(min(options.workers, len(jobs)))))
+        stop_on_config_error(stop)
     finally:
         if started_here:
             ray.shutdown()

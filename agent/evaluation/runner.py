@@ -51,6 +51,7 @@ from envs.miniwob import MiniWoBTask
 from envs.suites.local import LocalSites, oracle_of
 from envs.suites.miniwob import run_miniwob_oracle
 from envs.suites.oracle import run_oracle
+from envs.types import first_line
 from envs.webarena.evaluators import JudgeRequiredError
 from envs.webarena.task import WebArenaTask
 from envs.webarena.verified import infer_task_type, write_agent_response
@@ -163,6 +164,8 @@ class Worker:
                                    limit if limit is None or strategy == ORACLE else limit + CLOSING_GRACE_S)
         except TimeoutError:
             attempt.error = f"timed out after {self.options.task_timeout:g} s"
+        except ConfigError:
+            raise  # the models' or the eval's configuration: every task would fail alike (see stop_on_config_error)
         except Exception as exc:
             attempt.error = _describe_error(exc)
         finally:
@@ -420,14 +423,27 @@ async def _run_jobs(jobs: list[tuple[str, SuiteTask]], options: EvalOptions, sit
         if failed:
             raise failed[0]
 
+        stop: list[ConfigError] = []
+
         async def work(worker: Worker) -> None:
-            while not queue.empty():
+            while not queue.empty() and not stop:
                 strategy, task = queue.get_nowait()
-                finished(await worker.run(strategy, task))
+                try:
+                    finished(await worker.run(strategy, task))
+                except ConfigError as exc:
+                    stop.append(exc)
 
         await asyncio.gather(*(work(w) for w in workers))
+        stop_on_config_error(stop)
     finally:
         await asyncio.gather(*(w.close() for w in workers), return_exceptions=True)
+
+
+def stop_on_config_error(errors: list[ConfigError]) -> None:
+    """A configuration error in a task (a rejected API key, a model that takes no images) stops the eval
+    as one user error: the tasks in flight finish, no other starts, and --resume goes on once it is fixed."""
+    if errors:
+        raise EvalError(f"{first_line(errors[0])}; the eval stopped there: fix that, then go on with --resume")
 
 
 def _prepare_out_dir(options: EvalOptions, plan: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:

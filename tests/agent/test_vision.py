@@ -183,3 +183,27 @@ def test_a_model_that_takes_no_images_is_one_clear_line(site: str, tmp_path: Pat
     assert message == (f"--vision verifier: the model at gguf:{gguf} (llama.cpp on this machine) does not take "
                        "images; drop --vision or use a multimodal model")
     assert "unknown role 'critic'" in one_line_refusal(run(site, tmp_path / "x", "--vision", "policy,critic"), capsys)
+
+
+def test_eval_stops_at_a_model_that_takes_no_images_and_resumes_once_dropped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    out = tmp_path / "study"
+    study = ["eval", "--suite", "miniwob", "--tasks", "click-test,click-button", "--strategy", "reactive",
+             "--max-steps", "1", "--out", str(out), "--model", "openai:gpt-3.5-turbo"]
+    with FakeOpenAIServer(answers=answer, reject_images=True) as server:
+        capsys.readouterr()
+        assert main([*study, "--base-url", server.base_url, "--vision"]) == 2
+        err = capsys.readouterr().err  # eval's progress line, then the error
+        assert "Traceback" not in err and err.count("forethought: ") == 1, err
+        message = err.strip().splitlines()[-1].removeprefix("forethought: ")
+        asked = len(server.chat_requests)
+        assert message.startswith(f"the model at {server.base_url} ('gpt-3.5-turbo') does not take images")
+        assert message.endswith("; the eval stopped there: fix that, then go on with --resume")
+        assert asked == 1  # the first task's first call; the second task never started
+        assert (out / "results.jsonl").read_text(encoding="utf-8") == ""  # no error rows to clear up
+
+        assert main([*study, "--base-url", server.base_url, "--resume"]) == 0  # without --vision
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert sorted((row["task_id"], row["error"]) for row in rows) == [
+        ("miniwob.click-button.seed0", None), ("miniwob.click-test.seed0", None)]
