@@ -98,14 +98,14 @@ async def run_suite(suite: str, tasks: list[SuiteTask], strategies: tuple[str, .
 
 
 def adaptive_modes(run_dirs: list[Path]) -> Counter[str]:
-    """How many of adaptive's real steps ran each mode (its traces under each run_dir/adaptive)."""
+    """How many of adaptive's real steps ran each mode (its steps.jsonl under each run_dir/adaptive)."""
     modes: Counter[str] = Counter()
     for run_dir in run_dirs:
-        for trace in sorted((run_dir / "adaptive").glob("*/trace.jsonl")):
-            for line in trace.read_text(encoding="utf-8").splitlines():
-                event = json.loads(line) if line.strip() else {}
-                if event.get("type") == "step" and event.get("choice") is not None:
-                    modes[event["mode"]] += 1
+        for steps in sorted((run_dir / "adaptive").glob("*/steps.jsonl")):
+            for line in steps.read_text(encoding="utf-8").splitlines():
+                step = json.loads(line) if line.strip() else {}
+                if step.get("choice") is not None:
+                    modes[step["mode"]] += 1
     return modes
 
 
