@@ -224,7 +224,7 @@ async def main() -> int:
         from agent.evaluation.ray_backend import init_ray
 
         init_ray(ray, cpus=max(counts))
-        # Until its workers have started (and preloaded the agent), Ray would take CPU from the first runs.
+        # Until its own processes and idle workers have started, Ray would take CPU from the first runs.
         ray.get([ray.remote(num_cpus=1)(worker_pid).remote() for _ in range(max(counts))])
     rates: dict[tuple[str, int], list[float]] = defaultdict(list)
     for round_ in range(args.repeat):
