@@ -1,6 +1,7 @@
 """Scoring an imagined trajectory against the task, WebDreamer's way: complete 1.0 / on track 0.5 /
-wrong 0, averaged over m samples. Structured output where the endpoint supports it; otherwise the
-verdict is read from plain text."""
+wrong 0, averaged over m samples. An action that ends the task (an answer, or reporting it infeasible)
+scores 1 when complete and 0 otherwise: nothing can follow it, so "on track" after it is a failure.
+Structured output where the endpoint supports it; otherwise the verdict is read from plain text."""
 from __future__ import annotations
 
 import re
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agent.llm.protocol import LLM
-from envs.actions import ActionError, parse_action
+from envs.actions import ANSWER_ACTIONS, ActionError, parse_action
 from envs.tokens import clip_to_tokens
 from world_model.messages import PagePicture, shown_to
 from world_model.templates import PART_TOKENS, load_template
@@ -79,16 +80,26 @@ class LLMVerifier:
         )
         answers = await self.llm.complete("verifier", messages, n=samples or self.samples, json_schema=VERDICT_SCHEMA)
         score = Score(value=0.0)
+        ends_task = _ends_task(action)
         for answer in answers:
             value, reason = read_verdict(answer.text, answer.data)
             if value is None:
                 score.unreadable += 1
                 continue
+            if ends_task and value < VERDICT_VALUES["complete"]:
+                value = VERDICT_VALUES["wrong"]  # an answer cannot be "on track": after it nothing more is done
             score.samples.append(value)
             score.reasons.append(reason)
         if score.samples:
             score.value = round(sum(score.samples) / len(score.samples), 4)
         return score
+
+
+def _ends_task(action: str) -> bool:
+    try:
+        return parse_action(action).name in ANSWER_ACTIONS
+    except ActionError:
+        return False
 
 
 def read_verdict(text: str, data: Any = None) -> tuple[float | None, str]:

@@ -360,6 +360,16 @@ async def test_verifier_averages_its_samples_and_counts_unreadable_ones() -> Non
     assert score.samples == [1.0, 0.5, 0.0] and score.value == 0.5 and score.unreadable == 1
 
 
+async def test_an_action_that_ends_the_task_scores_only_when_complete() -> None:
+    # As Qwen2.5-Coder-1.5B judged click-button-sequence: the right first click "wrong" (the task is not
+    # done yet) and an answer "on track", which would have ended the task unfinished.
+    llm = ScriptedLLM({"verifier": [verdict("on track"), verdict("complete"), verdict("on track")]})
+    verifier = LLMVerifier(llm, samples=1)
+    assert (await verifier.score(GOAL, "page", [], "send_msg_to_user('answer')", None)).value == 0.0
+    assert (await verifier.score(GOAL, "page", [], "report_infeasible('no such item')", None)).value == 1.0
+    assert (await verifier.score(GOAL, "page", [], "click('e1')", None)).value == 0.5  # progress, not an end
+
+
 async def test_the_verifier_sees_the_predicted_change_set_and_is_told_a_wrong_outcome_is_wrong() -> None:
     # Keyed on the element acted on and the change set: the answer comes only if the prompt lists them.
     listed = ("Action: click('e2') (on: tab 'Billing')\nPredicted outcome: The Billing tab is selected. "

@@ -39,7 +39,9 @@ def answer(body: dict[str, Any]) -> str:
                                           {"action": "click('e2')", "reason": "Two"}]})
     if schema == "prediction":
         return json.dumps(PREDICTION)
-    return json.dumps({"reason": "it does what was asked", "verdict": "on track"})
+    judged = content_text(body["messages"][-1]["content"]).split("<imagined>")[-1]
+    done = f"Action: {ANSWER}" in judged
+    return json.dumps({"reason": "it does what was asked", "verdict": "complete" if done else "on track"})
 
 
 def schema_of(body: dict[str, Any]) -> str:
