@@ -90,7 +90,10 @@ async def _not_loaded(session: BrowserSession, page: Page, action: Action, limit
 
 async def _perform(session: BrowserSession, page: Page, action: Action, timeout: int) -> None:
     name, args = action.name, action.args
-    if name in ("click", "dblclick"):
+    if name in ("click", "dblclick", "select_option") and (option := await _option_of_select(page, args[0])):
+        select, value = option
+        await select.select_option(value=value, timeout=timeout)
+    elif name in ("click", "dblclick"):
         button = _MOUSE_BUTTONS[args[1] if len(args) > 1 else "left"]
         modifiers = list(args[2]) if len(args) > 2 else []
         element = await _element(page, args[0])
@@ -202,6 +205,20 @@ async def _element(page: Page, element_id: str) -> Locator:
             "use an id from the current observation"
         )
     return element
+
+
+async def _option_of_select(page: Page, element_id: str) -> tuple[Locator, str] | None:
+    """(its <select>, its value) when the element is an option of a drop-down list. The observation lists
+    the options under their select, so models aim at the one they want (click('e7'), or select_option on
+    it with a placeholder value); Chromium does not lay out a closed list's options, so acting on one
+    waits for it to become visible and times out. Selecting it in its list is what was meant."""
+    element = await _element(page, element_id)
+    try:
+        value = await element.evaluate("e => e.tagName === 'OPTION' && e.closest('select') ? e.value : null",
+                                       timeout=1000)
+    except PlaywrightError:
+        return None  # the page moved on: the action fails as it would have
+    return (element.locator("xpath=ancestor::select[1]"), value) if isinstance(value, str) else None
 
 
 async def _upload(session: BrowserSession, page: Page, element_id: str, files: list[str], timeout: int) -> None:
