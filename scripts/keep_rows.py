@@ -3,7 +3,8 @@
     python scripts/keep_rows.py RUN_DIR DEST
 
 Keeps run.json, results.jsonl and summary.json of every eval under RUN_DIR and each task's steps.jsonl
-(what the frontier bench counts overrulings and adaptive's modes from), in the same layout. Traces,
+(what the frontier bench counts overrulings and adaptive's modes from) of each finished task, in the
+same layout. Traces,
 screenshots, HARs and checkpoints stay behind, so the copy is small enough to commit: the README's long
 measurements keep their rows in bench/results/, and a run cut short by the end of a session goes on from
 a copy with `cp -r DEST RUN_DIR` and the bench's `--resume` (finished tasks are not run again).
@@ -21,7 +22,8 @@ def keep_rows(run_dir: Path, dest: Path) -> int:
     """Copy the kept files of `run_dir` into `dest`; how many were copied."""
     copied = 0
     for path in sorted(run_dir.rglob("*")):
-        if path.name in KEPT and path.is_file():
+        unfinished = path.name == "steps.jsonl" and not (path.parent / "result.json").is_file()
+        if path.name in KEPT and path.is_file() and not unfinished:  # a task cut short runs again on --resume
             target = dest / path.relative_to(run_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)

@@ -22,11 +22,14 @@ def test_kept_rows_resume_a_run_without_running_its_finished_tasks_again(tmp_pat
     out, kept = tmp_path / "run", tmp_path / "kept"
     study = ["eval", "--suite", "miniwob", "--agent", "oracle", "--tasks", "click-test,click-button", "--out", str(out)]
     assert main(study) == 0
+    cut_short = out / "oracle" / "miniwob.focus-text.seed0"  # a task killed mid-run: steps, no result
+    cut_short.mkdir(parents=True)
+    (cut_short / "steps.jsonl").write_text('{"step": 1}\n', encoding="utf-8")
     ran = subprocess.run([sys.executable, str(ROOT / "scripts" / "keep_rows.py"), str(out), str(kept)],
                          capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
     assert sorted(str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file()) == [
-        "results.jsonl", "run.json", "summary.json"]  # no traces, screenshots or HARs
+        "results.jsonl", "run.json", "summary.json"]  # no traces, screenshots, HARs, nor the cut-short steps
 
     # As if the run had been cut short after its first task: only the second runs on --resume.
     first, second = rows(out)
