@@ -90,24 +90,24 @@ async def _not_loaded(session: BrowserSession, page: Page, action: Action, limit
 
 async def _perform(session: BrowserSession, page: Page, action: Action, timeout: int) -> None:
     name, args = action.name, action.args
-    if name in ("click", "dblclick", "select_option") and (option := await _option_of_select(page, args[0])):
-        select, value = option
-        await select.select_option(value=value, timeout=timeout)
-    elif name in ("click", "dblclick"):
-        button = _MOUSE_BUTTONS[args[1] if len(args) > 1 else "left"]
-        modifiers = list(args[2]) if len(args) > 2 else []
+    if name in ("click", "dblclick", "select_option"):
         element = await _element(page, args[0])
-        method = element.click if name == "click" else element.dblclick
-        await method(button=button, modifiers=modifiers, timeout=timeout)
+        if option := await _option_of_select(element):
+            select, value = option
+            await select.select_option(value=value, timeout=timeout)
+        elif name == "select_option":
+            # Playwright matches each string against option values and labels.
+            await element.select_option(args[1] if isinstance(args[1], str) else list(args[1]), timeout=timeout)
+        else:
+            button = _MOUSE_BUTTONS[args[1] if len(args) > 1 else "left"]
+            modifiers = list(args[2]) if len(args) > 2 else []
+            method = element.click if name == "click" else element.dblclick
+            await method(button=button, modifiers=modifiers, timeout=timeout)
     elif name == "fill":
         element = await _element(page, args[0])
         await element.fill(args[1], timeout=timeout)
         if len(args) > 2 and args[2]:
             await element.press("Enter", timeout=timeout)
-    elif name == "select_option":
-        options = args[1] if isinstance(args[1], str) else list(args[1])
-        # Playwright matches each string against option values and labels.
-        await (await _element(page, args[0])).select_option(options, timeout=timeout)
     elif name == "hover":
         await (await _element(page, args[0])).hover(timeout=timeout)
     elif name == "press":
@@ -207,12 +207,11 @@ async def _element(page: Page, element_id: str) -> Locator:
     return element
 
 
-async def _option_of_select(page: Page, element_id: str) -> tuple[Locator, str] | None:
+async def _option_of_select(element: Locator) -> tuple[Locator, str] | None:
     """(its <select>, its value) when the element is an option of a drop-down list. The observation lists
     the options under their select, so models aim at the one they want (click('e7'), or select_option on
     it with a placeholder value); Chromium does not lay out a closed list's options, so acting on one
     waits for it to become visible and times out. Selecting it in its list is what was meant."""
-    element = await _element(page, element_id)
     try:
         value = await element.evaluate("e => e.tagName === 'OPTION' && e.closest('select') ? e.value : null",
                                        timeout=1000)

@@ -2,10 +2,9 @@
 
     python scripts/keep_rows.py RUN_DIR DEST
 
-Keeps run.json, results.jsonl and summary.json of every eval under RUN_DIR and each task's steps.jsonl
-(what the frontier bench counts overrulings and adaptive's modes from) of each finished task, in the
-same layout. Traces,
-screenshots, HARs and checkpoints stay behind, so the copy is small enough to commit: the README's long
+Keeps run.json, results.jsonl and summary.json of every eval under RUN_DIR and each finished task's
+steps.jsonl (what the frontier bench counts overrulings and adaptive's modes from), in the same layout.
+Traces, screenshots, HARs and checkpoints stay behind, so the copy is small enough to commit: the README's long
 measurements keep their rows in bench/results/, and a run cut short by the end of a session goes on from
 a copy with `cp -r DEST RUN_DIR` and the bench's `--resume` (finished tasks are not run again).
 """
