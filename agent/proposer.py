@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.llm.protocol import LLM
-from envs.actions import ActionError, format_action, parse_action
+from envs.actions import Action, ActionError, format_action, parse_action
 from envs.types import Observation
 from world_model.messages import PagePicture, shown_to
 from world_model.templates import load_template
@@ -121,6 +121,7 @@ async def propose_candidates(
         try:
             action = parse_action(raw)
             action.check_ids(obs)
+            _check_no_placeholder(action)
         except ActionError as exc:
             proposal.rejected.append({"answer": raw, "error": str(exc)})
             continue
@@ -134,6 +135,17 @@ async def propose_candidates(
         proposal.refined_out = [c for c in proposal.candidates if c not in keep]
         proposal.candidates = [c for c in proposal.candidates if c in keep]
     return proposal
+
+
+_PLACEHOLDER = re.compile(r"^<[^<>]*>$")  # the action list's '<text to type>', '<the answer>', ...
+
+
+def _check_no_placeholder(action: Action) -> None:
+    """A value copied from the action list as it stands there is no value: the proposal is rejected so
+    the policy is asked again (small models copy '<text to type>' rather than the task's text)."""
+    for arg in action.args:
+        if isinstance(arg, str) and _PLACEHOLDER.match(arg.strip()):
+            raise ActionError(f"{arg!r} is the action list's placeholder: write the real value in its place")
 
 
 def _proposed_actions(text: str, data: Any) -> list[tuple[str, str]]:

@@ -1,7 +1,10 @@
 """Scoring an imagined trajectory against the task, WebDreamer's way: complete 1.0 / on track 0.5 /
-wrong 0, averaged over m samples. An action that ends the task (an answer, or reporting it infeasible)
-scores 1 when complete and 0 otherwise: nothing can follow it, so "on track" after it is a failure.
-Structured output where the endpoint supports it; otherwise the verdict is read from plain text."""
+wrong 0, averaged over m samples. Where the endpoint gives token logprobs, a sample's value is the
+expected one under the model's own odds for the three verdicts (0.55 complete, 0.45 on track: 0.775),
+so one sample already says how sure the verifier is, and an overrule margin compares sureness rather
+than two coin flips. An action that ends the task (an answer, or reporting it infeasible) scores 1 when
+complete and 0 otherwise: nothing can follow it, so "on track" after it is a failure. Structured output
+where the endpoint supports it; otherwise the verdict is read from plain text."""
 from __future__ import annotations
 
 import re
@@ -39,6 +42,7 @@ class Score:
     samples: list[float] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     unreadable: int = 0  # samples with no verdict in them
+    weighed: int = 0  # samples valued by the verdicts' odds (token logprobs) rather than the verdict drawn
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,13 +90,25 @@ class LLMVerifier:
             if value is None:
                 score.unreadable += 1
                 continue
-            if ends_task and value < VERDICT_VALUES["complete"]:
+            odds = (answer.choice_probs or {}).get("verdict")
+            if odds:
+                value = expected_value(odds, ends_task)
+                score.weighed += 1
+            elif ends_task and value < VERDICT_VALUES["complete"]:
                 value = VERDICT_VALUES["wrong"]  # an answer cannot be "on track": after it nothing more is done
             score.samples.append(value)
             score.reasons.append(reason)
         if score.samples:
             score.value = round(sum(score.samples) / len(score.samples), 4)
         return score
+
+
+def expected_value(odds: dict[str, float], ends_task: bool = False) -> float:
+    """The verdict's value in expectation over `odds` (verdict -> probability); for an action that ends
+    the task only "complete" counts."""
+    if ends_task:
+        return round(odds.get("complete", 0.0), 4)
+    return round(sum(VERDICT_VALUES[v] * p for v, p in odds.items() if v in VERDICT_VALUES), 4)
 
 
 def _ends_task(action: str) -> bool:

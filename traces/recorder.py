@@ -202,7 +202,8 @@ class TraceRecorder:
             self._write({"type": "llm_call", "step": step, "role": call["role"], "model": call["model"],
                          "prompt_hash": key, "answers": call["answers"], "n": call.get("n", 1),
                          "json_schema": call.get("json_schema"), "usage": call["usage"],
-                         "started_at": call.get("started_at", 0.0)})
+                         "started_at": call.get("started_at", 0.0)}
+                        | ({"answer_probs": call["answer_probs"]} if call.get("answer_probs") else {}))
         self.calls_written += len(calls)
 
     def _pictures_by_file(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

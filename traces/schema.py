@@ -375,6 +375,7 @@ class LLMCallEvent(_Data):
     json_schema: str | None = None
     usage: UsageData = UsageData()
     started_at: float = 0.0
+    answer_probs: list[dict[str, dict[str, float]] | None] | None = None  # per answer, its fixed-value fields' odds
 
 
 class ScoreData(_Data):

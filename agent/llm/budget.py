@@ -32,8 +32,10 @@ class CallRecord:
     started_at: float  # time.time() when the call started
     n: int = 1
     json_schema: dict[str, Any] | None = None
+    answer_probs: list[dict[str, dict[str, float]] | None] | None = None  # per answer: Completion.choice_probs
 
     def to_dict(self) -> dict[str, Any]:
+        probs = {"answer_probs": self.answer_probs} if self.answer_probs and any(self.answer_probs) else {}
         return {
             "role": self.role,
             "model": self.model,
@@ -44,7 +46,7 @@ class CallRecord:
             "started_at": self.started_at,
             "n": self.n,
             "json_schema": self.json_schema.get("title") if self.json_schema else None,
-        }
+        } | probs
 
 
 @dataclass
@@ -141,6 +143,7 @@ class MeteredLLM:
                 started_at=started_at,
                 n=n,
                 json_schema=json_schema,
+                answer_probs=[c.choice_probs for c in completions],
             )
         )
         return completions

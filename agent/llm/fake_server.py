@@ -12,6 +12,7 @@ Usage counts a prompt as OpenAI does, pictures by their tiles (agent/llm/pricing
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -59,6 +60,8 @@ class FakeOpenAIServer:
         reject_n: bool = False,
         reject_seed: bool = False,
         reject_images: bool = False,
+        reject_logprobs: bool = False,
+        token_odds: dict[str, list[tuple[str, float]]] | None = None,
         cached_tokens: int = 0,
         model: str = "fake-model",
     ) -> None:
@@ -70,6 +73,10 @@ class FakeOpenAIServer:
         self.reject_n = reject_n  # answer 400 to n > 1, as llama.cpp's server does
         self.reject_seed = reject_seed  # answer 400 to `seed`, as some OpenAI-compatible servers do
         self.reject_images = reject_images  # answer 400 to an image part, as a text-only model does
+        self.reject_logprobs = reject_logprobs  # answer 400 to `logprobs`, as OpenAI's reasoning models do
+        # With `logprobs` asked: an answer's tokens are its words, spaces and marks, each certain (logprob 0)
+        # except those named here, whose likely tokens (with logprobs) are given.
+        self.token_odds = token_odds or {}
         self.cached_tokens = cached_tokens
         self.model = model
         self.requests: list[RecordedRequest] = []
@@ -116,6 +123,14 @@ class FakeOpenAIServer:
     def _take_failure(self) -> Failure | None:
         with self._lock:
             return self.failures.pop(0) if self.failures else None
+
+    def _logprobs(self, text: str) -> dict[str, Any]:
+        content = []
+        for token in re.findall(r"\w+|\s+|[^\w\s]", text):
+            likely = self.token_odds.get(token, [(token, 0.0)])
+            content.append({"token": token, "logprob": dict(likely).get(token, 0.0),
+                            "top_logprobs": [{"token": t, "logprob": lp} for t, lp in likely]})
+        return {"content": content}
 
     def _answer(self, body: dict[str, Any]) -> str | None:
         if callable(self.answers):
@@ -206,6 +221,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.reject_seed and "seed" in body:
             self._send(400, _error("Unrecognized request argument supplied: seed", "invalid_request_error"))
             return
+        if fake.reject_logprobs and "logprobs" in body:
+            self._send(400, _error("Unsupported parameter: 'logprobs' is not supported with this model.",
+                                   "invalid_request_error", param="logprobs"))
+            return
         if fake.delay_s:
             time.sleep(fake.delay_s)
         n = int(body.get("n") or 1) if fake.support_n else 1
@@ -226,6 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
             "model": body.get("model", fake.model),
             "choices": [
                 {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                | ({"logprobs": fake._logprobs(text)} if body.get("logprobs") else {})
                 for i, text in enumerate(texts)
             ],
             "usage": {

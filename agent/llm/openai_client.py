@@ -14,7 +14,7 @@ from typing import Any
 
 import openai
 
-from agent.llm.parsing import extract_json
+from agent.llm.parsing import TokenLogprobs, enum_fields, enum_probabilities, extract_json
 from agent.llm.pricing import PriceTable
 from agent.llm.pricing import prompt_tokens as count_prompt_tokens
 from agent.llm.protocol import Completion, ConfigError, Role, Usage, check_role
@@ -26,6 +26,9 @@ from world_model.messages import Message, image_urls, text_part
 log = logging.getLogger(__name__)
 
 _RETRY_STATUSES = {408, 409, 429}  # and every 5xx
+TOP_LOGPROBS = 10  # likely tokens asked per position when the schema has a field of fixed values (OpenAI allows 20)
+# Optional request fields some endpoints refuse (a 400 naming them): sent until refused, then never again.
+_OPTIONAL = {"seed": ("seed",), "logprobs": ("logprobs", "top_logprobs")}
 # How servers refuse a picture: OpenAI answers 400 "Invalid content type. image_url is only supported by
 # certain models", vLLM 400 "... is not a multimodal model", llama.cpp without a projector 500 "image
 # input is not supported". Asked only of a request that holds a picture.
@@ -91,10 +94,11 @@ class OpenAIChatLLM:
         self._samples_asked: dict[str, int] = {}  # per prompt: how many answers were asked for so far
         # Without user:password@: it is written into messages, result.json and the trace.
         self.base_url = str(without_credentials(str(client.base_url))).rstrip("/")
-        # Learned from the endpoint: some reject response_format json_schema, some ignore `n` or `seed`.
+        # Learned from the endpoint: some reject response_format json_schema, some ignore `n`, some
+        # refuse `seed` or `logprobs` (_OPTIONAL).
         self.json_schema_supported = True
         self.n_supported = True
-        self.seed_supported = True
+        self.refused: set[str] = set()
 
     async def aclose(self) -> None:
         """Close the HTTP connections (else they stay open until garbage collection)."""
@@ -114,7 +118,7 @@ class OpenAIChatLLM:
         temperature = self.temperature if temperature is None else temperature
         first = self._first_sample(messages, n)
 
-        async def one_by_one(start: int, count: int) -> list[tuple[list[str], Usage]]:
+        async def one_by_one(start: int, count: int) -> list[tuple[list[_Answer], Usage]]:
             return list(await asyncio.gather(*[self._call(messages, 1, json_schema, temperature, sample=start + i)
                                                for i in range(count)]))
 
@@ -139,11 +143,14 @@ class OpenAIChatLLM:
                     results += await one_by_one(first + got, n - got)
         latency = time.perf_counter() - started
         completions: list[Completion] = []
-        for texts, usage in results:
-            for index, text in enumerate(texts[: n - len(completions)]):
+        fields = enum_fields(json_schema)
+        for answers, usage in results:
+            for index, (text, tokens) in enumerate(answers[: n - len(completions)]):
                 call_usage = usage if index == 0 else Usage()
                 data = extract_json(text) if json_schema is not None else None
-                completions.append(Completion(text=text, role=role, model=self.model, usage=call_usage, data=data))
+                probs = enum_probabilities(tokens, fields) if tokens and fields else None
+                completions.append(Completion(text=text, role=role, model=self.model, usage=call_usage, data=data,
+                                              choice_probs=probs or None))
         if not completions:
             raise LLMError(f"the endpoint at {self.base_url} returned no choices for {self.model!r}")
         completions[0].usage.latency_s = latency
@@ -161,20 +168,23 @@ class OpenAIChatLLM:
     async def _call(
         self, messages: list[Message], n: int, json_schema: dict[str, Any] | None, temperature: float | None,
         sample: int = 0,
-    ) -> tuple[list[str], Usage]:
-        """One API request (with retries): the choices' texts and the request's usage. `sample`: which
-        of a call's answers this request is for (its seed is seed + sample)."""
+    ) -> tuple[list[_Answer], Usage]:
+        """One API request (with retries): the choices' texts with their token logprobs (when asked
+        for: a schema with a field of fixed values) and the request's usage. `sample`: which of a call's
+        answers this request is for (its seed is seed + sample)."""
         request: dict[str, Any] = {"model": self.model, "messages": messages}
         if extra_body := EXTRA_BODY.get():
             request["extra_body"] = extra_body
         if n > 1:
             request["n"] = n
-        if self.seed is not None and self.seed_supported:
+        if self.seed is not None and "seed" not in self.refused:
             request["seed"] = self.seed + sample
         if temperature is not None:
             request["temperature"] = temperature
         if self.max_tokens is not None:
             request["max_tokens"] = self.max_tokens
+        if enum_fields(json_schema) and "logprobs" not in self.refused:
+            request["logprobs"], request["top_logprobs"] = True, TOP_LOGPROBS
         if json_schema is not None and self.json_schema_supported:
             request["response_format"] = {
                 "type": "json_schema",
@@ -210,8 +220,10 @@ class OpenAIChatLLM:
                 raise LLMError(
                     f"the endpoint at {self.base_url} rejected the request for {self.model!r}: {_one_line(exc)}"
                 ) from exc
-        texts = [choice.message.content or "" for choice in self._choices(response)]
-        return texts, self._usage(response, request["messages"], texts)
+        choices = self._choices(response)
+        texts = [choice.message.content or "" for choice in choices]
+        return [(text, _token_logprobs(choice)) for text, choice in zip(texts, choices)], \
+            self._usage(response, request["messages"], texts)
 
     def _choices(self, response: Any) -> list[Any]:
         """The completion's choices. An answer that is no completion (a web server or a login proxy at
@@ -249,14 +261,16 @@ class OpenAIChatLLM:
         )
 
     async def _create_with_retries(self, request: dict[str, Any]) -> Any:
-        try:
-            return await self._create(request)
-        except openai.BadRequestError as exc:
-            if "seed" not in request or "seed" not in str(exc).lower():
-                raise
-            log.info("endpoint %s rejected seed (%s); not sending it", self.base_url, _one_line(exc))
-            self.seed_supported = False
-            return await self._create({k: v for k, v in request.items() if k != "seed"})
+        while True:
+            try:
+                return await self._create(request)
+            except openai.BadRequestError as exc:
+                named = [name for name, keys in _OPTIONAL.items() if keys[0] in request and name in str(exc).lower()]
+                if not named:
+                    raise
+                log.info("endpoint %s rejected %s (%s); not sending it", self.base_url, named[0], _one_line(exc))
+                self.refused.add(named[0])
+                request = {k: v for k, v in request.items() if k not in _OPTIONAL[named[0]]}
 
     async def _create(self, request: dict[str, Any]) -> Any:
         retry = 0
@@ -310,6 +324,21 @@ class OpenAIChatLLM:
             f"the model endpoint {self.base_url} {what} after {attempts} attempts: check that the server is "
             "running and the base URL (--base-url / OPENAI_BASE_URL) is right"
         )
+
+
+_Answer = tuple[str, list[TokenLogprobs]]  # a choice's text and its tokens' logprobs ([] when not asked)
+
+
+def _token_logprobs(choice: Any) -> list[TokenLogprobs]:
+    """The choice's tokens, each with its likely alternatives and itself, from `logprobs.content`."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None) or []
+    tokens = []
+    for item in content:
+        likely = [(alt.token, alt.logprob) for alt in (getattr(item, "top_logprobs", None) or [])]
+        if item.token not in {token for token, _ in likely}:
+            likely.append((item.token, item.logprob))
+        tokens.append((item.token, likely))
+    return tokens
 
 
 def _retry_after_s(headers: Any) -> float | None:

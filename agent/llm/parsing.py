@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
@@ -198,3 +199,47 @@ def _repaired(match: re.Match[str]) -> str:
     if token[0] == ",":
         return ""
     return _PY_LITERALS[token]
+
+
+# A token and the endpoint's most likely tokens at its position (its own among them), with log-probabilities.
+TokenLogprobs = tuple[str, list[tuple[str, float]]]
+
+
+def enum_fields(schema: dict[str, Any] | None) -> dict[str, list[str]]:
+    """The schema's top-level string properties that take one of a fixed list of values."""
+    properties = (schema or {}).get("properties") or {}
+    return {name: [str(v) for v in spec["enum"]] for name, spec in properties.items()
+            if isinstance(spec, dict) and isinstance(spec.get("enum"), list) and spec["enum"]}
+
+
+def enum_probabilities(tokens: list[TokenLogprobs], fields: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    """Per field of `fields` the answer wrote, the model's probability of each allowed value where it
+    wrote that field's value: the likely tokens at the value's first token, each credited to the values it
+    begins, renormalised over the allowed ones. The probabilities are the model's own (before any
+    grammar), so a sampled verdict of "complete" at p = 0.55 reads as 0.55, not as certainty. A field
+    whose first value token no allowed value begins with is left out."""
+    found: dict[str, dict[str, float]] = {}
+    text = ""
+    for token, likely in tokens:
+        for name, values in fields.items():
+            if name in found:
+                continue
+            opened = re.search(rf'"{re.escape(name)}"\s*:\s*("?)\s*$', text)
+            if opened is None:
+                continue
+            mass = dict.fromkeys(values, 0.0)
+            for alternative, logprob in likely:
+                piece = alternative.lstrip()
+                if not opened.group(1):  # the quote may come with the value's first token
+                    if not piece.startswith('"'):
+                        continue
+                    piece = piece[1:]
+                piece = piece.rstrip('",} \n').lower()
+                begun = [v for v in values if piece and (v.lower().startswith(piece) or piece.startswith(v.lower()))]
+                for value in begun:
+                    mass[value] += math.exp(logprob) / len(begun)
+            total = sum(mass.values())
+            if total > 0:
+                found[name] = {value: round(p / total, 4) for value, p in mass.items()}
+        text += token
+    return found

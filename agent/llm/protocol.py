@@ -61,6 +61,9 @@ class Completion:
     model: str
     usage: Usage = field(default_factory=Usage)
     data: Any = None
+    # Per enum field of the requested schema: the model's probability of each allowed value where the
+    # answer wrote it (agent/llm/parsing.enum_probabilities); None when the endpoint gave no logprobs.
+    choice_probs: dict[str, dict[str, float]] | None = None
 
 
 @runtime_checkable

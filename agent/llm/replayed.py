@@ -95,8 +95,9 @@ class ReplayLLM:
                 latency_s=time.perf_counter() - started if index == 0 else 0.0,
             )
             data = extract_json(answer) if json_schema is not None else None
+            probs = (call.get("answer_probs") or [])[index:index + 1]
             completions.append(Completion(text=answer, role=role, model=call.get("model", "replay"),
-                                          usage=usage, data=data))
+                                          usage=usage, data=data, choice_probs=probs[0] if probs else None))
         return completions
 
     def _explain_unknown(self, role: str, asked: list[Message]) -> str:

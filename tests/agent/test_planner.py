@@ -4,6 +4,7 @@ OpenAI-compatible endpoint through the real openai client."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from agent.config import PlannerConfig
 from agent.llm.budget import Budget
 from agent.llm.fake_server import Failure, FakeOpenAIServer
 from agent.llm.protocol import Completion, Usage
+from agent.llm.replayed import ReplayLLM
 from agent.llm.scripted import ScriptedLLM
 from agent.llm.settings import Settings, build_llm
 from agent.loop import RunResult, run_task
@@ -282,6 +284,19 @@ async def test_proposals_are_validated_deduplicated_and_self_refined(
     assert [r["answer"] for r in proposal.rejected] == ["click('e404')", "scroll("]
 
 
+async def test_a_value_copied_from_the_action_lists_placeholder_is_rejected(
+    env: BrowserEnv, page_path: Path, ids: dict[str, str]
+) -> None:
+    obs, _ = await env.reset(task(page_path))
+    copied = ["send_msg_to_user('<the answer>')", f"select_option('{ids['Alpha']}', ' <option text> ')"]
+    llm = ScriptedLLM({"policy": [candidates(*copied, "send_msg_to_user('<b>done</b>')")]})
+    proposal = await propose_candidates(llm, GOAL, obs, render_text(obs), [], k=3)
+
+    assert proposal.candidates == ["send_msg_to_user('<b>done</b>')"]  # markup in a real value is kept
+    assert [r["answer"] for r in proposal.rejected] == copied
+    assert all("placeholder: write the real value" in r["error"] for r in proposal.rejected)
+
+
 async def test_the_greedy_candidate_stays_first_through_deduplication_and_self_refinement(
     env: BrowserEnv, page_path: Path, ids: dict[str, str]
 ) -> None:
@@ -370,6 +385,20 @@ async def test_an_action_that_ends_the_task_scores_only_when_complete() -> None:
     assert (await verifier.score(GOAL, "page", [], "click('e1')", None)).value == 0.5  # progress, not an end
 
 
+async def test_with_the_verdicts_odds_a_sample_is_worth_its_expected_value() -> None:
+    odds = {"complete": [("complete", math.log(0.6)), ("on", math.log(0.3)), ("wrong", math.log(0.1))]}
+    with FakeOpenAIServer(answers=[verdict("complete")] * 2, token_odds=odds) as server:
+        llm = build_llm(Settings(model="openai:gpt-4o", base_url=server.base_url, api_key="k"))
+        try:
+            verifier = LLMVerifier(llm, samples=1)
+            click = await verifier.score(GOAL, "page", [], "click('e1')", None)
+            answer = await verifier.score(GOAL, "page", [], "send_msg_to_user('42')", None)
+        finally:
+            await llm.aclose()
+    assert (click.value, click.weighed) == (0.75, 1)  # 0.6 x 1 + 0.3 x 0.5, where the drawn verdict says 1
+    assert answer.value == 0.6  # an answer counts only as complete
+
+
 async def test_the_verifier_sees_the_predicted_change_set_and_is_told_a_wrong_outcome_is_wrong() -> None:
     # Keyed on the element acted on and the change set: the answer comes only if the prompt lists them.
     listed = ("Action: click('e2') (on: tab 'Billing')\nPredicted outcome: The Billing tab is selected. "
@@ -436,6 +465,22 @@ async def test_dreamer_end_to_end_through_the_openai_client(
     starts = {json.dumps(m[:-1]) + m[-1]["content"].split("</page>")[0] for m in first_step}
     assert len(first_step) == 1 + 2 + 2 and len(starts) == 1 and "Gamma" in starts.pop()
     assert result.usage["by_role"]["verifier"]["prompt_tokens"] > 0
+
+
+async def test_the_verdicts_odds_are_in_the_trace_and_a_replay_scores_with_them(
+    env: BrowserEnv, page_path: Path, ids: dict[str, str], tmp_path: Path
+) -> None:
+    odds = {"complete": [("complete", math.log(0.7)), ("on", math.log(0.2)), ("wrong", math.log(0.1))],
+            "wrong": [("wrong", math.log(0.8)), ("on", math.log(0.2))]}
+    with FakeOpenAIServer(answers=fake_answers(ids), token_odds=odds) as server:
+        await run(env, page_path, openai_llm(server.base_url), tmp_path / "live", strategy="dreamer", k=2, samples=1)
+    trace = tmp_path / "live" / "counter"
+    replayed = ReplayLLM.from_dir(trace)
+    await run(env, page_path, replayed, tmp_path / "replay", strategy="dreamer", k=2, samples=1)
+    live, again = (steps_of(tmp_path / out)[0]["scores"] for out in ("live", "replay"))
+    assert sorted(score["value"] for score in live.values()) == [0.1, 0.8]  # 0.2 x 0.5; 0.7 + 0.2 x 0.5
+    assert again == live
+    assert any(call.get("answer_probs") for call in read_trace(trace).calls)
 
 
 async def test_an_endpoint_that_fails_with_500_then_succeeds(

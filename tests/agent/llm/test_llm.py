@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import socket
 import time
@@ -165,6 +166,32 @@ async def test_json_schema_is_sent_as_response_format() -> None:
     sent = server.chat_requests[0]["response_format"]
     assert sent["type"] == "json_schema" and sent["json_schema"]["schema"] == SCHEMA
     assert sent["json_schema"]["name"] == "verifier_score"  # the API allows [A-Za-z0-9_-] only
+
+
+VERDICT = {"title": "verdict", "type": "object", "required": ["verdict"],
+           "properties": {"verdict": {"type": "string", "enum": ["complete", "on track", "wrong"]}}}
+
+
+async def test_a_schema_with_fixed_values_asks_for_logprobs_and_returns_the_values_odds() -> None:
+    odds = {"complete": [("complete", math.log(0.6)), ("on", math.log(0.3)), ("wrong", math.log(0.1))]}
+    with FakeOpenAIServer(answers=['{"verdict": "complete"}', '{"score": 1}'], token_odds=odds) as server:
+        llm = openai_llm(server.base_url)
+        [verdict] = await llm.complete("verifier", user("judge"), json_schema=VERDICT)
+        [score] = await llm.complete("verifier", user("score"), json_schema=SCHEMA)
+    assert verdict.choice_probs == {"verdict": {"complete": 0.6, "on track": 0.3, "wrong": 0.1}}
+    assert score.choice_probs is None  # no field of fixed values: no logprobs asked
+    assert [r.get("logprobs") for r in server.chat_requests] == [True, None]
+
+
+async def test_an_endpoint_that_refuses_logprobs_is_asked_without_them_from_then_on() -> None:
+    with FakeOpenAIServer(answers=['{"verdict": "wrong"}'] * 2, reject_logprobs=True) as server:
+        llm = openai_llm(server.base_url)
+        first = await llm.complete("verifier", user("judge"), json_schema=VERDICT)
+        second = await llm.complete("verifier", user("judge again"), json_schema=VERDICT)
+    assert [c.data for c in first + second] == [{"verdict": "wrong"}] * 2
+    assert first[0].choice_probs is None
+    assert ["logprobs" in r for r in server.chat_requests] == [True, False, False]  # refused once, learned
+    assert all("response_format" in r for r in server.chat_requests)  # not mistaken for refusing the schema
 
 
 async def test_rejected_response_format_falls_back_to_prompted_plain_text() -> None:

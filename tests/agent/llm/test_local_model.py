@@ -126,3 +126,6 @@ async def test_a_miniwob_task_runs_end_to_end_with_the_default_local_model(tmp_p
     assert steps and steps[0]["candidates"], steps[0]
     # The schema holds the policy to the ids on the page: no candidate names a missing element.
     assert not [r for s in steps for r in s["rejected"] if "no element" in r["error"]]
+    # llama.cpp gives token logprobs: verdicts are weighed by their odds, not read as a drawn word.
+    scores = [score for s in steps for score in (s.get("scores") or {}).values()]
+    assert not scores or any(score["weighed"] for score in scores), scores

@@ -1,12 +1,13 @@
 """Reading JSON out of a model's answer takes time linear in the answer, whatever the answer holds."""
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
 import pytest
 
-from agent.llm.parsing import extract_json
+from agent.llm.parsing import enum_fields, enum_probabilities, extract_json
 
 # Answers that took quadratic time (or crashed) before: braces that never close, braces nested deep,
 # spans that all fail to parse, quotes that swallow the rest, repairs of long spans.
@@ -63,3 +64,39 @@ def test_an_answer_too_deep_or_too_odd_is_no_crash(answer: str) -> None:
 def test_an_object_after_an_unclosed_quote_is_found() -> None:
     # An apostrophe opens a "string" that never closes; the object inside it is found by its own scan.
     assert extract_json("{ I don't know {\"action\": \"noop()\"} }") == {"action": "noop()"}
+
+
+# ---------------------------------------------------------------- a fixed-value field's odds from token logprobs
+
+VERDICT_FIELDS = {"verdict": ["complete", "on track", "wrong"]}
+
+
+def lp(p: float) -> float:
+    return math.log(p)
+
+
+def test_the_odds_of_a_fixed_value_field_are_read_where_its_value_starts() -> None:
+    # As Qwen2.5-Coder tokenises a verdict: the value's first token after `"verdict": "`, its likely
+    # alternatives including tokens the schema does not allow ("no"), which are left out.
+    tokens = [('{"', []), ("reason", []), ('":', []), (' "', []), ("on", [("on", lp(0.9))]), ('",', []),
+              (' "', []), ("verdict", []), ('":', []), (' "', []),
+              ("com", [("com", lp(0.4)), ("on", lp(0.3)), ("no", lp(0.2)), ("w", lp(0.1))]), ("plete", []), ('"}', [])]
+    odds = enum_probabilities(tokens, VERDICT_FIELDS)["verdict"]
+    assert odds == {"complete": 0.5, "on track": 0.375, "wrong": 0.125}  # "on" in the reason is not the verdict
+
+
+def test_a_value_token_that_carries_its_opening_quote_is_read_too() -> None:
+    likely = [(' "on', lp(0.6)), (' "wrong', lp(0.2)), (" 1", lp(0.2))]
+    tokens = [('{"verdict":', []), (' "on', likely), (' track"}', [])]
+    assert enum_probabilities(tokens, VERDICT_FIELDS) == {"verdict": {"complete": 0.0, "on track": 0.75, "wrong": 0.25}}
+
+
+def test_no_odds_where_the_field_is_absent_or_no_allowed_value_is_likely() -> None:
+    assert enum_probabilities([('{"reason": "x"}', [])], VERDICT_FIELDS) == {}
+    tokens = [('{"verdict": "', []), ("maybe", [("maybe", lp(0.7)), ("yes", lp(0.3))]), ('"}', [])]
+    assert enum_probabilities(tokens, VERDICT_FIELDS) == {}
+
+
+def test_enum_fields_are_the_schemas_fixed_value_strings() -> None:
+    schema = {"properties": {"reason": {"type": "string"}, "verdict": {"type": "string", "enum": ["a", "b"]}}}
+    assert enum_fields(schema) == {"verdict": ["a", "b"]} and enum_fields(None) == {}
