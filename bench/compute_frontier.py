@@ -139,7 +139,8 @@ async def bench(args: argparse.Namespace, settings: Any, planner: PlannerConfig)
     plan = [(suite, load_suite(suite, task_ids, seed=args.seed), strategies) for suite, task_ids in
             (("miniwob", EASY_MINIWOB[:args.miniwob]), ("local", LOCAL_TASKS[:args.local]))
             if task_ids and (strategies := suite_strategies(suite, args.strategies))]
-    print(f"model {args.model}; K={planner.k}, m={planner.samples}, max steps {planner.max_steps}, "
+    print(f"model {args.model}; K={planner.k}, m={planner.samples}, overrule margin {planner.overrule_margin}, "
+          f"max steps {planner.max_steps}, "
           f"seed {args.seed}, {args.workers} worker(s); budget {args.budget_tokens or 'none'} tokens per task")
     for suite, tasks, strategies in plan:
         print(f"{suite}: {len(tasks)} task(s) ({', '.join(t.id for t in tasks)}); strategies {', '.join(strategies)}")
@@ -204,6 +205,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="candidates per step; 3 as adaptive's dreamer mode (default: %(default)s)")
     parser.add_argument("--samples", type=int, default=1,
                         help="verifier samples per candidate; 1 as adaptive's modes (default: %(default)s)")
+    parser.add_argument("--overrule-margin", type=float, default=PlannerConfig.overrule_margin, metavar="M",
+                        help="how far a verdict must out-score the greedy proposal to overrule it "
+                             "(default: %(default)s)")
     parser.add_argument("--budget-tokens", type=int, help="stop a task after this many tokens")
     parser.add_argument("--adaptive-settings", metavar="FILE",
                         help="adaptive's thresholds (JSON/TOML, e.g. written by forethought calibrate)")
@@ -243,7 +247,7 @@ def load_config(args: argparse.Namespace, **model: Any) -> tuple[Settings, Plann
     settings = load_settings(**{"model": args.model, **model}, budget_tokens=args.budget_tokens, seed=args.model_seed)
     adaptive = AdaptiveSettings.load(args.adaptive_settings) if args.adaptive_settings else AdaptiveSettings()
     planner = PlannerConfig(k=args.candidates, samples=args.samples, max_steps=args.max_steps,
-                            budget=settings.budget(), adaptive=adaptive)
+                            overrule_margin=args.overrule_margin, budget=settings.budget(), adaptive=adaptive)
     return settings, planner
 
 
