@@ -76,3 +76,52 @@ def format_overrules(counts: dict[str, OverruleCounts]) -> str:
         lines.append("steps recorded without greedy/overruled (older runs), not counted as overruled: "
                      + ", ".join(f"{s} {n}" for s, n in unrecorded.items()))
     return "\n".join(lines)
+
+
+@dataclass
+class MarginRow:
+    margin: float
+    steps: int = 0  # real steps whose best other candidate out-scored the greedy one by at least the margin
+    right: int = 0  # of those, in a task the strategy solved and the same eval's reactive run failed
+    wrong: int = 0  # in a task the strategy failed and reactive solved
+    same: int = 0  # in a task with the same outcome both ways (or no reactive row)
+
+    @property
+    def net(self) -> int:
+        return self.right - self.wrong
+
+
+def margin_rows(run_dir: Path, strategy: str, margins: Sequence[float]) -> list[MarginRow]:
+    """How overruling the greedy proposal fared at each margin, from one eval directory that ran
+    `strategy` and reactive on the same tasks. A step counts at margin m when its best other candidate
+    out-scored the greedy one by m or more. Only margins at or above the run's own are meaningful: a
+    step with a smaller gap was not overruled in the run, so its task's outcome says nothing about
+    overruling it. Per step, not a replay: after the first overrule the path is the run's own."""
+    outcome = {(r["strategy"], r["task_id"]): r["status"] for r in read_records(run_dir / "results.jsonl")}
+    gaps: list[tuple[float, str, str | None]] = []  # (gap, this strategy's status, reactive's)
+    for (name, task_id), status in outcome.items():
+        if name != strategy:
+            continue
+        for step in _real_steps(run_dir / strategy / task_id / "steps.jsonl"):
+            scores = {action: s["value"] for action, s in (step.get("scores") or {}).items()}
+            others = [value for action, value in scores.items() if action != step.get("greedy")]
+            if step.get("greedy") in scores and others:
+                gaps.append((max(others) - scores[step["greedy"]], status, outcome.get(("reactive", task_id))))
+    rows = []
+    for margin in margins:
+        row = MarginRow(margin)
+        for gap, status, reactive in gaps:
+            if gap >= margin - 1e-9:
+                row.steps += 1
+                row.right += status == SUCCESS and reactive == FAILURE
+                row.wrong += status == FAILURE and reactive == SUCCESS
+                row.same += not (status == SUCCESS and reactive == FAILURE) and not (
+                    status == FAILURE and reactive == SUCCESS)
+        rows.append(row)
+    return rows
+
+
+def best_margin(rows: Sequence[MarginRow]) -> MarginRow:
+    """The row with the most right overrules net of wrong ones; of equals, the lowest margin, so that
+    imagination still acts wherever it did no net harm on the tuning split."""
+    return max(rows, key=lambda row: (row.net, -row.margin))

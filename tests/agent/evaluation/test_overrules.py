@@ -3,10 +3,12 @@ task they were in succeeded, from an eval directory's results.jsonl and steps.js
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from agent.evaluation.overrules import OverruleCounts, count_overrules, format_overrules
+from agent.evaluation.overrules import OverruleCounts, best_margin, count_overrules, format_overrules, margin_rows
 
 
 def write_task(out: Path, strategy: str, task_id: str, status: str, steps: list[dict[str, Any]]) -> None:
@@ -48,3 +50,36 @@ def test_overruled_steps_are_right_in_tasks_that_succeeded_and_wrong_in_tasks_th
 
 def test_a_strategy_without_runs_counts_nothing(tmp_path: Path) -> None:
     assert count_overrules([tmp_path], ["dreamer"]) == {"dreamer": OverruleCounts()}
+
+
+def scored(greedy: float, other: float) -> dict[str, Any]:
+    return step("click('e1')", scores={"click('e1')": {"value": greedy}, "click('e2')": {"value": other}})
+
+
+def test_each_margin_counts_the_gaps_reaching_it_against_reactives_outcome(tmp_path: Path) -> None:
+    write_task(tmp_path, "dreamer", "solved", "success", [scored(0.1, 0.5)])  # reactive failed: right
+    write_task(tmp_path, "reactive", "solved", "failure", [step("click('e1')")])
+    write_task(tmp_path, "dreamer", "lost", "failure", [scored(0.0, 0.9), scored(0.8, 0.2)])  # reactive won: wrong
+    write_task(tmp_path, "reactive", "lost", "success", [step("click('e1')")])
+    write_task(tmp_path, "dreamer", "both", "success", [scored(0.5, 0.8)])  # no reactive row: same
+    write_task(tmp_path, "dreamer", "unscored", "failure", [step("click('e1')")])  # reactive-like step: no gap
+
+    rows = margin_rows(tmp_path, "dreamer", [0.2, 0.4, 0.5, 1.0])
+
+    assert [(r.margin, r.steps, r.right, r.wrong, r.same) for r in rows] == [
+        (0.2, 3, 1, 1, 1), (0.4, 2, 1, 1, 0), (0.5, 1, 0, 1, 0), (1.0, 0, 0, 0, 0)]
+    assert best_margin(rows).margin == 0.2  # net 0 at 0.2 and 0.4 and 1.0: the lowest of them
+    assert best_margin(rows[2:]).margin == 1.0  # overruling at 0.5 only lost
+
+
+def test_the_fit_margin_script_prints_the_table_from_the_runs_own_margin(tmp_path: Path) -> None:
+    write_task(tmp_path, "dreamer", "lost", "failure", [scored(0.0, 0.9)])
+    write_task(tmp_path, "reactive", "lost", "success", [step("click('e1')")])
+    (tmp_path / "run.json").write_text(json.dumps({"planner": {"overrule_margin": 0.5}}), encoding="utf-8")
+    script = Path(__file__).resolve().parents[3] / "scripts" / "fit_margin.py"
+    done = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, check=True)
+    lines = done.stdout.splitlines()
+    assert lines[2].split() == ["0.50", "1", "0", "1", "0", "-1"]  # nothing below the run's own margin
+    assert lines[-1] == "best margin: 0.95 (0 overrules, net +0)"
+    missing = subprocess.run([sys.executable, str(script), str(tmp_path / "nowhere")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "no results.jsonl" in missing.stderr
