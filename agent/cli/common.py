@@ -123,6 +123,9 @@ def load_model_settings(args: argparse.Namespace, **overrides: Any) -> Settings:
 # On a model served here (local, local:NAME, gguf:PATH) every call takes seconds on the CPU: unless -k or
 # --samples is given, a step considers what the demo does (scripts/demo.sh), not PlannerConfig's defaults.
 LOCAL_K, LOCAL_SAMPLES = 3, 1
+# Fitted on a tuning split (scripts/fit_margin.py: MiniWoB++ seed 1, Qwen2.5-Coder-1.5B judging): below
+# this margin a local verifier's overrules of the greedy proposal lost more tasks than they won.
+LOCAL_OVERRULE_MARGIN = 0.95
 
 
 def add_planner_options(parser: argparse.ArgumentParser) -> None:
@@ -136,6 +139,10 @@ def add_planner_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int,
                         help=f"verifier samples per candidate (default: $FORETHOUGHT_VERIFIER_SAMPLES, else "
                              f"{defaults.samples}; {LOCAL_SAMPLES} when the verifier's model is local)")
+    parser.add_argument("--overrule-margin", type=float, metavar="M",
+                        help="how far (0-1) another candidate's verdict must out-score the greedy proposal's for "
+                             f"it to run instead (default: {defaults.overrule_margin}; {LOCAL_OVERRULE_MARGIN} when "
+                             "the verifier's model is local, fitted on a tuning split)")
     parser.add_argument("--max-steps", type=int, default=defaults.max_steps, metavar="N",
                         help="stop a task after this many actions (default: %(default)s)")
     parser.add_argument("--vision", nargs="?", const=",".join(ROLES), metavar="ROLES",
@@ -161,16 +168,20 @@ def vision_from_args(args: argparse.Namespace, settings: Settings) -> tuple[Role
 
 def planner_from_args(args: argparse.Namespace, settings: Settings, **more: Any) -> PlannerConfig:
     """The planner the flags of `add_planner_options` describe, with the settings' budget; `more` sets
-    the rest (strategy, revisions, ...). -k and --samples not given are the demo's on a local model."""
+    the rest (strategy, revisions, ...). -k, --samples and --overrule-margin not given are the local
+    defaults on a local model."""
     k = args.candidates
     if k is None:
         k = LOCAL_K if settings.runs_locally("policy") else PlannerConfig.k
     samples = args.samples if args.samples is not None else settings.verifier_samples
     if samples is None:
         samples = LOCAL_SAMPLES if settings.runs_locally("verifier") else PlannerConfig.samples
+    margin = args.overrule_margin
+    if margin is None:
+        margin = LOCAL_OVERRULE_MARGIN if settings.runs_locally("verifier") else PlannerConfig.overrule_margin
     vision = vision_from_args(args, settings)
     try:
         return PlannerConfig(k=k, horizon=args.horizon, max_steps=args.max_steps, samples=samples,
-                             budget=settings.budget(), vision=vision, **more)
+                             overrule_margin=margin, budget=settings.budget(), vision=vision, **more)
     except ValueError as exc:
         raise UserError(str(exc)) from None

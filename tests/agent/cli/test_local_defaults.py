@@ -2,10 +2,12 @@
 not given are the demo's (scripts/demo.sh: -k 3 --samples 1); given, they win; --help says so."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from agent.cli.common import load_model_settings, planner_from_args
-from agent.cli.main import build_parser
+from agent.cli.common import LOCAL_OVERRULE_MARGIN, load_model_settings, planner_from_args
+from agent.cli.main import build_parser, main
 from agent.config import PlannerConfig
 
 COMMANDS = {"run": ["run"], "eval": ["eval", "--suite", "local"]}
@@ -53,3 +55,26 @@ def test_help_says_what_k_and_samples_are_on_a_local_model(capsys: pytest.Captur
 def test_the_environments_verifier_samples_beat_the_local_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORETHOUGHT_VERIFIER_SAMPLES", "2")
     assert planner_for(["run", "--model", "local"]) == (3, 2)
+
+
+@pytest.mark.usefixtures("no_model_in_env")
+@pytest.mark.parametrize(("flags", "margin"), [
+    (["--model", "local"], LOCAL_OVERRULE_MARGIN),
+    (["--model", "openai:gpt-4o-mini"], PlannerConfig.overrule_margin),
+    (["--model", "openai:gpt-4o-mini", "--verifier-model", "local"], LOCAL_OVERRULE_MARGIN),  # the verifier's model
+    (["--model", "local", "--overrule-margin", "0.3"], 0.3),  # given, it wins
+])
+def test_a_local_verifier_overrules_the_greedy_proposal_only_by_the_fitted_margin(flags: list[str],
+                                                                                  margin: float) -> None:
+    args = build_parser("run").parse_args(["run", *flags])
+    assert planner_from_args(args, load_model_settings(args)).overrule_margin == margin
+
+
+def test_an_overrule_margin_outside_0_to_1_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                               ) -> None:
+    script = tmp_path / "answers.json"
+    script.write_text('{"policy": ["noop()"]}', encoding="utf-8")
+    assert main(["run", "--url", "bundled:demo", "--goal", "g", "--model", f"scripted:{script}",
+                 "--overrule-margin", "1.5", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.endswith("overrule_margin must be between 0 and 1, got 1.5"), err
