@@ -41,6 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from agent.cli.common import LOCAL_OVERRULE_MARGIN  # noqa: E402
 from agent.config import STRATEGIES, AdaptiveSettings, PlannerConfig  # noqa: E402
 from agent.evaluation.flops import add_flops  # noqa: E402
 from agent.evaluation.frontier import format_frontier_table, token_ratio, write_frontier  # noqa: E402
@@ -205,9 +206,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="candidates per step; 3 as adaptive's dreamer mode (default: %(default)s)")
     parser.add_argument("--samples", type=int, default=1,
                         help="verifier samples per candidate; 1 as adaptive's modes (default: %(default)s)")
-    parser.add_argument("--overrule-margin", type=float, default=PlannerConfig.overrule_margin, metavar="M",
-                        help="how far a verdict must out-score the greedy proposal to overrule it "
-                             "(default: %(default)s)")
+    parser.add_argument("--overrule-margin", type=float, metavar="M",
+                        help="how far a verdict must out-score the greedy proposal to overrule it (default: as "
+                             f"forethought run: {PlannerConfig.overrule_margin}, {LOCAL_OVERRULE_MARGIN} on a local "
+                             "verifier)")
     parser.add_argument("--budget-tokens", type=int, help="stop a task after this many tokens")
     parser.add_argument("--adaptive-settings", metavar="FILE",
                         help="adaptive's thresholds (JSON/TOML, e.g. written by forethought calibrate)")
@@ -246,8 +248,11 @@ def load_config(args: argparse.Namespace, **model: Any) -> tuple[Settings, Plann
     """The model settings (`model` overrides --model) and the planner config the flags ask for."""
     settings = load_settings(**{"model": args.model, **model}, budget_tokens=args.budget_tokens, seed=args.model_seed)
     adaptive = AdaptiveSettings.load(args.adaptive_settings) if args.adaptive_settings else AdaptiveSettings()
+    margin = args.overrule_margin
+    if margin is None:
+        margin = LOCAL_OVERRULE_MARGIN if settings.runs_locally("verifier") else PlannerConfig.overrule_margin
     planner = PlannerConfig(k=args.candidates, samples=args.samples, max_steps=args.max_steps,
-                            overrule_margin=args.overrule_margin, budget=settings.budget(), adaptive=adaptive)
+                            overrule_margin=margin, budget=settings.budget(), adaptive=adaptive)
     return settings, planner
 
 
