@@ -244,8 +244,11 @@ def _panel(summary: dict[str, Any], key: str, label: str, front: list[str], colo
             label_y += 12
         placed.append((start, start + width, label_y))
         color = colors[name]
+        # A label moved down from its point gets a thin line to it: near other points, it reads as theirs.
+        leader = (f'<line class="leader" x1="{x:.1f}" y1="{y:.1f}" x2="{label_x:.1f}" y2="{label_y - 4:.1f}" '
+                  f'stroke="{color}" stroke-width="0.8" opacity="0.7"/>') if label_y > y - 6 else ""
         out.append(
-            f'<g class="point" data-strategy={quoteattr(name)} data-front="{str(on_front).lower()}">'
+            f'<g class="point" data-strategy={quoteattr(name)} data-front="{str(on_front).lower()}">{leader}'
             f'<line x1="{x:.1f}" y1="{y_low:.1f}" x2="{x:.1f}" y2="{y_high:.1f}" stroke="{color}"/>'
             f'<line x1="{x - 3:.1f}" y1="{y_low:.1f}" x2="{x + 3:.1f}" y2="{y_low:.1f}" stroke="{color}"/>'
             f'<line x1="{x - 3:.1f}" y1="{y_high:.1f}" x2="{x + 3:.1f}" y2="{y_high:.1f}" stroke="{color}"/>'
