@@ -41,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.cli.common import LOCAL_OVERRULE_MARGIN  # noqa: E402
+from agent.cli.common import LOCAL_OVERRULE_MARGIN, overrule_margin  # noqa: E402
 from agent.config import STRATEGIES, AdaptiveSettings, PlannerConfig  # noqa: E402
 from agent.evaluation.flops import add_flops  # noqa: E402
 from agent.evaluation.frontier import format_frontier_table, token_ratio, write_frontier  # noqa: E402
@@ -248,11 +248,9 @@ def load_config(args: argparse.Namespace, **model: Any) -> tuple[Settings, Plann
     """The model settings (`model` overrides --model) and the planner config the flags ask for."""
     settings = load_settings(**{"model": args.model, **model}, budget_tokens=args.budget_tokens, seed=args.model_seed)
     adaptive = AdaptiveSettings.load(args.adaptive_settings) if args.adaptive_settings else AdaptiveSettings()
-    margin = args.overrule_margin
-    if margin is None:
-        margin = LOCAL_OVERRULE_MARGIN if settings.runs_locally("verifier") else PlannerConfig.overrule_margin
     planner = PlannerConfig(k=args.candidates, samples=args.samples, max_steps=args.max_steps,
-                            overrule_margin=margin, budget=settings.budget(), adaptive=adaptive)
+                            overrule_margin=overrule_margin(args.overrule_margin, settings),
+                            budget=settings.budget(), adaptive=adaptive)
     return settings, planner
 
 

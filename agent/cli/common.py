@@ -128,6 +128,13 @@ LOCAL_K, LOCAL_SAMPLES = 3, 1
 LOCAL_OVERRULE_MARGIN = 0.95
 
 
+def overrule_margin(given: float | None, settings: Settings) -> float:
+    """`given` (--overrule-margin), else the fitted local one on a local verifier, else PlannerConfig's."""
+    if given is not None:
+        return given
+    return LOCAL_OVERRULE_MARGIN if settings.runs_locally("verifier") else PlannerConfig.overrule_margin
+
+
 def add_planner_options(parser: argparse.ArgumentParser) -> None:
     """How much each step may consider (`planner_from_args`)."""
     defaults = PlannerConfig()
@@ -176,9 +183,7 @@ def planner_from_args(args: argparse.Namespace, settings: Settings, **more: Any)
     samples = args.samples if args.samples is not None else settings.verifier_samples
     if samples is None:
         samples = LOCAL_SAMPLES if settings.runs_locally("verifier") else PlannerConfig.samples
-    margin = args.overrule_margin
-    if margin is None:
-        margin = LOCAL_OVERRULE_MARGIN if settings.runs_locally("verifier") else PlannerConfig.overrule_margin
+    margin = overrule_margin(args.overrule_margin, settings)
     vision = vision_from_args(args, settings)
     try:
         return PlannerConfig(k=k, horizon=args.horizon, max_steps=args.max_steps, samples=samples,
