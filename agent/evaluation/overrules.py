@@ -84,7 +84,11 @@ class MarginRow:
     steps: int = 0  # real steps whose best other candidate out-scored the greedy one by at least the margin
     right: int = 0  # of those, in a task the strategy solved and the same eval's reactive run failed
     wrong: int = 0  # in a task the strategy failed and reactive solved
-    same: int = 0  # in a task with the same outcome both ways (or no reactive row)
+
+    @property
+    def same(self) -> int:
+        """In a task with the same outcome both ways (or no reactive row)."""
+        return self.steps - self.right - self.wrong
 
     @property
     def net(self) -> int:
@@ -98,26 +102,22 @@ def margin_rows(run_dir: Path, strategy: str, margins: Sequence[float]) -> list[
     step with a smaller gap was not overruled in the run, so its task's outcome says nothing about
     overruling it. Per step, not a replay: after the first overrule the path is the run's own."""
     outcome = {(r["strategy"], r["task_id"]): r["status"] for r in read_records(run_dir / "results.jsonl")}
-    gaps: list[tuple[float, str, str | None]] = []  # (gap, this strategy's status, reactive's)
+    gaps: list[tuple[float, bool, bool]] = []  # (gap, the task won against reactive, the task lost to it)
     for (name, task_id), status in outcome.items():
         if name != strategy:
             continue
+        reactive = outcome.get(("reactive", task_id))
+        won, lost = status == SUCCESS and reactive == FAILURE, status == FAILURE and reactive == SUCCESS
         for step in _real_steps(run_dir / strategy / task_id / "steps.jsonl"):
             scores = {action: s["value"] for action, s in (step.get("scores") or {}).items()}
             others = [value for action, value in scores.items() if action != step.get("greedy")]
             if step.get("greedy") in scores and others:
-                gaps.append((max(others) - scores[step["greedy"]], status, outcome.get(("reactive", task_id))))
+                gaps.append((max(others) - scores[step["greedy"]], won, lost))
     rows = []
     for margin in margins:
-        row = MarginRow(margin)
-        for gap, status, reactive in gaps:
-            if gap >= margin - 1e-9:
-                row.steps += 1
-                row.right += status == SUCCESS and reactive == FAILURE
-                row.wrong += status == FAILURE and reactive == SUCCESS
-                row.same += not (status == SUCCESS and reactive == FAILURE) and not (
-                    status == FAILURE and reactive == SUCCESS)
-        rows.append(row)
+        reached = [(won, lost) for gap, won, lost in gaps if gap >= margin - 1e-9]
+        rows.append(MarginRow(margin, steps=len(reached), right=sum(w for w, _ in reached),
+                              wrong=sum(lo for _, lo in reached)))
     return rows
 
 
