@@ -201,6 +201,7 @@ def _repaired(match: re.Match[str]) -> str:
     return _PY_LITERALS[token]
 
 
+OPENER_WINDOW = 512  # characters before a value searched for its key: the key, the colon, spacing
 # A token and the endpoint's most likely tokens at its position (its own among them), with log-probabilities.
 TokenLogprobs = tuple[str, list[tuple[str, float]]]
 
@@ -219,12 +220,13 @@ def enum_probabilities(tokens: list[TokenLogprobs], fields: dict[str, list[str]]
     grammar), so a sampled verdict of "complete" at p = 0.55 reads as 0.55, not as certainty. A field
     whose first value token no allowed value begins with is left out."""
     found: dict[str, dict[str, float]] = {}
-    text = ""
+    openers = {name: re.compile(rf'"{re.escape(name)}"\s*:\s*("?)\s*$') for name in fields}
+    text = ""  # the answer so far, its last OPENER_WINDOW characters: enough to see a key open its value
     for token, likely in tokens:
         for name, values in fields.items():
             if name in found:
                 continue
-            opened = re.search(rf'"{re.escape(name)}"\s*:\s*("?)\s*$', text)
+            opened = openers[name].search(text)
             if opened is None:
                 continue
             mass = dict.fromkeys(values, 0.0)
@@ -241,5 +243,5 @@ def enum_probabilities(tokens: list[TokenLogprobs], fields: dict[str, list[str]]
             total = sum(mass.values())
             if total > 0:
                 found[name] = {value: round(p / total, 4) for value, p in mass.items()}
-        text += token
+        text = (text + token)[-OPENER_WINDOW:]  # a search of the whole answer per token would be quadratic
     return found
