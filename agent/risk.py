@@ -77,14 +77,21 @@ def preference_order(candidates: Sequence[str], scores: Mapping[str, Score], mar
     """`candidates` (the greedy one first, as proposed) in the order `select` prefers them: the others
     that out-score the greedy candidate by at least `margin` (best first), then the greedy one, then
     the rest (scored best first, then unscored; the policy's order among equals). An unscored greedy
-    candidate counts as 0 when others are scored; with no scores (reactive) the greedy one leads."""
+    candidate counts as 0 when others are scored; with no scores (reactive) the greedy one leads.
+    Candidates known to fail or change nothing (Score.known) come last, and a greedy one that is loses
+    the margin's protection: the margin guards against a verifier's guesses, not against facts."""
     if not candidates:
         return []
     greedy, others = candidates[0], list(candidates[1:])
-    others.sort(key=lambda a: (a not in scores, -scores[a].value if a in scores else 0.0))  # stable
+    known = {a for a in candidates if a in scores and scores[a].known}
+    others.sort(key=lambda a: (a in known, a not in scores, -scores[a].value if a in scores else 0.0))  # stable
     base = scores[greedy].value if greedy in scores else 0.0
 
     def overrules(action: str) -> bool:
+        if action in known:
+            return False
+        if greedy in known:
+            return True
         if action not in scores or scores[action].value <= base:  # a tie never overrules
             return False
         return round(scores[action].value - base, 6) >= round(margin, 6)  # 0.7 - 0.5 is 0.19999...

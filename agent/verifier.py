@@ -2,8 +2,10 @@
 wrong 0, averaged over m samples. Where the endpoint gives token logprobs, a sample's value is the
 expected one under the model's own odds for the three verdicts (0.55 complete, 0.45 on track: 0.775),
 so one sample already says how sure the verifier is, and an overrule margin compares sureness rather
-than two coin flips. An action that ends the task (an answer, or reporting it infeasible) scores 1 when
-complete and 0 otherwise: nothing can follow it, so "on track" after it is a failure. Structured output
+than two coin flips. An outcome the page itself told (the action fails, or changes nothing:
+world_model/known_outcomes.py) scores 0 without asking. An action that ends the task (an answer, or
+reporting it infeasible) scores 1 when complete and 0 otherwise: nothing can follow it, so "on track"
+after it is a failure. Structured output
 where the endpoint supports it; otherwise the verdict is read from plain text."""
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ class Score:
     reasons: list[str] = field(default_factory=list)
     unreadable: int = 0  # samples with no verdict in them
     weighed: int = 0  # samples valued by the verdicts' odds (token logprobs) rather than the verdict drawn
+    known: str | None = None  # "fails" / "no change": scored 0 from the page's own facts, no verifier asked
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +81,8 @@ class LLMVerifier:
         `samples` overrides the verifier's m for this call (adaptive sets it per step). The score's
         `reasons` are the verifier's critiques (revise shows them to the policy). With `picture` (for the
         verifier), the predicted change is judged against the page's screenshot too."""
+        if imagined and imagined[0].prediction.known:  # a fact, not a guess: never progress, nothing to ask
+            return Score(value=0.0, reasons=[imagined[0].prediction.description], known=imagined[0].prediction.known)
         messages = self.prompt.render(
             goal=goal, history=format_history(history), observation=page_text,
             trajectory=_trajectory_text(action, imagined, page_text), picture=shown_to("verifier", picture),

@@ -15,6 +15,7 @@ from envs.actions import ANSWER_ACTIONS, ActionError, format_action, parse_actio
 from envs.rendering import render_text
 from envs.tokens import clip_to_tokens, count_tokens, trim_marker
 from envs.types import Observation
+from world_model.known_outcomes import describe_known, known_outcome
 from world_model.messages import Message, PagePicture, shown_to
 from world_model.templates import PART_TOKENS, load_template
 
@@ -66,6 +67,7 @@ class Prediction:
     appear: list[str] = field(default_factory=list)  # elements/text expected to appear
     disappear: list[str] = field(default_factory=list)  # elements/text expected to disappear
     structured: bool = True  # False when the answer was plain text and only `description` is known
+    known: str | None = None  # "fails" or "no change" when the page told it, not a model (known_outcomes.py)
 
 
 @dataclass
@@ -117,6 +119,11 @@ class LLMWorldModel:
         shown to the roles it is for (the prediction is then made from it too)."""
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1, got {horizon}")
+        known = known_outcome(action, obs, history)
+        if known is not None:
+            outcome, why = known
+            prediction = Prediction(describe_known(outcome, why), url=obs.url, known=outcome)
+            return [ImaginedStep(action, prediction, note="known from the page: no model was asked")]
         page = page_text if page_text is not None else render_text(obs, self.observation_tokens)
         shared = {"goal": goal, "history": format_history(history), "observation": page}
         steps: list[ImaginedStep] = []

@@ -39,8 +39,11 @@ def total(scored: list[Scored]) -> Tally:
     return reduce(add, (Tally.of(s.surprise) for s in scored), Tally())
 
 
+PREDICTION_FIELDS = ("description", "url", "appear", "disappear", "structured", "known")
+
+
 def _prediction(data: dict[str, Any]) -> Prediction:
-    return Prediction(**{k: data[k] for k in ("description", "url", "appear", "disappear", "structured") if k in data})
+    return Prediction(**{k: data[k] for k in PREDICTION_FIELDS if k in data})
 
 
 def _history(trace: Trace, step: dict[str, Any]) -> list[str]:
