@@ -14,7 +14,7 @@ Rules that keep the score honest:
 - The URL: when it changed, it is a real change, named only by predicting the new URL (a missing
   URL prediction is a miss). When it stayed, predicting "same" (or the old URL) is a claim that came
   true, and predicting another URL one that did not; saying nothing about it is neither.
-- A failed action is a real change no prediction names.
+- A failed action is a real change no prediction names, unless the page foretold it (Prediction.known).
 - Recall counts changed regions, not elements, and at most RECALL_REGIONS of them: on a page where a
   new view replaced a dozen parts, naming five of them is as much as a short prediction can say.
 - When nothing changed and nothing was claimed, the prediction ("no change") was right: F1 1.
@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from envs.types import Observation
+from world_model.known_outcomes import FAILS
 from world_model.page_diff import ElementChange, Region, element_text, page_diff, same_url
 from world_model.world_model import Prediction
 
@@ -136,7 +137,11 @@ def measure_surprise(action: str, prediction: Prediction, before: Observation, a
             unnamed.insert(0, f"url {after.url}")
     if diff.action_error:
         changes += 1
-        unnamed.append(f"the action failed: {diff.action_error}")
+        if prediction.known == FAILS:  # foretold from the page (world_model/known_outcomes.py)
+            named_changes += 1
+            matched.append("the action fails")
+        else:
+            unnamed.append(f"the action failed: {diff.action_error}")
 
     tally = Tally(len(matched) + len(missed), len(matched), changes, named_changes)
     f1 = tally.f1

@@ -19,6 +19,8 @@ from envs.tasks import UrlTask
 from envs.types import Observation
 from tests.agent.answers import candidates
 from world_model.known_outcomes import FAILS, NO_CHANGE, known_outcome
+from world_model.surprise import measure_surprise
+from world_model.world_model import LLMWorldModel
 
 FORM_PAGE = """<!doctype html>
 <html><head><title>Form</title></head><body>
@@ -83,6 +85,8 @@ async def test_what_the_page_tells_is_what_the_browser_does(
     action = action.format(**ids)
 
     known = known_outcome(action, obs, history)
+    imagined = await LLMWorldModel(ScriptedLLM({})).imagine("Fill the form", obs, action, history=history) \
+        if known else None  # an empty script: any model call would fail
     after, *_ = await env.step(action)
 
     assert (known[0] if known else None) == told
@@ -90,6 +94,9 @@ async def test_what_the_page_tells_is_what_the_browser_does(
         assert after.last_action_error, f"{action} ran without an error"
     if told == NO_CHANGE:
         assert after.last_action_error is None and tree(after) == tree(obs)
+    if imagined:  # the foretold outcome is what happened: no surprise
+        assert imagined[0].prediction.known == told
+        assert measure_surprise(action, imagined[0].prediction, obs, after).score == 0.0
 
 
 def prediction(changes: str) -> str:
