@@ -11,6 +11,8 @@ Per real step (a steps.jsonl record whose action ran):
   right, and a good one in a task that failed later counts as wrong. Even in a one-step task (most
   easy MiniWoB++ ones) it says whether the action that ran solved the task, not whether the greedy
   one would have failed. It never calls a change right in a task that failed.
+- by fact: overruled because the greedy candidate was known from the page to fail or to change nothing
+  (world_model/known_outcomes.py), not because a verdict beat it.
 Records written before steps carried `greedy`/`overruled` are counted as `unrecorded`.
 """
 from __future__ import annotations
@@ -29,6 +31,7 @@ class OverruleCounts:
     overruled: int = 0  # of those, the action was not the greedy candidate
     right: int = 0  # overruled, in a task that succeeded
     wrong: int = 0  # overruled, in a task that failed
+    by_fact: int = 0  # overruled, the greedy candidate known to fail or change nothing
     unrecorded: int = 0  # steps from records without the greedy/overruled fields
 
     def to_dict(self) -> dict[str, int]:
@@ -56,6 +59,7 @@ def _add(counts: OverruleCounts, steps: list[dict[str, Any]], status: str) -> No
             counts.overruled += 1
             counts.right += status == SUCCESS
             counts.wrong += status == FAILURE
+            counts.by_fact += bool(((step.get("scores") or {}).get(step.get("greedy")) or {}).get("known"))
 
 
 def _real_steps(path: Path) -> list[dict[str, Any]]:
@@ -65,12 +69,12 @@ def _real_steps(path: Path) -> list[dict[str, Any]]:
 def format_overrules(counts: dict[str, OverruleCounts]) -> str:
     """A table: per strategy, its steps, how many ran another action than the greedy one, and how many
     of those were in tasks that succeeded (right) or failed (wrong)."""
-    header = f"{'strategy':<10} {'steps':>6} {'overruled':>9} {'right':>6} {'wrong':>6}"
+    header = f"{'strategy':<10} {'steps':>6} {'overruled':>9} {'right':>6} {'wrong':>6} {'by fact':>8}"
     lines = [header, "-" * len(header)]
     for strategy, row in counts.items():
-        lines.append(f"{strategy:<10} {row.steps:>6} {row.overruled:>9} {row.right:>6} {row.wrong:>6}")
+        lines.append(f"{strategy:<10} {row.steps:>6} {row.overruled:>9} {row.right:>6} {row.wrong:>6} {row.by_fact:>8}")
     lines.append("overruled: the step ran another action than the greedy (first) proposal; right / wrong: "
-                 "in a task that succeeded / failed")
+                 "in a task that succeeded / failed; by fact: the greedy one was known to fail or change nothing")
     unrecorded = {s: row.unrecorded for s, row in counts.items() if row.unrecorded}
     if unrecorded:
         lines.append("steps recorded without greedy/overruled (older runs), not counted as overruled: "

@@ -31,6 +31,8 @@ def test_overruled_steps_are_right_in_tasks_that_succeeded_and_wrong_in_tasks_th
     write_task(miniwob, "dreamer", "b", "failure", [step(None), step("click('e3')")])  # a failed proposal first
     write_task(local, "dreamer", "c", "error", [step("click('e2')")])  # an error: neither right nor wrong
     write_task(local, "dreamer", "d", "failure", [step("click('e1')")])
+    known = {"click('e1')": {"value": 0.0, "known": "no change"}, "click('e5')": {"value": 0.1}}
+    write_task(local, "dreamer", "f", "success", [step("click('e5')", scores=known)])  # the greedy one did nothing
     write_task(local, "reactive", "a", "success", [step("click('e1')")])
     old = {"choice": "click('e1')", "candidates": ["click('e1')"]}  # written before the fields existed
     write_task(local, "adaptive", "a", "failure", [old, step("click('e4')")])
@@ -39,12 +41,12 @@ def test_overruled_steps_are_right_in_tasks_that_succeeded_and_wrong_in_tasks_th
 
     counts = count_overrules([miniwob, local], ["reactive", "dreamer", "adaptive"])
 
-    assert counts["dreamer"] == OverruleCounts(steps=5, overruled=3, right=1, wrong=1)
+    assert counts["dreamer"] == OverruleCounts(steps=6, overruled=4, right=2, wrong=1, by_fact=1)
     assert counts["reactive"] == OverruleCounts(steps=1)
     assert counts["adaptive"] == OverruleCounts(steps=2, overruled=1, wrong=1, unrecorded=1)
     table = format_overrules(counts).splitlines()
-    assert table[0].split() == ["strategy", "steps", "overruled", "right", "wrong"]
-    assert table[3].split() == ["dreamer", "5", "3", "1", "1"]
+    assert table[0].split() == ["strategy", "steps", "overruled", "right", "wrong", "by", "fact"]
+    assert table[3].split() == ["dreamer", "6", "4", "2", "1", "1"]
     assert table[-1] == "steps recorded without greedy/overruled (older runs), not counted as overruled: adaptive 1"
 
 
