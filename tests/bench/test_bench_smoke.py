@@ -47,7 +47,7 @@ QUICK_RUNS: dict[str, tuple[list[str], list[str]]] = {
     ]),
     "compute_frontier.py": (["--smoke", "--out", "OUT"], [
         r"== combined: 2 task\(s\)",
-        r"dreamer +[1-9]\d* +\d+ +\d+ +\d+\n",  # its steps, overruled, right, wrong
+        r"dreamer +[1-9]\d* +\d+ +\d+ +\d+ +\d+\n",  # its steps, overruled, right, wrong, by fact
         r"adaptive's [1-9]\d* steps by mode: reactive \d+",
         r"adaptive tokens / dreamer tokens = \d+\.\d\d at success",
         r"combined frontier plot: ",
