@@ -5,8 +5,8 @@ so one sample already says how sure the verifier is, and an overrule margin comp
 than two coin flips. An outcome the page itself told (the action fails, or changes nothing:
 world_model/known_outcomes.py) scores 0 without asking. An action that ends the task (an answer, or
 reporting it infeasible) scores 1 when complete and 0 otherwise: nothing can follow it, so "on track"
-after it is a failure. Structured output
-where the endpoint supports it; otherwise the verdict is read from plain text."""
+after it is a failure. Structured output where the endpoint supports it; otherwise the verdict is read
+from plain text."""
 from __future__ import annotations
 
 import re
