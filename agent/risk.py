@@ -113,14 +113,15 @@ def gate(
     reversible candidate by `margin`; when it does not, the first reversible one in `ranked` runs.
 
     Unscored candidates count as 0 against an irreversible one; with no scores at all (reactive)
-    there is no margin to check, so only safe mode can hold an irreversible action back.
+    there is no margin to check, so only safe mode can hold an irreversible action back. A candidate
+    known to fail or change nothing (Score.known) is no alternative: it is never run instead.
     """
     if not ranked:
         return GateDecision(None, "no candidate to run")
     best = ranked[0]
     if best not in risky:
         return GateDecision(best)
-    reversible = [a for a in ranked if a not in risky]
+    reversible = [a for a in ranked if a not in risky and not (a in scores and scores[a].known)]
     if safe:
         refused = "; ".join(f"{a}: {risky[a]}" for a in ranked if a in risky)
         if reversible:

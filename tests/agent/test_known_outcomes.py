@@ -12,7 +12,7 @@ import pytest
 from agent.config import PlannerConfig
 from agent.llm.scripted import ScriptedLLM
 from agent.loop import run_task
-from agent.risk import preference_order
+from agent.risk import gate, preference_order
 from agent.verifier import Score
 from envs.env import BrowserEnv
 from envs.tasks import UrlTask
@@ -152,3 +152,12 @@ def test_known_candidates_come_last_and_a_known_greedy_one_keeps_no_margin() -> 
     assert preference_order([greedy, b], {greedy: Score(0.0, known=NO_CHANGE), b: scores[b]}, 0.95) == [greedy, b]
     scores = {greedy: Score(0.5), a: Score(0.0, known=FAILS), b: Score(0.4)}
     assert preference_order([greedy, a, b], scores, margin=0.95) == [greedy, b, a]
+
+
+def test_the_risk_gate_never_runs_a_known_candidate_instead_of_an_irreversible_one() -> None:
+    submit, fill = "click('e3')", "fill('e1', 'x')"  # Submit is irreversible; the fill just ran
+    risky = {submit: "submit"}
+    scores = {submit: Score(0.3), fill: Score(0.0, known=NO_CHANGE)}
+    assert gate([submit, fill], scores, risky, safe=False, margin=0.25).choice == submit  # 0.3 >= 0 + 0.25
+    held = gate([submit, fill], {**scores, submit: Score(0.1)}, risky, safe=False, margin=0.25)
+    assert held.choice is None and held.note is not None and "no reversible candidate" in held.note
