@@ -50,7 +50,7 @@ def known_outcome(action: str, obs: Observation, history: Sequence[str] = ()) ->
     if (history and history[-1] == action and parsed.name in _IDEMPOTENT and not presses_enter
             and not obs.last_action_error):
         return NO_CHANGE, f"{parsed.name} on [{element.id}] just ran; running it again changes nothing"
-    if parsed.name == "fill" and element.value not in (None, _PASSWORD_MASK) and element.value == parsed.args[1]:
+    if parsed.name == "fill" and not presses_enter and _holds(element, parsed.args[1], action, history):
         return NO_CHANGE, f"[{element.id}] already holds that text"
     if parsed.name == "select_option" and element.tag == "select" and element.value == parsed.args[1]:
         return NO_CHANGE, f"[{element.id}] already shows {element.value!r}"
@@ -59,6 +59,22 @@ def known_outcome(action: str, obs: Observation, history: Sequence[str] = ()) ->
     if parsed.name == "focus" and obs.focused_id == element.id:
         return NO_CHANGE, f"[{element.id}] already has the focus"
     return None
+
+
+def _holds(element: Element, text: str, fill: str, history: Sequence[str]) -> bool:
+    """Whether the field shows `text`; a password field shows only that it is filled, so there the last
+    action on it tells, when it was this very fill."""
+    if element.value != _PASSWORD_MASK:
+        return element.value is not None and element.value == text
+    on_it = [a for a in history if element.id in _ids(a)]
+    return bool(on_it) and on_it[-1] == fill
+
+
+def _ids(action: str) -> list[str]:
+    try:
+        return parse_action(action).element_ids()
+    except ActionError:
+        return []
 
 
 def _unfillable(element: Element) -> bool:

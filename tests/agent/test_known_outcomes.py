@@ -61,6 +61,8 @@ CASES = [
     (["fill({Name}, 'Ada')"], "fill({Name}, 'Ada')", NO_CHANGE),
     (["fill({Password}, 'pw1')"], "fill({Password}, 'pw1')", NO_CHANGE),  # masked in the page: history tells
     (["fill({Name}, 'Ada')", "click({Wrap})"], "fill({Name}, 'Ada')", NO_CHANGE),  # the field shows it
+    (["fill({Password}, 'pw1')", "fill({Name}, 'Ada')"], "fill({Password}, 'pw1')", NO_CHANGE),  # its last fill
+    (["fill({Password}, 'pw1')", "fill({Name}, 'Ada')"], "fill({Password}, 'pw2')", None),
     (["select_option({combobox}, 'Large')"], "select_option({combobox}, 'Large')", NO_CHANGE),
     (["select_option({combobox}, 'Large')"], "click({Large})", NO_CHANGE),
     (["focus({Name})"], "focus({Name})", NO_CHANGE),
