@@ -213,7 +213,8 @@ class Nodes:
                            search=found.nodes)
         aggregate = self.config.beam_aggregate
         imagination = Imagination(self.parts.llm, self.parts.world_model, goal, step.page_text, history,
-                                  score=lambda a, steps: self.judge(state, a, steps), picture=self.picture)
+                                  score=lambda a, steps: self.judge(state, a, steps), picture=self.picture,
+                                  obs=state["observation"])
         beam, scored = await beam_search(imagination, candidates, horizon=plan.horizon, width=plan.width,
                                          aggregate=aggregate, gather=gather_all)
         best: dict[str, Path] = {}

@@ -119,11 +119,9 @@ class LLMWorldModel:
         shown to the roles it is for (the prediction is then made from it too)."""
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1, got {horizon}")
-        known = known_outcome(action, obs, history)
+        known = known_prediction(action, obs, history)
         if known is not None:
-            outcome, why = known
-            prediction = Prediction(describe_known(outcome, why), url=obs.url, known=outcome)
-            return [ImaginedStep(action, prediction, note="known from the page: no model was asked")]
+            return [ImaginedStep(action, known, note=KNOWN_NOTE)]
         page = page_text if page_text is not None else render_text(obs, self.observation_tokens)
         shared = {"goal": goal, "history": format_history(history), "observation": page}
         steps: list[ImaginedStep] = []
@@ -154,6 +152,18 @@ class LLMWorldModel:
                                               picture=shown_to("world_model", picture))
         [answer] = await self.llm.complete("world_model", messages, json_schema=PREDICTION_SCHEMA)
         return parse_prediction(answer.text, answer.data)
+
+
+KNOWN_NOTE = "known from the page: no model was asked"
+
+
+def known_prediction(action: str, obs: Observation, history: Sequence[str] = ()) -> Prediction | None:
+    """The prediction for `action` when the page itself tells its outcome (world_model/known_outcomes.py)."""
+    known = known_outcome(action, obs, history)
+    if known is None:
+        return None
+    outcome, why = known
+    return Prediction(describe_known(outcome, why), url=obs.url, known=outcome)
 
 
 def parse_prediction(text: str, data: Any = None) -> Prediction:

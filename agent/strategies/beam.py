@@ -26,9 +26,18 @@ from agent.llm.protocol import LLM
 from agent.proposer import CANDIDATES_SCHEMA
 from agent.verifier import Score
 from envs.actions import ANSWER_ACTIONS, ActionError, format_action, parse_action
+from envs.types import Observation
 from world_model.messages import PagePicture, shown_to
 from world_model.templates import load_template
-from world_model.world_model import ImaginedStep, Prediction, WorldModel, format_history, imagined_text
+from world_model.world_model import (
+    KNOWN_NOTE,
+    ImaginedStep,
+    Prediction,
+    WorldModel,
+    format_history,
+    imagined_text,
+    known_prediction,
+)
 
 EXPAND_PROMPT = FilePath(__file__).parent / "prompts" / "expand.txt"
 
@@ -54,7 +63,7 @@ class Path:
         """The path as one Score: its value, with the last step's samples and critiques."""
         last = self.scores[-1]
         return Score(value=self.value(aggregate), samples=list(last.samples), reasons=list(last.reasons),
-                     unreadable=last.unreadable)
+                     unreadable=last.unreadable, known=last.known)
 
     def to_dict(self, aggregate: str, kept: bool) -> dict[str, Any]:
         return {"actions": self.actions, "step_values": [s.value for s in self.scores],
@@ -73,9 +82,13 @@ class Imagination:
     history: Sequence[str]
     score: Callable[[str, list[ImaginedStep]], Awaitable[Score]]  # (first action, trajectory) -> Score
     picture: PagePicture | None = None  # the real page's, for the roles it is for (--vision)
+    obs: Observation | None = None  # the real page: what it tells of a first action needs no model
 
     async def predict(self, path: Path) -> Prediction:
         """The page after the path's last action, given the imagined steps before it."""
+        known = known_prediction(path.actions[0], self.obs, self.history) if self.obs and not path.steps else None
+        if known is not None:
+            return known
         return await self.world_model.predict(self.goal, self.page_text, self.history, path.steps, path.actions[-1],
                                               picture=self.picture)
 
@@ -127,7 +140,9 @@ async def _extend(imagination: Imagination, path: Path) -> None:
     """Predict the path's last action and score the trajectory up to it."""
     path.steps.append(ImaginedStep(path.actions[-1], await imagination.predict(path)))
     path.scores.append(await imagination.score(path.actions[0], path.steps))
-    if parse_action(path.actions[-1]).name in ANSWER_ACTIONS:
+    if path.steps[-1].prediction.known:
+        path.end = KNOWN_NOTE
+    elif parse_action(path.actions[-1]).name in ANSWER_ACTIONS:
         path.end = "answers the user"
 
 

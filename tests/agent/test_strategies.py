@@ -149,6 +149,27 @@ async def test_beam_runs_the_first_step_of_the_best_path_even_when_that_step_sco
     assert result.usage["calls"] == 3 + 4 + 4  # policy 1 + 2 expansions, 4 predictions, 4 scorings
 
 
+async def test_beam_asks_no_model_about_a_first_action_the_page_says_fails_and_never_runs_it(
+    env: BrowserEnv, page_path: Path, buttons: dict[str, str], tmp_path: Path
+) -> None:
+    beta = buttons["Beta"]
+    fill_alpha = buttons["Alpha"].replace("click(", "fill(").replace("')", "', 'x')")  # a button takes no text
+    llm = ScriptedLLM({
+        "policy": [candidates(fill_alpha, beta)],  # the greedy candidate fails
+        "world_model": [{"when": f"Action: {beta}", "answer": prediction("Beta shows 1")}],
+        "verifier": [{"when": "Predicted outcome: Beta shows 1", "answer": verdict("wrong")}],
+    })
+    result, [step] = await run(env, page_path, llm, tmp_path, strategy="beam", k=2, beam_width=2, horizon=1,
+                               samples=1, max_steps=1, overrule_margin=0.95)
+
+    assert await clicks(env) == {"Alpha": 0, "Beta": 1, "Gamma": 0}  # the fill never ran; Beta, judged wrong, did
+    assert step["choice"] == beta and step["overruled"]
+    assert step["scores"][fill_alpha]["known"] == "fails" and step["imagined"][fill_alpha][0]["prediction"]["known"]
+    paths = {tuple(p["actions"]): p for p in step["search"]}
+    assert paths[(fill_alpha,)]["end"].startswith("known from the page")
+    assert result.usage["calls"] == 1 + 1 + 1  # the proposal; Beta's prediction and score
+
+
 @pytest.mark.parametrize("aggregate, winner", [("last", "Beta"), ("min", "Gamma")])
 async def test_beam_keeps_the_width_best_paths_and_values_them_by_the_chosen_aggregate(
     aggregate: str, winner: str, env: BrowserEnv, page_path: Path, buttons: dict[str, str], tmp_path: Path
