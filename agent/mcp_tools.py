@@ -40,9 +40,9 @@ from envs.browser import BrowserConfig
 from envs.env import BrowserEnv, StartPageError
 from envs.rendering import render_text
 from envs.secrets import Masker, Secrets, api_key_values
-from envs.types import Observation, Task, first_line
+from envs.types import PASSWORD_MASK, Observation, Task, first_line
 from traces.recorder import TraceRecorder, plain_data
-from traces.schema import PASSWORD_MASK, fingerprint
+from traces.schema import fingerprint
 from world_model.surprise import measure_surprise
 from world_model.world_model import ImaginedStep, LLMWorldModel, describe
 

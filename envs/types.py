@@ -12,6 +12,9 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+PASSWORD_MASK = "********"  # a filled password field's value as envs/js/observe.js shows it, never its text
+
+
 @dataclass
 class Element:
     """One node of the element tree. Interactive nodes carry an `id` the agent can act on."""

@@ -28,9 +28,8 @@ from typing import Any
 
 from envs.actions import ActionError, parse_action
 from envs.secrets import Masker, is_reference
-from envs.types import Observation
+from envs.types import PASSWORD_MASK, Observation
 from traces.schema import (
-    PASSWORD_MASK,
     SCHEMA_VERSION,
     TRACE_FILE,
     Trace,

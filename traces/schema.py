@@ -35,12 +35,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from envs.noise import denoise
-from envs.types import Element, Observation, Tab
+from envs.types import PASSWORD_MASK, Element, Observation, Tab
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 TRACE_FILE = "trace.jsonl"
-PASSWORD_MASK = "********"  # what envs/js/observe.js shows for a filled password field, too
 
 
 def prompt_hash(messages: list[dict[str, Any]]) -> str:

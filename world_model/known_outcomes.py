@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from envs.actions import ActionError, parse_action
-from envs.types import Element, Observation
+from envs.types import PASSWORD_MASK, Element, Observation
 
 FAILS = "fails"
 NO_CHANGE = "no change"
@@ -23,7 +23,6 @@ _IDEMPOTENT = frozenset({"fill", "select_option", "focus", "hover", "clear"})
 # element", "Input of type "checkbox" cannot be filled").
 _UNFILLABLE_TAGS = frozenset({"a", "button", "select", "option", "img"})
 _UNFILLABLE_INPUT_ROLES = frozenset({"checkbox", "radio", "button", "switch"})
-_PASSWORD_MASK = "********"  # envs/js/observe.js shows a filled password field so, never its text
 
 
 def describe_known(outcome: str, why: str) -> str:
@@ -64,7 +63,7 @@ def known_outcome(action: str, obs: Observation, history: Sequence[str] = ()) ->
 def _holds(element: Element, text: str, fill: str, history: Sequence[str]) -> bool:
     """Whether the field shows `text`; a password field shows only that it is filled, so there the last
     action on it tells, when it was this very fill."""
-    if element.value != _PASSWORD_MASK:
+    if element.value != PASSWORD_MASK:
         return element.value is not None and element.value == text
     on_it = [a for a in history if element.id in _ids(a)]
     return bool(on_it) and on_it[-1] == fill

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from envs.types import Element, Observation
+from envs.types import PASSWORD_MASK, Element, Observation
 from traces.recorder import TraceRecorder
-from traces.schema import PASSWORD_MASK, TRACE_FILE, TraceError, fingerprint, fingerprint_lines, read_trace
+from traces.schema import TRACE_FILE, TraceError, fingerprint, fingerprint_lines, read_trace
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "traces" / "examples"
 DEMO = EXAMPLES / "demo-order"
