@@ -73,6 +73,11 @@ def irreversible_reason(action: str, obs: Observation, prediction: Prediction | 
     return None
 
 
+def known_candidates(candidates: Sequence[str], scores: Mapping[str, Score]) -> set[str]:
+    """Those whose outcome the page told: they fail or change nothing (Score.known)."""
+    return {a for a in candidates if a in scores and scores[a].known}
+
+
 def preference_order(candidates: Sequence[str], scores: Mapping[str, Score], margin: float) -> list[str]:
     """`candidates` (the greedy one first, as proposed) in the order `select` prefers them: the others
     that out-score the greedy candidate by at least `margin` (best first), then the greedy one, then
@@ -83,7 +88,7 @@ def preference_order(candidates: Sequence[str], scores: Mapping[str, Score], mar
     if not candidates:
         return []
     greedy, others = candidates[0], list(candidates[1:])
-    known = {a for a in candidates if a in scores and scores[a].known}
+    known = known_candidates(candidates, scores)
     others.sort(key=lambda a: (a in known, a not in scores, -scores[a].value if a in scores else 0.0))  # stable
     base = scores[greedy].value if greedy in scores else 0.0
 
@@ -121,7 +126,8 @@ def gate(
     best = ranked[0]
     if best not in risky:
         return GateDecision(best)
-    reversible = [a for a in ranked if a not in risky and not (a in scores and scores[a].known)]
+    known = known_candidates(ranked, scores)
+    reversible = [a for a in ranked if a not in risky and a not in known]
     if safe:
         refused = "; ".join(f"{a}: {risky[a]}" for a in ranked if a in risky)
         if reversible:

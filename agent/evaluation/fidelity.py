@@ -9,7 +9,7 @@ With another model, the same actions are predicted again on the recorded pages a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import reduce
 from operator import add
 from pathlib import Path
@@ -39,7 +39,7 @@ def total(scored: list[Scored]) -> Tally:
     return reduce(add, (Tally.of(s.surprise) for s in scored), Tally())
 
 
-PREDICTION_FIELDS = ("description", "url", "appear", "disappear", "structured", "known")
+PREDICTION_FIELDS = {f.name for f in fields(Prediction)}
 
 
 def _prediction(data: dict[str, Any]) -> Prediction:
